@@ -1,0 +1,173 @@
+"""The one error tree of nostr-training.
+
+Every error the package raises on purpose derives from ``NostrTrainingError``::
+
+    NostrTrainingError
+    ├── MalformedEvent          an event (or tag) does not have the shape its kind requires
+    │   └── MissingTag          a required tag is absent
+    ├── InvalidEvent            well formed but not authentic
+    │   ├── InvalidId           the id is not the hash of the fields
+    │   └── InvalidSignature    the signature does not verify against the id
+    ├── CryptoError             keys, NIP-44, NIP-49, NIP-59 failures
+    │   ├── InvalidKey
+    │   ├── DecryptionError
+    │   └── UnsupportedVersion
+    ├── EncodingError           NIP-19 / bech32 input that cannot be decoded
+    ├── RelayError              a relay refused, timed out or broke the protocol
+    │   ├── RelayRefused
+    │   ├── RelayTimeout
+    │   └── AuthRequired
+    ├── StoreError              the local index cannot do what was asked
+    │   └── DatabaseTooNew
+    ├── DomainError             a training rule says no
+    │   ├── IllegalTransition
+    │   ├── RsvpRefused
+    │   ├── CertificateRefused
+    │   └── NotFound
+    └── ConfigError             settings, key files and passwords
+
+The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
+exit 2 only for usage errors raised by click itself.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NostrTrainingError",
+    "MalformedEvent",
+    "MissingTag",
+    "InvalidEvent",
+    "InvalidId",
+    "InvalidSignature",
+    "CryptoError",
+    "InvalidKey",
+    "DecryptionError",
+    "UnsupportedVersion",
+    "EncodingError",
+    "RelayError",
+    "RelayRefused",
+    "RelayTimeout",
+    "AuthRequired",
+    "StoreError",
+    "DatabaseTooNew",
+    "DomainError",
+    "IllegalTransition",
+    "RsvpRefused",
+    "CertificateRefused",
+    "NotFound",
+    "ConfigError",
+]
+
+
+class NostrTrainingError(Exception):
+    """Base of every deliberate error in the package."""
+
+
+class MalformedEvent(NostrTrainingError):
+    """An event does not have the shape NIP-01 or its kind requires.
+
+    ``field`` names the offending field or tag; ``event_id`` the event when it is known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, event_id: str | None = None):
+        self.field = field
+        self.event_id = event_id
+        prefix = f"event {event_id[:16]}: " if event_id else ""
+        where = f"{field}: " if field and not message.startswith(field) else ""
+        super().__init__(f"{prefix}{where}{message}")
+
+
+class MissingTag(MalformedEvent):
+    """A tag the kind requires is absent."""
+
+    def __init__(self, tag: str, *, event_id: str | None = None):
+        self.tag = tag
+        super().__init__(f"missing required tag '{tag}'", field=tag, event_id=event_id)
+
+
+class InvalidEvent(NostrTrainingError):
+    """Well formed, but not what its author signed."""
+
+
+class InvalidId(InvalidEvent):
+    """The id is not the SHA-256 of the serialised fields."""
+
+
+class InvalidSignature(InvalidEvent):
+    """The signature does not verify for the pubkey and id."""
+
+
+class CryptoError(NostrTrainingError):
+    """A cryptographic operation failed."""
+
+
+class InvalidKey(CryptoError):
+    """A key is out of range, not on the curve, or not in a form we read."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext is corrupt, truncated, or its MAC does not match."""
+
+
+class UnsupportedVersion(CryptoError):
+    """A payload uses an encryption version we do not implement."""
+
+
+class EncodingError(NostrTrainingError):
+    """A NIP-19 / bech32 string cannot be decoded."""
+
+
+class RelayError(NostrTrainingError):
+    """A relay refused, timed out or broke the protocol."""
+
+    def __init__(self, message: str, *, relay: str | None = None):
+        self.relay = relay
+        super().__init__(f"{relay}: {message}" if relay else message)
+
+
+class RelayRefused(RelayError):
+    """A relay answered OK false or CLOSED; ``reason`` holds its machine-readable prefix."""
+
+    def __init__(self, message: str, *, relay: str | None = None):
+        self.reason = message.split(":", 1)[0] if ":" in message else ""
+        super().__init__(message, relay=relay)
+
+
+class RelayTimeout(RelayError):
+    """A relay did not answer in time."""
+
+
+class AuthRequired(RelayError):
+    """A relay wants NIP-42 AUTH and we could not give it."""
+
+
+class StoreError(NostrTrainingError):
+    """The local index cannot do what was asked."""
+
+
+class DatabaseTooNew(StoreError):
+    """The database was written by a newer version of this program."""
+
+
+class DomainError(NostrTrainingError):
+    """A training rule refuses the request."""
+
+
+class IllegalTransition(DomainError):
+    """A session lifecycle step that is not allowed from the current state."""
+
+
+class RsvpRefused(DomainError):
+    """An RSVP that the lesson does not accept now."""
+
+
+class CertificateRefused(DomainError):
+    """A certificate that must not be issued (already valid, revoked, requirements unmet)."""
+
+
+class NotFound(DomainError):
+    """Something the request names does not exist here."""
+
+
+class ConfigError(NostrTrainingError):
+    """Settings, key files or passwords are missing or wrong."""

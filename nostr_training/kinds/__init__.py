@@ -1,0 +1,101 @@
+"""Every event kind nostr-training reads or writes: one table, then builders and parsers.
+
+A row says the number, a name, the NIP that defines it, its storage class and whether the kind
+is ours (custom; always carries an ``alt`` tag). Builders return unsigned ``EventTemplate``s and
+take ``created_at``; parsers take a verified ``Event`` and return a typed value or raise
+``MalformedEvent`` naming the event and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..event import KindClass, kind_class
+
+__all__ = ["KindInfo", "KINDS", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    number: int
+    name: str
+    nip: str
+    ours: bool = False
+
+    @property
+    def kind_class(self) -> KindClass:
+        return kind_class(self.number)
+
+
+METADATA = 0
+DELETION = 5
+BADGE_AWARD = 8
+SEAL = 13
+DIRECT_MESSAGE = 14
+GIFT_WRAP = 1059
+FILE_METADATA = 1063
+LABEL = 1985
+ROOM_KEY = 8310
+WAITING_ROOM_DECISION = 8313
+CERTIFICATE_REVOCATION = 8314
+ATTENDANCE_CLAIM = 8315
+PROFILE_BADGES = 10008
+RELAY_LIST = 10002
+DM_RELAYS = 10050
+BLOSSOM_SERVERS = 10063
+ROOM_PRESENCE = 10312
+GIFT_WRAP_EPHEMERAL = 21059
+AUTH = 22242
+BLOSSOM_AUTH = 24242
+FOLLOW_SET = 30000
+BADGE_DEFINITION = 30009
+LIVE_EVENT = 30311
+ROOM = 30312
+MEETING = 30313
+ATTENDANCE_RECORD = 31930
+COMPLETION_RECORD = 31931
+DATE_EVENT = 31922
+LESSON = 31923
+COURSE = 31924
+RSVP = 31925
+
+KINDS: dict[int, KindInfo] = {
+    k.number: k
+    for k in (
+        KindInfo(METADATA, "profile metadata", "01"),
+        KindInfo(DELETION, "deletion request", "09"),
+        KindInfo(BADGE_AWARD, "certificate award (badge award)", "58"),
+        KindInfo(SEAL, "seal", "59"),
+        KindInfo(DIRECT_MESSAGE, "direct message rumor", "17"),
+        KindInfo(GIFT_WRAP, "gift wrap", "59"),
+        KindInfo(FILE_METADATA, "recording (file metadata)", "94"),
+        KindInfo(LABEL, "label", "32"),
+        KindInfo(ROOM_KEY, "conference room key (rumor only)", "ours", ours=True),
+        KindInfo(WAITING_ROOM_DECISION, "waiting-room admit/deny", "ours", ours=True),
+        KindInfo(CERTIFICATE_REVOCATION, "certificate revocation", "ours", ours=True),
+        KindInfo(ATTENDANCE_CLAIM, "learner join/leave claim", "ours", ours=True),
+        KindInfo(RELAY_LIST, "relay list", "65"),
+        KindInfo(PROFILE_BADGES, "profile badges", "58"),
+        KindInfo(DM_RELAYS, "DM inbox relays", "17"),
+        KindInfo(BLOSSOM_SERVERS, "Blossom server list", "B7"),
+        KindInfo(ROOM_PRESENCE, "room presence", "53"),
+        KindInfo(GIFT_WRAP_EPHEMERAL, "ephemeral gift wrap", "59"),
+        KindInfo(AUTH, "relay authentication", "42"),
+        KindInfo(BLOSSOM_AUTH, "Blossom authorisation", "B7"),
+        KindInfo(FOLLOW_SET, "follow set (roster)", "51"),
+        KindInfo(BADGE_DEFINITION, "certificate definition (badge definition)", "58"),
+        KindInfo(LIVE_EVENT, "live event", "53"),
+        KindInfo(ROOM, "conference room (interactive room)", "53"),
+        KindInfo(MEETING, "meeting (conference event)", "53"),
+        KindInfo(ATTENDANCE_RECORD, "attendance record", "ours", ours=True),
+        KindInfo(COMPLETION_RECORD, "completion record", "ours", ours=True),
+        KindInfo(DATE_EVENT, "date-based calendar event", "52"),
+        KindInfo(LESSON, "live-session lesson (time-based calendar event)", "52"),
+        KindInfo(COURSE, "course (calendar)", "52"),
+        KindInfo(RSVP, "RSVP", "52"),
+    )
+}
+
+
+def info(kind: int) -> KindInfo | None:
+    return KINDS.get(kind)
