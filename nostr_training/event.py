@@ -90,7 +90,12 @@ def serialize(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[s
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise MalformedEvent("contains a lone surrogate, which UTF-8 cannot carry", field="content") from exc
+        field = "content" if _has_surrogate(content) else "tags"
+        raise MalformedEvent("contains a lone surrogate, which UTF-8 cannot carry", field=field) from exc
+
+
+def _has_surrogate(value: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in value)
 
 
 def compute_id(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str) -> str:
