@@ -1,7 +1,469 @@
-"""CLI commands: toolbox (being built)."""
+"""Toolbox commands: keys, event sign/verify, nip19, wrap/unwrap, dm.
+
+Each reads JSON on stdin (one object per line, or pretty-printed objects one after another)
+and writes one compact JSON object per line on stdout. They are thin: the work happens in
+``keys``, ``event``, ``nips.nip19``, ``nips.nip59`` and ``nips.nip17``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
 
 import click
+
+from ..clock import SystemClock
+from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError
+from ..event import Event, EventTemplate, sign_event, verify_event
+from ..keys import Keys, load_key_file, save_key_file
+from ..nips import nip17, nip19, nip49, nip59
+from ..signer import LocalSigner
+from .options import data_dir_option, key_file_option, read_password, resolve_key_file
+
+__all__ = ["register"]
+
+_decoder = json.JSONDecoder()
+
+
+# Plumbing ---------------------------------------------------------------------------------
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
+def _read_stdin() -> str:
+    stream = sys.stdin
+    raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedEvent(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return raw
+
+
+def _json_objects(text: str) -> Iterator[Any]:
+    """Every JSON value on stdin, in order: JSON lines or concatenated pretty-printed objects."""
+    pos, end = 0, len(text)
+    count = 0
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            break
+        try:
+            value, pos = _decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise MalformedEvent(f"stdin: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        count += 1
+        yield value
+    if count == 0:
+        raise MalformedEvent("stdin: expected a JSON object, got nothing")
+
+
+def _stdin_objects() -> Iterator[Any]:
+    return _json_objects(_read_stdin())
+
+
+def _now() -> int:
+    return SystemClock().now()
+
+
+def _key_path(key_file: str | None, data_dir: str | None) -> Path:
+    return resolve_key_file(key_file, data_dir)
+
+
+def _load_keys(key_file: str | None, data_dir: str | None) -> Keys:
+    path = _key_path(key_file, data_dir)
+    if not path.exists():
+        raise ConfigError(f"no key file at {path}; create one with `nostr-training keys generate`")
+    return load_key_file(path, read_password())
+
+
+class PubkeyParam(click.ParamType):
+    """An npub, nprofile or 64-hex pubkey, converted to hex."""
+
+    name = "NPUB_OR_HEX"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return nip19.pubkey_from_text(value)
+        except EncodingError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+PUBKEY = PubkeyParam()
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# keys -------------------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Create, import, show and export your key (kept encrypted as a NIP-49 ncryptsec).
+
+    \b
+    Example:
+      NOSTR_TRAINING_PASSWORD=... nostr-training keys generate
+      nostr-training keys show
+    """
+
+
+_log_n_option = click.option(
+    "--log-n",
+    type=click.IntRange(1, 22),
+    default=16,
+    show_default=True,
+    help="scrypt cost of the key file encryption (2**N; 16 needs about 64 MiB).",
+)
+
+
+def _profile(keys: Keys) -> dict[str, str]:
+    return {"pubkey": keys.public_key, "npub": keys.npub}
+
+
+@keys_group.command("generate")
+@key_file_option
+@data_dir_option
+@_log_n_option
+@click.option("--force", is_flag=True, help="Overwrite an existing key file (the old key is lost).")
+def keys_generate(key_file: str | None, data_dir: str | None, log_n: int, force: bool) -> None:
+    """Create a new key and save it encrypted; prints {"pubkey","npub"}.
+
+    Refuses to replace an existing key file unless --force is given.
+
+    \b
+    Example:
+      NOSTR_TRAINING_PASSWORD=s3cret nostr-training keys generate --key-file host.ncryptsec
+    """
+    path = _key_path(key_file, data_dir)
+    if path.exists() and not force:
+        raise click.ClickException(f"key file {path} already exists; use --force to replace it")
+    keys = Keys.generate()
+    save_key_file(path, keys, read_password(confirm=True), log_n=log_n, overwrite=force)
+    _emit(_profile(keys))
+
+
+@keys_group.command("import")
+@key_file_option
+@data_dir_option
+@_log_n_option
+@click.option("--force", is_flag=True, help="Overwrite an existing key file (the old key is lost).")
+def keys_import(key_file: str | None, data_dir: str | None, log_n: int, force: bool) -> None:
+    """Save a secret key read from stdin (nsec, 64 hex, or an ncryptsec under the same password).
+
+    \b
+    Example:
+      echo nsec1... | nostr-training keys import --key-file me.ncryptsec
+    """
+    path = _key_path(key_file, data_dir)
+    if path.exists() and not force:
+        raise click.ClickException(f"key file {path} already exists; use --force to replace it")
+    if sys.stdin.isatty():
+        text = click.prompt("Secret key (nsec or 64 hex)", hide_input=True).strip()
+    else:
+        text = _read_stdin().strip()
+    if not text:
+        raise click.ClickException("stdin: expected an nsec or 64-hex secret key, got nothing")
+    if text.startswith("ncryptsec1"):
+        password = read_password()
+        keys = Keys.from_ncryptsec(text, password)
+    else:
+        keys = Keys.parse(text)
+        password = read_password(confirm=True)
+    save_key_file(path, keys, password, log_n=log_n, overwrite=force)
+    _emit(_profile(keys))
+
+
+@keys_group.command("show")
+@key_file_option
+@data_dir_option
+def keys_show(key_file: str | None, data_dir: str | None) -> None:
+    """Print the public key of your key file as {"pubkey","npub"}.
+
+    \b
+    Example:
+      nostr-training keys show --key-file host.ncryptsec
+    """
+    _emit(_profile(_load_keys(key_file, data_dir)))
+
+
+@keys_group.command("export")
+@key_file_option
+@data_dir_option
+@click.option("--nsec", "as_nsec", is_flag=True, help="Print the UNENCRYPTED secret key as an nsec instead.")
+def keys_export(key_file: str | None, data_dir: str | None, as_nsec: bool) -> None:
+    """Print the key as {"ncryptsec": ...} (still password-protected) for another client.
+
+    With --nsec, prints {"nsec": ...}: anyone who sees it owns your identity.
+
+    \b
+    Example:
+      nostr-training keys export
+      nostr-training keys export --nsec   # plain secret; prints a warning on stderr
+    """
+    keys = _load_keys(key_file, data_dir)
+    if as_nsec:
+        click.echo("nostr-training: warning: printing your UNENCRYPTED secret key; keep it off screens and logs", err=True)
+        _emit({"nsec": keys.nsec})
+        return
+    text = _key_path(key_file, data_dir).read_text(encoding="ascii").strip()
+    nip49.parameters(text)
+    _emit({"ncryptsec": text})
+
+
+# event ------------------------------------------------------------------------------------
+
+
+@click.group("event")
+def event_group() -> None:
+    """Sign event templates and verify events (JSON on stdin, one per line).
+
+    \b
+    Example:
+      echo '{"kind":1,"tags":[],"content":"hi"}' | nostr-training event sign | nostr-training event verify
+    """
+
+
+@event_group.command("sign")
+@key_file_option
+@data_dir_option
+def event_sign(key_file: str | None, data_dir: str | None) -> None:
+    """Sign templates {kind, tags, content, created_at?} read from stdin; created_at defaults to now.
+
+    \b
+    Example:
+      echo '{"kind":1,"tags":[["t","nostr"]],"content":"hello"}' | nostr-training event sign
+    """
+    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in _stdin_objects()]
+    keys = _load_keys(key_file, data_dir)
+    for template in templates:
+        click.echo(sign_event(template, keys.secret).to_json())
+
+
+@event_group.command("verify")
+@click.pass_context
+def event_verify(ctx: click.Context) -> None:
+    """Check events read from stdin: prints {"id","valid":true} per good event.
+
+    Exits 1 with one line per bad event on stderr if any is malformed or not authentic.
+
+    \b
+    Example:
+      nostr-training event verify < event.json
+    """
+    bad = 0
+    for number, obj in enumerate(_stdin_objects(), start=1):
+        try:
+            event = verify_event(Event.from_dict(obj))
+        except NostrTrainingError as exc:
+            bad += 1
+            click.echo(f"nostr-training: event #{number}: {exc}", err=True)
+            continue
+        _emit({"id": event.id, "valid": True})
+    if bad:
+        ctx.exit(1)
+
+
+# nip19 ------------------------------------------------------------------------------------
+
+
+@click.group("nip19")
+def nip19_group() -> None:
+    """Encode and decode NIP-19 bech32 entities (npub, nsec, note, nprofile, nevent, naddr).
+
+    \b
+    Example:
+      nostr-training nip19 decode npub180cvv07tjdrrgpa0j7j7tmnyl2yr6yr7l8j4s3evf6u64th6gkwsyjh6w6
+    """
+
+
+_ENCODE_ARITY = {
+    "npub": ("PUBKEY",),
+    "nsec": ("SECRET_HEX",),
+    "note": ("EVENT_ID",),
+    "nprofile": ("PUBKEY",),
+    "nevent": ("EVENT_ID", "[AUTHOR]", "[KIND]"),
+    "naddr": ("KIND", "PUBKEY", "IDENTIFIER"),
+}
+
+
+@nip19_group.command("encode")
+@click.argument("entity", type=click.Choice(list(_ENCODE_ARITY)))
+@click.argument("values", nargs=-1, required=True)
+@click.option("--relay", "relays", multiple=True, help="Relay hint (nprofile, nevent, naddr); repeatable.")
+def nip19_encode(entity: str, values: tuple[str, ...], relays: tuple[str, ...]) -> None:
+    """Encode hex values as ENTITY; prints {"bech32": ...}.
+
+    \b
+    Values per entity:
+      npub PUBKEY | nsec SECRET_HEX | note EVENT_ID | nprofile PUBKEY
+      nevent EVENT_ID [AUTHOR] [KIND] | naddr KIND PUBKEY IDENTIFIER
+    \b
+    Example:
+      nostr-training nip19 encode naddr 31923 <pubkey-hex> lesson-1 --relay wss://relay.example
+    """
+    shape = _ENCODE_ARITY[entity]
+    required = sum(1 for part in shape if not part.startswith("["))
+    if not required <= len(values) <= len(shape):
+        raise click.UsageError(f"{entity} takes {' '.join(shape)}, got {len(values)} value(s)")
+    if relays and entity in ("npub", "nsec", "note"):
+        raise click.UsageError(f"{entity} carries no relay hints; use nprofile, nevent or naddr")
+    if entity == "nprofile":
+        text = nip19.nprofile_encode(values[0], relays)
+    elif entity == "nevent":
+        author = values[1] if len(values) > 1 and values[1] else None
+        kind = _int_value(values[2], "KIND") if len(values) > 2 else None
+        text = nip19.nevent_encode(values[0], relays, author, kind)
+    elif entity == "naddr":
+        text = nip19.naddr_encode(_int_value(values[0], "KIND"), values[1], values[2], relays)
+    else:
+        text = nip19.encode(entity, values[0])
+    _emit({"bech32": text})
+
+
+def _int_value(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"{name} must be an integer, got {text!r}") from None
+
+
+def _decoded_json(decoded: nip19.Decoded) -> dict[str, Any]:
+    data = decoded.data
+    out: dict[str, Any] = {"type": decoded.hrp}
+    if decoded.hrp == "npub":
+        out["pubkey"] = data
+    elif decoded.hrp == "nsec":
+        out["secret_key"] = data.hex()
+    elif decoded.hrp == "note":
+        out["id"] = data
+    elif decoded.hrp == "nprofile":
+        out.update(pubkey=data.pubkey, relays=list(data.relays))
+    elif decoded.hrp == "nevent":
+        out.update(id=data.id, relays=list(data.relays), author=data.author, kind=data.kind)
+    elif decoded.hrp == "naddr":
+        out.update(kind=data.kind, pubkey=data.pubkey, identifier=data.identifier, relays=list(data.relays))
+    elif decoded.hrp == "ncryptsec":
+        params = nip49.parameters(nip19.ncryptsec_encode(data))
+        out.update(log_n=params.log_n, key_security=params.key_security)
+    return out
+
+
+@nip19_group.command("decode")
+@click.argument("text")
+def nip19_decode(text: str) -> None:
+    """Decode a bech32 entity (a nostr: prefix is fine) into JSON with hex values.
+
+    \b
+    Example:
+      nostr-training nip19 decode nostr:nprofile1qqs...
+    """
+    _emit(_decoded_json(nip19.decode(text)))
+
+
+# gift wraps and DMs -----------------------------------------------------------------------
+
+
+@click.command("wrap")
+@click.option("--to", "recipients", type=PUBKEY, multiple=True, required=True, help="Recipient npub or hex; repeatable.")
+@click.option("--expiration", type=click.IntRange(min=0), default=None, help="Unix time after which relays drop the wrap.")
+@click.option("--ephemeral", is_flag=True, help="Kind 21059 (relays forward, never store) instead of 1059.")
+@click.option("--relay-hint", default=None, help="Relay URL put in the wrap's p tag.")
+@key_file_option
+@data_dir_option
+def wrap_command(
+    recipients: tuple[str, ...],
+    expiration: int | None,
+    ephemeral: bool,
+    relay_hint: str | None,
+    key_file: str | None,
+    data_dir: str | None,
+) -> None:
+    """Gift-wrap (NIP-59) rumor templates from stdin to each --to; prints one wrap per line.
+
+    The rumor is signed by nobody; the seal inside is signed by your key.
+
+    \b
+    Example:
+      echo '{"kind":14,"tags":[],"content":"hi"}' | nostr-training wrap --to npub1... > wrap.json
+    """
+    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in _stdin_objects()]
+    signer = LocalSigner(_load_keys(key_file, data_dir))
+    hints = {r: relay_hint for r in recipients} if relay_hint else None
+
+    async def wrap_all() -> list[Event]:
+        out: list[Event] = []
+        for template in templates:
+            out += await nip59.gift_wrap_many(
+                template, signer, recipients, now=_now(), expiration=expiration, ephemeral=ephemeral, relay_hints=hints
+            )
+        return out
+
+    for wrap in _run(wrap_all()):
+        click.echo(wrap.to_json())
+
+
+@click.command("unwrap")
+@key_file_option
+@data_dir_option
+def unwrap_command(key_file: str | None, data_dir: str | None) -> None:
+    """Open gift wraps from stdin addressed to you; prints each rumor (its pubkey is the verified author).
+
+    \b
+    Example:
+      nostr-training unwrap < wrap.json
+    """
+    wraps = [Event.from_dict(obj) for obj in _stdin_objects()]
+    signer = LocalSigner(_load_keys(key_file, data_dir))
+
+    async def unwrap_all() -> list[nip59.Unwrapped]:
+        return [await nip59.unwrap(wrap, signer) for wrap in wraps]
+
+    for opened in _run(unwrap_all()):
+        click.echo(opened.rumor.to_json())
+
+
+@click.command("dm")
+@click.option("--to", "recipients", type=PUBKEY, multiple=True, required=True, help="Receiver npub or hex; repeatable.")
+@click.option("--subject", default=None, help="Conversation subject tag.")
+@click.option("--reply-to", default=None, help="Id of the message this answers (e tag).")
+@click.option("--expiration", type=click.IntRange(min=0), default=None, help="Unix time after which relays drop the wraps.")
+@key_file_option
+@data_dir_option
+@click.argument("text")
+def dm_command(
+    recipients: tuple[str, ...],
+    subject: str | None,
+    reply_to: str | None,
+    expiration: int | None,
+    key_file: str | None,
+    data_dir: str | None,
+    text: str,
+) -> None:
+    """Make a NIP-17 DM: prints one gift wrap per receiver, then one for you.
+
+    \b
+    Example:
+      nostr-training dm --to npub1... "The lesson starts in one hour"
+    """
+    signer = LocalSigner(_load_keys(key_file, data_dir))
+    wraps = _run(
+        nip17.dm_wraps(signer, recipients, text, _now(), subject=subject, reply_to=reply_to, expiration=expiration)
+    )
+    for wrap in wraps:
+        click.echo(wrap.to_json())
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    for command in (keys_group, event_group, nip19_group, wrap_command, unwrap_command, dm_command):
+        cli.add_command(command)
