@@ -73,7 +73,7 @@ class MalformedEvent(NostrTrainingError):
         self.field = field
         self.event_id = event_id
         prefix = f"event {event_id[:16]}: " if event_id else ""
-        where = f"{field}: " if field and not message.startswith(field) else ""
+        where = f"{field}: " if field and not message.startswith(field + ":") else ""
         super().__init__(f"{prefix}{where}{message}")
 
 

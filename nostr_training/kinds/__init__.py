@@ -3,7 +3,12 @@
 A row says the number, a name, the NIP that defines it, its storage class and whether the kind
 is ours (custom; always carries an ``alt`` tag). Builders return unsigned ``EventTemplate``s and
 take ``created_at``; parsers take a verified ``Event`` and return a typed value or raise
-``MalformedEvent`` naming the event and the field.
+``MalformedEvent`` naming the event and the field. ``docs/protocol.md`` documents every tag.
+
+One module per family: ``calendar`` (course 31924, lesson 31923, RSVP 31925), ``rooms`` (30312,
+30313, 10312, room-key rumor 8310, waiting-room decision 8313), ``attendance`` (claim 8315,
+record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314), ``recordings``
+(1063), ``reminders`` (kind-14 rumors) and ``deletion`` (5).
 """
 
 from __future__ import annotations
@@ -12,7 +17,86 @@ from dataclasses import dataclass
 
 from ..event import KindClass, kind_class
 
-__all__ = ["KindInfo", "KINDS", "info"]
+__all__ = [
+    "KindInfo",
+    "KINDS",
+    "info",
+    # calendar
+    "RsvpStatus",
+    "FreeBusy",
+    "Module",
+    "Course",
+    "Lesson",
+    "Rsvp",
+    "lesson_days",
+    "rsvp_status",
+    "rsvp_d",
+    "build_course",
+    "parse_course",
+    "build_lesson",
+    "parse_lesson",
+    "build_rsvp",
+    "parse_rsvp",
+    # rooms
+    "RoomStatus",
+    "MeetingStatus",
+    "Decision",
+    "Room",
+    "Meeting",
+    "Presence",
+    "RoomKey",
+    "WaitingRoomDecision",
+    "build_room",
+    "parse_room",
+    "build_meeting",
+    "parse_meeting",
+    "build_presence",
+    "parse_presence",
+    "build_room_key",
+    "parse_room_key",
+    "build_waiting_room_decision",
+    "parse_waiting_room_decision",
+    # attendance
+    "AttendanceAction",
+    "CompletionBasis",
+    "AttendanceClaim",
+    "AttendanceRecord",
+    "CompletionRecord",
+    "attendance_record_d",
+    "completion_record_d",
+    "build_attendance_claim",
+    "parse_attendance_claim",
+    "build_attendance_record",
+    "parse_attendance_record",
+    "build_completion_record",
+    "parse_completion_record",
+    # certificates
+    "CertificateDefinition",
+    "CertificateAward",
+    "CertificateRevocation",
+    "verification_code",
+    "new_verification_code",
+    "normalize_code",
+    "build_certificate_definition",
+    "parse_certificate_definition",
+    "build_certificate_award",
+    "parse_certificate_award",
+    "build_certificate_revocation",
+    "parse_certificate_revocation",
+    "build_award_deletion",
+    # recordings, reminders, deletion
+    "Recording",
+    "build_recording",
+    "parse_recording",
+    "ReminderKind",
+    "Reminder",
+    "reminder_text",
+    "build_reminder",
+    "parse_reminder",
+    "Deletion",
+    "build_deletion",
+    "parse_deletion",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +183,76 @@ KINDS: dict[int, KindInfo] = {
 
 def info(kind: int) -> KindInfo | None:
     return KINDS.get(kind)
+
+
+# The kind modules read the numbers above from this package, so they are imported last.
+from .calendar import (  # noqa: E402
+    Course,
+    FreeBusy,
+    Lesson,
+    Module,
+    Rsvp,
+    RsvpStatus,
+    build_course,
+    build_lesson,
+    build_rsvp,
+    lesson_days,
+    parse_course,
+    parse_lesson,
+    parse_rsvp,
+    rsvp_d,
+    rsvp_status,
+)
+from .rooms import (  # noqa: E402
+    Decision,
+    Meeting,
+    MeetingStatus,
+    Presence,
+    Room,
+    RoomKey,
+    RoomStatus,
+    WaitingRoomDecision,
+    build_meeting,
+    build_presence,
+    build_room,
+    build_room_key,
+    build_waiting_room_decision,
+    parse_meeting,
+    parse_presence,
+    parse_room,
+    parse_room_key,
+    parse_waiting_room_decision,
+)
+from .attendance import (  # noqa: E402
+    AttendanceAction,
+    AttendanceClaim,
+    AttendanceRecord,
+    CompletionBasis,
+    CompletionRecord,
+    attendance_record_d,
+    build_attendance_claim,
+    build_attendance_record,
+    build_completion_record,
+    completion_record_d,
+    parse_attendance_claim,
+    parse_attendance_record,
+    parse_completion_record,
+)
+from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
+from .certificates import (  # noqa: E402
+    CertificateAward,
+    CertificateDefinition,
+    CertificateRevocation,
+    build_award_deletion,
+    build_certificate_award,
+    build_certificate_definition,
+    build_certificate_revocation,
+    new_verification_code,
+    normalize_code,
+    parse_certificate_award,
+    parse_certificate_definition,
+    parse_certificate_revocation,
+    verification_code,
+)
+from .recordings import Recording, build_recording, parse_recording  # noqa: E402
+from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
