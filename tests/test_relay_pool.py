@@ -1,0 +1,499 @@
+"""RelayPool against real relays (rust-nostr LocalRelay, PyPI nostr-relay) and a scripted fake.
+
+The real relays run as child processes (tests/relay_servers.py). The fake relay is a tiny
+websockets server in this process, for what no honest relay does: broken frames, forged
+signatures, NIP-11 limits, never answering. Every await is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable
+
+import pytest
+from websockets.asyncio.server import serve
+
+from nostr_training.daemon.backoff import backoff
+from nostr_training.daemon.relays import PublishResult, RelayPool
+from nostr_training.event import Event, EventTemplate, latest, sign_event
+from nostr_training.filters import Filter
+from nostr_training.keys import Keys
+from nostr_training.nips.nip59 import gift_wrap_with_key, unwrap_with_key
+from nostr_training.signer import LocalSigner
+from relay_servers import (  # noqa: F401  (pytest fixtures)
+    free_port,
+    nostr_relay,
+    restartable_nostr_relay,
+    rust_relay,
+    rust_relay_auth,
+    rust_relay_auth_write,
+)
+
+LIMIT = 20.0
+"""Upper bound on any single wait; a test that reaches it has failed, not passed slowly."""
+
+
+def fast_backoff():
+    return backoff(initial=0.05, factor=2, maximum=0.3)
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def note(keys: Keys, content: str = "hello", *, kind: int = 1, tags=(), created_at: int | None = None) -> Event:
+    return sign_event(EventTemplate(kind, tags, content, created_at or now()), keys.secret)
+
+
+async def within(awaitable: Awaitable[Any], seconds: float = LIMIT) -> Any:
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = LIMIT) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def relay_status(pool: RelayPool, url: str):
+    return next(s for s in pool.status() if s.url == url)
+
+
+class Inbox:
+    """Collects what a subscription delivers."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Event]] = []
+        self.eose: list[str] = []
+
+    async def on_event(self, relay: str, event: Event) -> None:
+        self.events.append((relay, event))
+
+    async def on_eose(self, relay: str) -> None:
+        self.eose.append(relay)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for _, e in self.events]
+
+
+@pytest.fixture
+async def make_pool():
+    pools: list[RelayPool] = []
+
+    def make(**kwargs: Any) -> RelayPool:
+        kwargs.setdefault("backoff", fast_backoff)
+        pool = RelayPool(**kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await within(pool.close())
+
+
+# Real relays ----------------------------------------------------------------------------------
+
+
+@pytest.mark.relay
+async def test_publish_and_read_back_with_one_relay_down(make_pool, rust_relay, keys):
+    down = f"ws://127.0.0.1:{free_port()}"
+    pool = make_pool()
+    event = note(keys)
+    results = await within(pool.publish(event, [rust_relay.url, down], timeout=10))
+    assert results[rust_relay.url] == PublishResult(True, results[rust_relay.url].message)
+    assert not results[down].ok and results[down].prefix == "not-connected" and results[down].retryable
+    found = await within(pool.fetch([Filter(authors=frozenset({keys.public_key}))], [down, rust_relay.url], 5))
+    assert found == [event]
+    assert relay_status(pool, down).state in ("backoff", "connecting")
+    assert "Connect call failed" in relay_status(pool, down).last_error
+
+
+@pytest.mark.relay
+async def test_same_event_from_two_relays_is_delivered_once(make_pool, rust_relay, nostr_relay, keys):
+    event = note(keys)
+    urls = [rust_relay.url, nostr_relay.url]
+    results = await within(make_pool().publish(event, urls))
+    assert all(r.ok for r in results.values()), results
+    pool = make_pool()
+    inbox = Inbox()
+    await pool.subscribe("mine", [Filter(authors=frozenset({keys.public_key}))], urls, inbox.on_event,
+                         on_eose=inbox.on_eose)
+    await wait_until(lambda: len(inbox.eose) == 2)
+    assert inbox.ids == [event.id]
+    assert [relay_status(pool, u).events_received for u in urls] == [1, 1]
+
+
+@pytest.mark.relay
+async def test_subscription_resumes_after_relay_restart(make_pool, restartable_nostr_relay, keys):
+    relay = restartable_nostr_relay
+    newest: dict[str, int] = {}
+    inbox = Inbox()
+
+    async def on_event(url: str, event: Event) -> None:
+        newest[url] = max(newest.get(url, 0), event.created_at)
+        await inbox.on_event(url, event)
+
+    pool = make_pool()
+    await pool.subscribe("resume", [Filter(authors=frozenset({keys.public_key}))], [relay.url], on_event,
+                         since=newest.get, on_eose=inbox.on_eose)
+    await wait_until(lambda: len(inbox.eose) == 1)
+    before = note(keys, "before the restart")
+    assert (await within(make_pool().publish(before, [relay.url])))[relay.url].ok
+    await wait_until(lambda: len(inbox.events) == 1)
+
+    relay.kill()
+    await wait_until(lambda: relay_status(pool, relay.url).state != "connected")
+    relay.start()
+    await wait_until(lambda: len(inbox.eose) == 2)
+    after = note(keys, "after the restart")
+    assert (await within(make_pool().publish(after, [relay.url])))[relay.url].ok
+    await wait_until(lambda: len(inbox.events) == 2)
+
+    assert inbox.ids == [before.id, after.id]
+    # The resumed REQ asked from `before`'s timestamp, so the relay sent `before` again; the
+    # pool swallowed the repeat.
+    assert relay_status(pool, relay.url).events_received == 3
+
+
+@pytest.mark.relay
+async def test_addressable_revisions(make_pool, rust_relay, nostr_relay, keys):
+    """Relays keep the newest revision; when two relays disagree the pool hands over both and
+    the caller (the store) picks the winner by address."""
+    t = now()
+    lesson = lambda content, at: note(keys, content, kind=30023, tags=(("d", "lesson-1"),), created_at=at)  # noqa: E731
+    old, new = lesson("draft", t - 10), lesson("final", t)
+    pool = make_pool()
+    by_address = [Filter(kinds=frozenset({30023}), authors=frozenset({keys.public_key}),
+                         tags={"d": frozenset({"lesson-1"})})]
+
+    for event in (old, new):
+        assert (await within(pool.publish(event, [rust_relay.url])))[rust_relay.url].ok
+    assert await within(pool.fetch(by_address, [rust_relay.url], 5)) == [new]
+
+    assert (await within(pool.publish(old, [nostr_relay.url])))[nostr_relay.url].ok
+    both = await within(pool.fetch(by_address, [rust_relay.url, nostr_relay.url], 5))
+    assert both == [new, old]
+    assert latest(both) == {new.address: new}
+
+
+@pytest.mark.relay
+async def test_relay_refusals_come_back_with_their_reason(make_pool, rust_relay, nostr_relay, keys):
+    pool = make_pool()
+    too_big = note(keys, "x" * 5000)
+    result = (await within(pool.publish(too_big, [nostr_relay.url])))[nostr_relay.url]
+    # nostr-relay answers with an empty event id; the pool attributes it to the one pending EVENT.
+    assert result == PublishResult(False, "invalid: 280 characters should be enough for anybody")
+    assert not result.retryable
+
+    good = note(keys, "original")
+    forged = Event(good.id, good.pubkey, good.created_at, good.kind, good.tags, "forged", good.sig)
+    result = (await within(pool.publish(forged, [rust_relay.url])))[rust_relay.url]
+    assert not result.ok and result.prefix == "invalid", result
+
+
+@pytest.mark.relay
+async def test_gift_wraps_need_auth_as_their_recipient(make_pool, rust_relay_auth, alice, bob):
+    url = rust_relay_auth.url
+    wrap = gift_wrap_with_key(EventTemplate(14, (("p", bob.public_key),), "see you at 10", now()),
+                              alice.secret, bob.public_key, now=now())
+    assert (await within(make_pool().publish(wrap, [url])))[url].ok
+    inbox_filter = [Filter(kinds=frozenset({1059}), tags={"p": frozenset({bob.public_key})})]
+
+    anonymous = make_pool()
+    assert await within(anonymous.fetch(inbox_filter, [url], 5)) == []
+    assert "auth-required" in relay_status(anonymous, url).last_error
+
+    as_alice = make_pool(sign=LocalSigner(alice).sign_event)
+    assert await within(as_alice.fetch(inbox_filter, [url], 5)) == []
+
+    as_bob = make_pool(sign=LocalSigner(bob).sign_event)
+    found = await within(as_bob.fetch(inbox_filter, [url], 5))
+    assert found == [wrap]
+    assert unwrap_with_key(found[0], bob.secret).rumor.content == "see you at 10"
+    assert relay_status(as_bob, url).state == "authenticated"
+
+    inbox = Inbox()
+    await as_bob.subscribe("inbox", inbox_filter, [url], inbox.on_event, on_eose=inbox.on_eose)
+    await wait_until(lambda: inbox.eose == [url])
+    assert inbox.ids == [wrap.id]
+
+
+@pytest.mark.relay
+async def test_publish_to_a_write_auth_relay_authenticates_and_resends(make_pool, rust_relay_auth_write, keys):
+    url = rust_relay_auth_write.url
+    event = note(keys)
+    refused = (await within(make_pool().publish(event, [url])))[url]
+    assert not refused.ok and refused.prefix == "auth-required"
+    signed_in = make_pool(sign=LocalSigner(keys).sign_event)
+    assert (await within(signed_in.publish(event, [url])))[url].ok
+    assert relay_status(signed_in, url).state == "authenticated"
+
+
+@pytest.mark.relay
+async def test_a_callback_may_publish_through_the_same_pool(make_pool, rust_relay, keys):
+    """Callbacks run outside the relay's reader, so waiting for an OK inside one cannot deadlock."""
+    pool = make_pool()
+    replies: list[PublishResult] = []
+
+    async def reply(url: str, event: Event) -> None:
+        if event.content == "ping":
+            results = await within(pool.publish(note(keys, "pong"), [url]))
+            replies.append(results[url])
+
+    await pool.subscribe("echo", [Filter(authors=frozenset({keys.public_key}))], [rust_relay.url], reply)
+    await within(pool.publish(note(keys, "ping"), [rust_relay.url]))
+    await wait_until(lambda: len(replies) == 1)
+    assert replies[0].ok
+
+
+# The fake relay -------------------------------------------------------------------------------
+
+
+class FakeRelay:
+    """A scripted relay: stores what it is sent, serves it with our own filter matcher, and
+    lets a test inject frames. Optionally serves a NIP-11 document."""
+
+    def __init__(self, information: dict[str, Any] | None = None, *, answer_events: bool = True):
+        self.information = information
+        self.answer_events = answer_events
+        self.received: list[list[Any]] = []
+        self.stored: list[Event] = []
+        self.open: dict[Any, dict[str, list[Filter]]] = {}
+        self.max_open = 0
+        self.connections = 0
+        self.on_req: Callable[[Any, str], Awaitable[None]] | None = None
+        self.server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> "FakeRelay":
+        self.server = await serve(self._handle, "127.0.0.1", 0, process_request=self._nip11, max_size=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await within(self.server.wait_closed(), 5)
+
+    def _nip11(self, connection: Any, request: Any) -> Any:
+        if request.headers.get("Accept") == "application/nostr+json":
+            if self.information is None:
+                return connection.respond(HTTPStatus.NOT_FOUND, "no NIP-11 here\n")
+            response = connection.respond(HTTPStatus.OK, json.dumps(self.information))
+            response.headers["Content-Type"] = "application/nostr+json"
+            return response
+        return None
+
+    async def _handle(self, ws: Any) -> None:
+        self.connections += 1
+        self.open[ws] = {}
+        try:
+            async for frame in ws:
+                message = json.loads(frame)
+                self.received.append(message)
+                await self._answer(ws, message)
+        finally:
+            del self.open[ws]
+
+    async def _answer(self, ws: Any, message: list[Any]) -> None:
+        if message[0] == "EVENT" and self.answer_events:
+            event = Event.from_dict(message[1])
+            self.stored.append(event)
+            await ws.send(json.dumps(["OK", event.id, True, ""]))
+            for peer, subs in list(self.open.items()):
+                for sub, filters in list(subs.items()):
+                    if any(f.matches(event) for f in filters):
+                        await peer.send(json.dumps(["EVENT", sub, event.to_dict()]))
+        elif message[0] == "REQ":
+            sub = message[1]
+            filters = [Filter.from_dict(f) for f in message[2:]]
+            self.open[ws][sub] = filters
+            self.max_open = max(self.max_open, len(self.open[ws]))
+            if self.on_req is not None:
+                await self.on_req(ws, sub)
+            for event in self.stored:
+                if any(f.matches(event) for f in filters):
+                    await ws.send(json.dumps(["EVENT", sub, event.to_dict()]))
+            await ws.send(json.dumps(["EOSE", sub]))
+        elif message[0] == "CLOSE":
+            self.open[ws].pop(message[1], None)
+
+    def sent(self, kind: str) -> list[list[Any]]:
+        return [m for m in self.received if m[0] == kind]
+
+
+async def test_malformed_frames_are_dropped_and_counted_while_the_connection_lives(make_pool, alice, caplog):
+    good, forged_source = note(alice, "good"), note(alice, "real")
+    forged = dict(forged_source.to_dict(), content="forged")
+
+    async def hostile(ws: Any, sub: str) -> None:
+        for frame in (
+            "this is not json",
+            json.dumps({"EVENT": sub}),
+            json.dumps(["EVENT", sub, {"id": 5}]),
+            json.dumps(["EVENT", 7, good.to_dict()]),
+            json.dumps(["OK", "xyz", "yes", ""]),
+            json.dumps(["EVENT", sub, forged]),
+            json.dumps(["EVENT", sub, dict(good.to_dict(), sig="00" * 64)]),
+            json.dumps(["WHO-KNOWS", sub]),
+            json.dumps(["EVENT", "never-opened", good.to_dict()]),
+            json.dumps(["NOTICE", "x" * 3_000_000]),
+            json.dumps(["EVENT", sub, good.to_dict()]),
+        ):
+            await ws.send(frame)
+
+    async with FakeRelay() as relay:
+        relay.on_req = hostile
+        pool = make_pool()
+        inbox = Inbox()
+        with caplog.at_level(logging.WARNING, logger="nostr_training.relays"):
+            await pool.subscribe("k", [Filter(authors=frozenset({alice.public_key}))], [relay.url],
+                                 inbox.on_event, on_eose=inbox.on_eose)
+            await wait_until(lambda: inbox.eose == [relay.url])
+        assert inbox.ids == [good.id]
+        status = relay_status(pool, relay.url)
+        assert (status.malformed_dropped, status.invalid_signature_dropped, status.unexpected_dropped) == (7, 2, 1)
+        assert status.events_received == 1 and status.state == "connected"
+        assert relay.connections == 1
+        assert "over the limit" in caplog.text and "signature does not verify" in caplog.text
+        # Still the same connection, still working.
+        assert (await within(pool.publish(note(alice, "after"), [relay.url])))[relay.url].ok
+        assert relay.connections == 1
+
+
+async def test_nip11_max_message_length_refuses_before_sending(make_pool, alice):
+    async with FakeRelay({"limitation": {"max_message_length": 1000}}) as relay:
+        pool = make_pool()
+        small, big = note(alice, "fits"), note(alice, "y" * 1000)
+        results = await within(pool.publish(big, [relay.url]))
+        assert not results[relay.url].ok
+        assert "max_message_length of 1000" in results[relay.url].message
+        assert results[relay.url].prefix == "invalid"
+        assert (await within(pool.publish(small, [relay.url])))[relay.url].ok
+        assert [m[1]["id"] for m in relay.sent("EVENT")] == [small.id]
+        assert relay_status(pool, relay.url).limits.max_message_length == 1000
+
+
+async def test_nip11_max_subscriptions_packs_subscriptions_into_fewer_reqs(make_pool, alice, bob, keys):
+    async with FakeRelay({"limitation": {"max_subscriptions": 2}}) as relay:
+        pool = make_pool()
+        authors = [alice, bob, keys]
+        for k in authors:
+            await within(pool.publish(note(k, f"from {k.public_key[:8]}"), [relay.url]))
+        inboxes = [Inbox() for _ in authors]
+        for i, (k, inbox) in enumerate(zip(authors, inboxes)):
+            await pool.subscribe(f"key{i}", [Filter(authors=frozenset({k.public_key}))], [relay.url],
+                                 inbox.on_event, on_eose=inbox.on_eose)
+        await wait_until(lambda: all(inbox.eose for inbox in inboxes))
+        fetched = await within(pool.fetch([Filter(kinds=frozenset({1}))], [relay.url], 5))
+        assert len(fetched) == 3
+        assert relay.max_open == 2
+        assert len({m[1] for m in relay.sent("REQ")}) == 2
+        for k, inbox in zip(authors, inboxes):
+            assert [e.pubkey for e in map(lambda pair: pair[1], inbox.events)] == [k.public_key]
+
+        await pool.unsubscribe("key1")
+        await pool.unsubscribe("key0")
+        await pool.unsubscribe("key2")
+        await wait_until(lambda: not any(relay.open.values()))
+        assert relay.sent("CLOSE")
+
+
+async def test_publish_without_an_answer_times_out(make_pool, alice):
+    async with FakeRelay(answer_events=False) as relay:
+        result = (await within(make_pool().publish(note(alice), [relay.url], timeout=0.3)))[relay.url]
+        assert result == PublishResult(False, "timeout: no answer within 0.3 s")
+        assert result.retryable
+
+
+async def test_a_failing_callback_is_logged_and_the_subscription_goes_on(make_pool, alice, caplog):
+    async with FakeRelay() as relay:
+        pool = make_pool()
+        inbox = Inbox()
+
+        async def flaky(url: str, event: Event) -> None:
+            if event.content == "boom":
+                raise RuntimeError("callback bug")
+            await inbox.on_event(url, event)
+
+        await pool.subscribe("k", [Filter(authors=frozenset({alice.public_key}))], [relay.url], flaky,
+                             on_eose=inbox.on_eose)
+        await wait_until(lambda: inbox.eose == [relay.url])
+        with caplog.at_level(logging.ERROR, logger="nostr_training.relays"):
+            await within(pool.publish(note(alice, "boom"), [relay.url]))
+            fine = note(alice, "fine")
+            await within(pool.publish(fine, [relay.url]))
+            await wait_until(lambda: len(inbox.events) == 1)
+        assert inbox.ids == [fine.id]
+        assert "callback bug" in caplog.text
+
+
+async def test_close_stops_everything(make_pool, alice):
+    async with FakeRelay() as relay:
+        pool = make_pool()
+        await pool.subscribe("k", [Filter()], [relay.url], Inbox().on_event)
+        await within(pool.publish(note(alice), [relay.url]))
+        await within(pool.close())
+        assert [s.state for s in pool.status()] == []
+        await wait_until(lambda: not relay.open)
+        with pytest.raises(RuntimeError):
+            await pool.add_relay(relay.url)
+
+
+async def test_remove_relay_disconnects(make_pool, alice):
+    async with FakeRelay() as relay:
+        pool = make_pool()
+        await pool.add_relay(relay.url)
+        await wait_until(lambda: relay.connections == 1 and len(relay.open) == 1)
+        await within(pool.remove_relay(relay.url + "/"))
+        assert pool.status() == []
+        await wait_until(lambda: not relay.open)
+
+
+def test_websockets_is_imported_only_by_the_pool():
+    """The protocol core stays free of I/O; the pool is the one websockets client."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "nostr_training"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "websockets" for n in names):
+                importers.add(path.relative_to(package).as_posix())
+    assert "daemon/relays.py" in importers
+    assert not {"protocol.py", "event.py", "filters.py"} & importers
+    assert not any(p.startswith(("nips/", "kinds/", "rules/")) for p in importers)
+
+
+async def test_since_is_merged_into_each_filter_and_callbacks_use_the_callers_spelling(make_pool, alice):
+    async with FakeRelay() as relay:
+        spelled = relay.url.replace("ws://", "WS://") + "/"
+        asked: list[str] = []
+
+        def since(url: str) -> int:
+            asked.append(url)
+            return 1_700_000_000
+
+        old = note(alice, "old", created_at=1_600_000_000)
+        new = note(alice, "new")
+        pool = make_pool()
+        await within(pool.publish(old, [relay.url]))
+        await within(pool.publish(new, [relay.url]))
+        inbox = Inbox()
+        filters = [Filter(authors=frozenset({alice.public_key})), Filter(kinds=frozenset({1}), since=1_800_000_000)]
+        await pool.subscribe("k", filters, [spelled], inbox.on_event, since=since, on_eose=inbox.on_eose)
+        await wait_until(lambda: inbox.eose == [spelled])
+        assert asked == [spelled]
+        assert inbox.events == [(spelled, new)]
+        req = relay.sent("REQ")[-1]
+        assert req[2:] == [{"authors": [alice.public_key], "since": 1_700_000_000},
+                           {"kinds": [1], "since": 1_800_000_000}]
