@@ -1,0 +1,213 @@
+"""The store interface: what the daemon, the CLI and the services may ask of the local index.
+
+Two implementations keep the same contract (``tests/store/test_contract.py`` runs on both):
+``SqliteStore`` (the real index) and ``MemoryStore`` (a small reference built on the pure filter
+matcher). Time is always an argument (``now``): the store never reads a clock.
+
+Serving rules (``query``, ``count`` and the domain helpers):
+
+- a replaceable/addressable event is served only while no stored version of its address beats it
+  (NIP-01 tie rule: newer ``created_at``, then lowest id); beaten versions stay for audit;
+- a NIP-09 deletion hides its ``e`` targets whose author is the deleter (for kind 1059 the
+  ``p`` recipient), and every version of an ``a`` target owned by the deleter with
+  ``created_at`` up to the deletion's; it also hides targets that arrive after it; a deletion
+  never hides a deletion, and the kind-5 itself is served;
+- with ``now`` given, events whose NIP-40 ``expiration`` is ``<= now`` are hidden;
+- private events (never published: rumors from gift wraps, drafts) are served only with
+  ``include_private=True``; they form their own replaceable namespace, so a private draft never
+  hides, nor is hidden by, the published version of the same address.
+
+Results are ordered newest first, then lowest id; each filter's ``limit`` applies to that filter
+before the union (NIP-01).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from ..event import Event
+from ..filters import Filter
+
+__all__ = [
+    "AddOutcome",
+    "OutboxState",
+    "OutboxItem",
+    "OutboxEntry",
+    "Store",
+    "EXPIRATION_TAG",
+    "expiration_of",
+    "is_delivered_message",
+]
+
+EXPIRATION_TAG = "expiration"
+
+
+class AddOutcome(enum.Enum):
+    """What ``add`` did with an event; relays map these to OK messages."""
+
+    STORED = "stored"  # new and served
+    DUPLICATE = "duplicate"  # this id was already stored
+    SUPERSEDED = "superseded"  # an older version of an address: kept for audit, not served
+    DELETED = "deleted"  # a deletion by the right author already covers it: kept, not served
+    EXPIRED = "expired"  # NIP-40 expiration already passed at ``now``: not stored
+    EPHEMERAL = "ephemeral"  # kinds 20000-29999: never stored
+    INVALID = "invalid"  # id or signature wrong (only from ``add_many``; ``add`` raises)
+
+    @property
+    def accepted(self) -> bool:
+        """Would a relay answer OK true? (duplicates are OK true with a ``duplicate:`` message)."""
+        return self not in (AddOutcome.INVALID, AddOutcome.EXPIRED)
+
+
+class OutboxState(enum.Enum):
+    """Delivery state of one event to one relay."""
+
+    PENDING = "pending"  # never tried yet
+    RETRYING = "retrying"  # tried, failed in a way worth retrying at ``next_attempt_at``
+    DELIVERED = "delivered"  # OK true, or OK false with "duplicate:"
+    REFUSED = "refused"  # OK false for good; ``last_message`` keeps the relay's reason
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One delivery that is due: send ``event`` to ``relay``."""
+
+    event: Event
+    relay: str
+    attempts: int
+    next_attempt_at: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One (event, relay) row as ``status`` shows it."""
+
+    event_id: str
+    kind: int
+    relay: str
+    state: OutboxState
+    attempts: int
+    last_message: str | None
+    enqueued_at: int
+    next_attempt_at: int | None  # None once delivered or refused
+    updated_at: int
+
+
+def expiration_of(event: Event) -> int | None:
+    """The NIP-40 expiration time; a non-numeric value reads as no expiration."""
+    value = event.tag_value(EXPIRATION_TAG)
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def is_delivered_message(ok: bool, message: str) -> bool:
+    """OK true, or a relay saying it already has the event, both mean delivered."""
+    return ok or message.startswith("duplicate:")
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The local index of events, plus the daemon's durable memory (outbox, cursors, done)."""
+
+    # Events ----------------------------------------------------------------------------------
+
+    async def add(self, event: Event, *, verified: bool = False, now: int | None = None) -> AddOutcome:
+        """Store a published event; verify it first unless ``verified``.
+
+        Raises ``InvalidEvent`` (id or signature wrong) and stores nothing in that case.
+        """
+
+    async def add_many(
+        self, events: Sequence[Event], *, verified: bool = False, now: int | None = None
+    ) -> list[AddOutcome]:
+        """Add a batch in one transaction; an invalid event gets ``INVALID``, the rest proceed."""
+
+    async def add_private(self, event: Event, *, container_id: str | None = None, now: int | None = None) -> AddOutcome:
+        """Store an event that was never published (rumor with ``sig`` None, draft, record).
+
+        The id must still be the hash of the fields (``InvalidId`` otherwise); no signature is
+        checked. ``container_id`` names the gift wrap that carried it, if any.
+        """
+
+    async def get(self, event_id: str) -> Event | None:
+        """The stored event with this id in any state (superseded, deleted, expired, private)."""
+
+    async def query(
+        self,
+        filters: Sequence[Filter],
+        *,
+        now: int | None = None,
+        include_superseded: bool = False,
+        include_private: bool = False,
+    ) -> list[Event]:
+        """NIP-01 REQ semantics over the served events (see the module docstring)."""
+
+    async def count(self, filters: Sequence[Filter], *, now: int | None = None, include_private: bool = False) -> int:
+        """How many distinct served events match the union of the filters; limits are ignored."""
+
+    # Domain helpers (served events only) ---------------------------------------------------
+
+    async def lessons_of_course(self, course_coordinate: str, *, now: int | None = None) -> list[Event]:
+        """Lessons (31923) whose ``a`` tag names the course."""
+
+    async def rsvps_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
+        """RSVPs (31925) whose ``a`` tag names the lesson, the latest one per author."""
+
+    async def attendance_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
+        """Attendance records (31930) whose ``a`` tag names the lesson."""
+
+    async def certificates_of(self, pubkey: str, *, now: int | None = None) -> list[Event]:
+        """Certificate awards (kind 8) whose ``p`` tag names the learner, revoked ones hidden."""
+
+    # Durable outbox ------------------------------------------------------------------------
+
+    async def enqueue(self, event: Event, relays: Sequence[str], *, now: int) -> AddOutcome:
+        """Commit the event (verified) and one pending delivery per relay, before any send.
+
+        Idempotent: an (event, relay) pair already queued keeps its state. Ephemeral events are
+        queued too (the outbox holds its own copy) although the index does not store them.
+        """
+
+    async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        """Pending or retrying deliveries with ``next_attempt_at <= now``, oldest due first."""
+
+    async def outbox_record(
+        self, event_id: str, relay: str, *, ok: bool, message: str, now: int, retry_at: int | None
+    ) -> None:
+        """Record one attempt: delivered (ok, or "duplicate:"), refused for good (``retry_at`` None,
+        reason kept) or retry at ``retry_at``. Raises ``StoreError`` for an unknown pair."""
+
+    async def outbox_entries(self, event_id: str | None = None) -> list[OutboxEntry]:
+        """Every delivery row (or those of one event), oldest enqueued first."""
+
+    async def outbox_depth(self) -> int:
+        """Deliveries still to do (pending or retrying)."""
+
+    # Subscription cursors ------------------------------------------------------------------
+
+    async def get_cursor(self, relay: str, key: str) -> int | None:
+        """The newest ``created_at`` seen for this (relay, subscription key), or None."""
+
+    async def set_cursor(self, relay: str, key: str, created_at: int) -> None:
+        """Move the cursor forward; an older value is ignored (cursors never move back)."""
+
+    # Once-only actions ---------------------------------------------------------------------
+
+    async def mark_done(self, key: str, *, now: int) -> bool:
+        """Mark an action done; True only for the first caller (atomic)."""
+
+    async def is_done(self, key: str) -> bool:
+        """Was this action marked done?"""
+
+    # Housekeeping --------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts for ``status``: events, served, by kind class, private, superseded, deleted,
+        outbox depth, database bytes (0 in memory)."""
+
+    async def close(self) -> None:
+        """Release the database; the store is unusable afterwards."""

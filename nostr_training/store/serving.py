@@ -1,0 +1,129 @@
+"""Which stored events are served: the NIP-01/09/40 rules both store implementations share.
+
+Pure functions of events (and ``now``), so the SQLite and in-memory stores cannot drift apart on
+what a deletion covers or when an arrival is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..errors import InvalidId, MalformedEvent
+from ..event import Event, KindClass, compute_id, kind_class, parse_coordinate
+from ..filters import Filter
+from ..kinds import ATTENDANCE_RECORD, BADGE_AWARD, DELETION, GIFT_WRAP, LESSON, RSVP
+from .base import AddOutcome, expiration_of
+
+__all__ = [
+    "DeletionMark",
+    "arrival_refusal",
+    "deletion_marks",
+    "e_deletion_applies",
+    "a_deletion_applies",
+    "check_private_id",
+    "indexed_tags",
+    "CourseQueries",
+]
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionMark:
+    """One target of a kind-5: an event id or an address, with who asked and when."""
+
+    target: str
+    deleter: str
+    created_at: int
+    deletion_id: str
+
+
+def arrival_refusal(event: Event, now: int | None) -> AddOutcome | None:
+    """EPHEMERAL or EXPIRED when the event must not be stored at all, else None."""
+    if kind_class(event.kind) is KindClass.EPHEMERAL:
+        return AddOutcome.EPHEMERAL
+    if now is not None:
+        expiration = expiration_of(event)
+        if expiration is not None and expiration <= now:
+            return AddOutcome.EXPIRED
+    return None
+
+
+def deletion_marks(deletion: Event) -> list[DeletionMark]:
+    """The targets a published kind-5 names that it may cover.
+
+    ``e`` targets are kept whatever their author (the author is checked against the target when
+    it is known); ``a`` targets count only when the coordinate's pubkey is the deleter's.
+    """
+    if deletion.kind != DELETION:
+        return []
+    marks: dict[str, DeletionMark] = {}
+    for tag in deletion.tags:
+        if len(tag) < 2:
+            continue
+        name, value = tag[0], tag[1]
+        if name == "e":
+            if len(value) != 64 or not _HEX.issuperset(value) or value == deletion.id:
+                continue
+        elif name == "a":
+            try:
+                _, owner, _ = parse_coordinate(value)
+            except MalformedEvent:
+                continue
+            if owner != deletion.pubkey:
+                continue
+        else:
+            continue
+        marks[value] = DeletionMark(value, deletion.pubkey, deletion.created_at, deletion.id)
+    return list(marks.values())
+
+
+def e_deletion_applies(deleter: str, target: Event) -> bool:
+    """May ``deleter`` delete ``target`` by id? Its author may; for a gift wrap, its recipient."""
+    if target.kind == DELETION:
+        return False
+    if target.pubkey == deleter:
+        return True
+    return target.kind == GIFT_WRAP and deleter in target.tag_values("p")
+
+
+def a_deletion_applies(mark: DeletionMark, target: Event) -> bool:
+    """Does an address deletion cover this version? Only versions up to the deletion's time."""
+    return target.kind != DELETION and target.pubkey == mark.deleter and target.created_at <= mark.created_at
+
+
+def check_private_id(event: Event) -> None:
+    """A private event has no signature to check, but its id must still be its hash."""
+    if compute_id(event.pubkey, event.created_at, event.kind, event.tags, event.content) != event.id:
+        raise InvalidId(f"event {event.id[:16]}: id does not match its fields")
+
+
+def indexed_tags(event: Event) -> set[tuple[str, str]]:
+    """(name, first value) of every single-letter tag: what relays let filters match on."""
+    return {(t[0], t[1]) for t in event.tags if len(t) > 1 and len(t[0]) == 1 and t[0].isalpha()}
+
+
+class CourseQueries:
+    """The domain look-ups, written once over ``query`` for every store (a mixin)."""
+
+    query: Callable[..., Awaitable[list[Event]]]
+
+    async def lessons_of_course(self, course_coordinate: str, *, now: int | None = None) -> list[Event]:
+        return await self.query([Filter(kinds=frozenset({LESSON}), tags={"a": frozenset({course_coordinate})})], now=now)
+
+    async def rsvps_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
+        rsvps = await self.query([Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})], now=now)
+        newest: dict[str, Event] = {}
+        for rsvp in rsvps:  # already newest first, lowest id first among equals: the tie rule
+            newest.setdefault(rsvp.pubkey, rsvp)
+        return [e for e in rsvps if newest[e.pubkey] is e]
+
+    async def attendance_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
+        return await self.query(
+            [Filter(kinds=frozenset({ATTENDANCE_RECORD}), tags={"a": frozenset({lesson_coordinate})})], now=now
+        )
+
+    async def certificates_of(self, pubkey: str, *, now: int | None = None) -> list[Event]:
+        return await self.query([Filter(kinds=frozenset({BADGE_AWARD}), tags={"p": frozenset({pubkey})})], now=now)
+
