@@ -1,0 +1,76 @@
+"""A scripted stand-in for the relay pool, for the daemon's unit tests (real relays are used in
+the tests marked ``relay``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from nostr_training.daemon.relays import PublishResult, RelayStatus
+from nostr_training.event import Event, EventTemplate, sign_event
+from nostr_training.filters import Filter, matches_any
+from nostr_training.keys import Keys
+
+
+@dataclass
+class FakeSubscription:
+    key: str
+    filters: list[Filter]
+    relays: list[str]
+    on_event: Callable[..., Any]
+    since: Callable[[str], int | None] | None
+    on_eose: Callable[..., Any] | None
+
+
+@dataclass
+class FakePool:
+    """Answers publishes from ``answers[relay]`` (a message, or "" for OK true); a relay in
+    ``down`` answers not-connected. ``stored`` events answer fetches."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)
+    stored: list[Event] = field(default_factory=list)
+    published: list[tuple[str, str]] = field(default_factory=list)  # (relay, event id)
+    subscriptions: dict[str, FakeSubscription] = field(default_factory=dict)
+    fetches: list[list[Filter]] = field(default_factory=list)
+    relays: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    async def add_relay(self, url: str) -> None:
+        self.relays.append(url)
+
+    async def publish(self, event: Event, relays: Sequence[str], timeout: float = 10) -> dict[str, PublishResult]:
+        out = {}
+        for relay in relays:
+            if relay in self.down:
+                out[relay] = PublishResult(False, "not-connected: relay is down")
+                continue
+            self.published.append((relay, event.id))
+            message = self.answers.get(relay, "")
+            out[relay] = PublishResult(message == "" or message.startswith("ok"), message)
+        return out
+
+    async def fetch(self, filters: Sequence[Filter], relays: Sequence[str], timeout: float = 10) -> list[Event]:
+        self.fetches.append(list(filters))
+        return [e for e in self.stored if matches_any(filters, e)]
+
+    async def subscribe(self, key, filters, relays, on_event, *, since=None, on_eose=None) -> None:
+        self.subscriptions[key] = FakeSubscription(key, list(filters), list(relays), on_event, since, on_eose)
+
+    async def unsubscribe(self, key: str) -> None:
+        self.subscriptions.pop(key, None)
+
+    def status(self) -> list[RelayStatus]:
+        return [
+            RelayStatus(url=u, state="backoff" if u in self.down else "connected", last_error=None, since=0,
+                        events_received=0, malformed_dropped=0, invalid_signature_dropped=0,
+                        unexpected_dropped=0, notices=0, subscriptions=len(self.subscriptions), limits=None)
+            for u in self.relays
+        ]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def signed(keys: Keys, kind: int, *, tags=(), content: str = "", created_at: int = 1_800_000_000) -> Event:
+    return sign_event(EventTemplate(kind, tuple(tuple(t) for t in tags), content, created_at), keys.secret)

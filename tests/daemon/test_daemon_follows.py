@@ -1,0 +1,126 @@
+"""What the daemon follows, and the per-relay cursors that make a restart resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from nostr_training import kinds
+from nostr_training.daemon.follows import GIFT_WRAP_LOOKBACK, Follows, plan_subscriptions
+from nostr_training.event import coordinate
+from nostr_training.store.memory import MemoryStore
+
+from daemon_fakes import FakePool, signed
+
+R = "ws://127.0.0.1:1"
+
+
+def test_plan_for_a_user(alice, bob):
+    course = coordinate(kinds.COURSE, bob.public_key, "py")
+    taught = coordinate(kinds.COURSE, alice.public_key, "rust")
+    lesson = coordinate(kinds.LESSON, alice.public_key, "rust-1")
+    subs = {s.name: s for s in plan_subscriptions(
+        me=alice.public_key, courses=[course], taught_courses=[taught], my_lessons=[lesson],
+        correspondents=[bob.public_key, alice.public_key],
+    )}
+    assert set(subs) == {"own", "courses", "lessons", "rsvps", "giftwraps", "relay-lists"}
+    assert subs["own"].filters[0].authors == {alice.public_key}
+    assert subs["lessons"].filters[0].tags["a"] == {course, taught}
+    assert subs["lessons"].filters[0].kinds == {kinds.LESSON}
+    rsvp_p, rsvp_a = subs["rsvps"].filters
+    assert rsvp_p.tags["p"] == {alice.public_key} and rsvp_a.tags["a"] == {lesson}
+    assert subs["giftwraps"].filters[0].kinds == {kinds.GIFT_WRAP}
+    assert subs["giftwraps"].lookback == GIFT_WRAP_LOOKBACK
+    assert subs["relay-lists"].filters[0].authors == {bob.public_key}
+    assert subs["relay-lists"].filters[0].kinds == {kinds.RELAY_LIST, kinds.DM_RELAYS}
+
+
+def test_plan_without_a_user_follows_only_configuration(bob):
+    course = coordinate(kinds.COURSE, bob.public_key, "py")
+    names = [s.name for s in plan_subscriptions(me=None, courses=[course])]
+    assert names == ["courses", "lessons"]
+
+
+def test_key_changes_with_filters(alice):
+    one = plan_subscriptions(me=alice.public_key, my_lessons=["31923:" + alice.public_key + ":a"])
+    two = plan_subscriptions(me=alice.public_key, my_lessons=["31923:" + alice.public_key + ":b"])
+    keys = lambda subs: {s.name: s.key for s in subs}
+    assert keys(one)["rsvps"] != keys(two)["rsvps"]
+    assert keys(one)["own"] == keys(two)["own"]
+
+
+def test_gift_wrap_since_moves_back_two_days(alice):
+    wraps = next(s for s in plan_subscriptions(me=alice.public_key) if s.name == "giftwraps")
+    assert wraps.since(1_800_000_000) == 1_800_000_000 - 2 * 86400
+    assert wraps.since(None) is None
+
+
+@pytest.fixture
+async def store():
+    s = await MemoryStore.open()
+    yield s
+    await s.close()
+
+
+async def test_cursor_commits_at_eose_then_follows_live_events(store, alice, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    assert own.since(R) is None
+    # Stored events come newest first; the cursor must not move before EOSE.
+    for t in (300, 200, 100):
+        await own.on_event(R, signed(alice, 1, content=str(t), created_at=1_700_000_000 + t))
+    assert follows.cursor(R, own.key) is None
+    await own.on_eose(R)
+    assert follows.cursor(R, own.key) == 1_700_000_300
+    await own.on_event(R, signed(alice, 1, content="live", created_at=1_700_000_400))
+    assert follows.cursor(R, own.key) == 1_700_000_400
+    await follows.flush()
+    assert await store.get_cursor(R, own.key) == 1_700_000_400
+    assert follows.counters.stored == 4
+
+    # A restart reads the persisted cursor, and the pool asks for since=cursor.
+    pool2 = FakePool()
+    again = Follows(store, pool2, clock=clock, me=alice.public_key, relays=[R])
+    await again.apply()
+    own2 = pool2.subscriptions[own.key]
+    assert own2.since(R) == 1_700_000_400
+
+
+async def test_kill_before_eose_resumes_from_the_old_cursor(store, alice, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    await own.on_event(R, signed(alice, 1, created_at=1_700_000_900))
+    await follows.flush()  # no EOSE yet: older stored events may still be missing
+    assert await store.get_cursor(R, own.key) is None
+
+
+async def test_new_lesson_of_mine_replans_rsvps(store, alice, bob, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    before = {k for k in pool.subscriptions if k.startswith("rsvps:")}
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    lesson = signed(alice, kinds.LESSON, tags=[("d", "l1"), ("a", f"31924:{alice.public_key}:c")], created_at=clock.now())
+    await own.on_event(R, lesson)
+    await follows.apply()
+    after = {k for k in pool.subscriptions if k.startswith("rsvps:")}
+    assert before and after and before != after
+    rsvps = pool.subscriptions[after.pop()]
+    assert any(f.tags.get("a") == {coordinate(kinds.LESSON, alice.public_key, "l1")} for f in rsvps.filters)
+    assert any(k.startswith("lessons:") for k in pool.subscriptions)
+
+
+async def test_indexed_events_reach_the_listener_once(store, alice, clock):
+    seen = []
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R], on_indexed=seen.append)
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    note = signed(alice, 1, created_at=clock.now())
+    await own.on_event(R, note)
+    await own.on_event("ws://127.0.0.1:2", note)
+    assert seen == [note]
+    assert follows.counters.duplicates == 1

@@ -1,0 +1,255 @@
+"""The local relay endpoint, driven by a plain websockets client: NIP-01, NIP-11, NIP-42,
+gift-wrap privacy, origin checks, the token-guarded /status, and malformed input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from nostr_training import kinds
+from nostr_training.daemon.local_relay import LocalRelay, is_loopback_origin
+from nostr_training.daemon.outbox import Outbox
+from nostr_training.keys import Keys
+from nostr_training.nips.nip42 import auth_template
+from nostr_training.event import sign_event
+from nostr_training.store.base import OutboxState
+from nostr_training.store.memory import MemoryStore
+
+from daemon_fakes import FakePool, signed
+
+UPSTREAM = "wss://upstream.example"
+
+
+@pytest.fixture
+async def relay(clock):
+    store = await MemoryStore.open()
+    outbox = Outbox(store, FakePool(), clock=clock, default_relays=[UPSTREAM])
+
+    async def status():
+        return {"outbox_depth": await store.outbox_depth()}
+
+    local = LocalRelay(store, submit=outbox.submit, clock=clock, port=0, token="sekrit", status=status,
+                       max_message_bytes=64 * 1024)
+    await local.start()
+    yield local
+    await local.stop()
+    await store.close()
+
+
+async def recv(ws, timeout=5.0):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def open_client(relay, **kw):
+    ws = await connect(relay.url, **kw)
+    challenge = await recv(ws)
+    assert challenge[0] == "AUTH" and isinstance(challenge[1], str) and challenge[1]
+    return ws, challenge[1]
+
+
+async def until(ws, kind, subid=None):
+    """Messages up to and including the first of ``kind`` (for ``subid``)."""
+    got = []
+    while True:
+        msg = await recv(ws)
+        got.append(msg)
+        if msg[0] == kind and (subid is None or msg[1] == subid):
+            return got
+
+
+def http_get(url, headers):
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.headers.get("Content-Type"), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), json.loads(exc.read())
+
+
+async def test_nip11_document(relay):
+    status, ctype, doc = await asyncio.to_thread(
+        http_get, "http" + relay.url[2:], {"Accept": "application/nostr+json"}
+    )
+    assert status == 200 and ctype == "application/nostr+json"
+    assert 42 in doc["supported_nips"] and 1 in doc["supported_nips"]
+    assert doc["limitation"]["max_message_length"] == 64 * 1024
+    assert "pubkey" not in doc
+
+
+async def test_status_requires_the_token(relay):
+    base = "http" + relay.url[2:] + "/status"
+    assert (await asyncio.to_thread(http_get, base, {}))[0] == 401
+    assert (await asyncio.to_thread(http_get, base, {"Authorization": "Bearer wrong"}))[0] == 401
+    status, _, body = await asyncio.to_thread(http_get, base, {"Authorization": "Bearer sekrit"})
+    assert status == 200 and body == {"outbox_depth": 0}
+
+
+async def test_website_origin_is_refused(relay):
+    with pytest.raises(InvalidStatus) as info:
+        await connect(relay.url, origin="https://evil.example")
+    assert info.value.response.status_code == 403
+    status, _, _ = await asyncio.to_thread(
+        http_get, "http" + relay.url[2:] + "/status", {"Authorization": "Bearer sekrit", "Origin": "https://evil.example"}
+    )
+    assert status == 403
+    ws, _ = await open_client(relay, origin="http://localhost:3000")
+    await ws.close()
+
+
+def test_loopback_origins():
+    assert is_loopback_origin("http://127.0.0.1:8080") and is_loopback_origin("http://localhost")
+    assert is_loopback_origin("http://[::1]:1") and is_loopback_origin("127.0.0.1:4869")
+    assert not is_loopback_origin("https://localhost.evil.example") and not is_loopback_origin("null")
+
+
+async def test_req_serves_stored_events_then_live_ones(relay, alice, bob, clock):
+    course = f"{kinds.COURSE}:{alice.public_key}:rust"
+    lesson = signed(alice, kinds.LESSON, tags=[("d", "l1"), ("a", course)], content="one", created_at=clock.now())
+    await relay.store.add(lesson)
+    reader, _ = await open_client(relay)
+    await reader.send(json.dumps(["REQ", "lessons", {"kinds": [kinds.LESSON], "#a": [course]}]))
+    got = await until(reader, "EOSE", "lessons")
+    assert [m[2]["id"] for m in got if m[0] == "EVENT"] == [lesson.id]
+
+    writer, _ = await open_client(relay)
+    second = signed(alice, kinds.LESSON, tags=[("d", "l2"), ("a", course)], content="two", created_at=clock.now())
+    await writer.send(json.dumps(["EVENT", second.to_dict()]))
+    assert await recv(writer) == ["OK", second.id, True, ""]
+    live = await recv(reader)
+    assert live[:2] == ["EVENT", "lessons"] and live[2]["id"] == second.id
+    # It went to the outbox, committed for the upstream relay.
+    (entry,) = await relay.store.outbox_entries(second.id)
+    assert entry.relay == UPSTREAM and entry.state is OutboxState.PENDING
+
+    await reader.send(json.dumps(["CLOSE", "lessons"]))
+    third = signed(alice, kinds.LESSON, tags=[("d", "l3"), ("a", course)], created_at=clock.now())
+    await writer.send(json.dumps(["EVENT", third.to_dict()]))
+    assert (await recv(writer))[2] is True
+    await reader.send(json.dumps(["REQ", "probe", {"ids": [third.id]}]))
+    after_close = await until(reader, "EOSE", "probe")
+    assert [m[1] for m in after_close if m[0] == "EVENT"] == ["probe"]  # nothing more on "lessons"
+    await reader.close()
+    await writer.close()
+
+
+async def test_events_that_fail_verification_are_refused(relay, alice, clock):
+    ws, _ = await open_client(relay)
+    good = signed(alice, 1, content="hi", created_at=clock.now())
+    forged = dict(good.to_dict(), content="changed")
+    await ws.send(json.dumps(["EVENT", forged]))
+    ok = await recv(ws)
+    assert ok[:3] == ["OK", good.id, False] and ok[3].startswith("invalid:")
+    bad_sig = dict(good.to_dict(), sig="00" * 64)
+    await ws.send(json.dumps(["EVENT", bad_sig]))
+    assert (await recv(ws))[3].startswith("invalid:")
+    await ws.send(json.dumps(["EVENT", good.to_dict()]))
+    assert await recv(ws) == ["OK", good.id, True, ""]
+    await ws.send(json.dumps(["EVENT", good.to_dict()]))
+    assert (await recv(ws))[2:] == [True, "duplicate: already have this event"]
+    assert await relay.store.get(good.id) == good
+    await ws.close()
+
+
+async def test_malformed_input_gets_a_notice_and_the_connection_lives(relay, alice, clock):
+    ws, _ = await open_client(relay)
+    for frame in ["not json", '{"a": 1}', "[]", '["FOO", 1]', '["REQ", 5, {}]', '["CLOSE"]', "[1, 2]"]:
+        await ws.send(frame)
+        msg = await recv(ws)
+        assert msg[0] == "NOTICE" and msg[1].startswith("invalid:")
+    await ws.send(json.dumps(["REQ", "bad-filter", {"kinds": ["x"]}]))
+    closed = await recv(ws)
+    assert closed[:2] == ["CLOSED", "bad-filter"] and closed[2].startswith("invalid:")
+    assert relay.counters.malformed == 7
+    await ws.send(json.dumps(["REQ", "fine", {"kinds": [1]}]))
+    assert (await until(ws, "EOSE", "fine"))[-1] == ["EOSE", "fine"]
+    await ws.close()
+
+
+async def test_huge_message_closes_only_that_connection(relay):
+    ws, _ = await open_client(relay)
+    await ws.send(json.dumps(["REQ", "x", {"search": "a" * 100_000}]))
+    with pytest.raises(ConnectionClosed) as info:
+        await recv(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+    again, _ = await open_client(relay)
+    await again.send(json.dumps(["REQ", "ok", {"limit": 1}]))
+    assert (await until(again, "EOSE", "ok"))[-1] == ["EOSE", "ok"]
+    await again.close()
+
+
+async def test_gift_wraps_only_to_the_authenticated_recipient(relay, alice, bob, clock):
+    carol = Keys.generate()
+    to_bob = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    to_carol = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", carol.public_key)], content="y", created_at=clock.now())
+    for wrap in (to_bob, to_carol):
+        await relay.store.add(wrap)
+    ws, challenge = await open_client(relay)
+
+    await ws.send(json.dumps(["REQ", "w", {"kinds": [kinds.GIFT_WRAP], "#p": [bob.public_key]}]))
+    closed = await recv(ws)
+    assert closed[:2] == ["CLOSED", "w"] and closed[2].startswith("auth-required:")
+    await ws.send(json.dumps(["REQ", "all", {}]))
+    assert [m for m in await until(ws, "EOSE", "all") if m[0] == "EVENT"] == []
+
+    wrong = sign_event(auth_template(relay.url, "not-the-challenge", created_at=clock.now()), bob.secret)
+    await ws.send(json.dumps(["AUTH", wrong.to_dict()]))
+    refused = await recv(ws)
+    assert refused[:3] == ["OK", wrong.id, False] and refused[3].startswith("invalid:")
+
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), bob.secret)
+    await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+    assert await recv(ws) == ["OK", auth.id, True, ""]
+    await ws.send(json.dumps(["REQ", "w", {"kinds": [kinds.GIFT_WRAP]}]))
+    got = [m[2]["id"] for m in await until(ws, "EOSE", "w") if m[0] == "EVENT"]
+    assert got == [to_bob.id]
+
+    # Live: a new wrap to carol is not pushed to bob's subscription; one to bob is.
+    writer, _ = await open_client(relay)
+    later_carol = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", carol.public_key)], content="z", created_at=clock.now())
+    later_bob = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="w", created_at=clock.now())
+    await relay.store.add(later_carol)
+    relay.broadcast(later_carol)
+    await relay.store.add(later_bob)
+    relay.broadcast(later_bob)
+    live = await recv(ws)
+    assert live[2]["id"] == later_bob.id
+    await ws.close()
+    await writer.close()
+
+
+async def test_auth_accepts_any_loopback_name_but_not_another_host(relay, alice, clock):
+    ws, challenge = await open_client(relay)
+    elsewhere = sign_event(auth_template("wss://relay.example.com", challenge, created_at=clock.now()), alice.secret)
+    await ws.send(json.dumps(["AUTH", elsewhere.to_dict()]))
+    assert (await recv(ws))[2] is False
+    by_name = sign_event(auth_template(f"ws://localhost:{relay.port}", challenge, created_at=clock.now()), alice.secret)
+    await ws.send(json.dumps(["AUTH", by_name.to_dict()]))
+    assert await recv(ws) == ["OK", by_name.id, True, ""]
+    stale = sign_event(auth_template(relay.url, challenge, created_at=clock.now() - 3600), alice.secret)
+    await ws.send(json.dumps(["AUTH", stale.to_dict()]))
+    assert (await recv(ws))[2] is False
+    await ws.close()
+
+
+async def test_auth_events_are_not_accepted_as_events(relay, alice, clock):
+    ws, challenge = await open_client(relay)
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), alice.secret)
+    await ws.send(json.dumps(["EVENT", auth.to_dict()]))
+    assert (await recv(ws))[2] is False
+    assert await relay.store.outbox_entries(auth.id) == []
+    await ws.close()
+
+
+async def test_count(relay, alice, clock):
+    for i in range(3):
+        await relay.store.add(signed(alice, 1, content=str(i), created_at=clock.now() - i))
+    ws, _ = await open_client(relay)
+    await ws.send(json.dumps(["COUNT", "c", {"kinds": [1]}]))
+    assert await recv(ws) == ["COUNT", "c", {"count": 3}]
+    await ws.close()

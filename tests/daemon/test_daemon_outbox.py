@@ -1,0 +1,167 @@
+"""The outbox: target planning (NIP-65 / NIP-17), retry policy and the delivery lifecycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from nostr_training import kinds
+from nostr_training.daemon.outbox import NO_INBOX_PREFIX, Outbox, is_final_refusal, plan_targets, retry_delay
+from nostr_training.keys import Keys
+from nostr_training.nips.nip19 import npub_encode
+from nostr_training.store.base import OutboxState
+from nostr_training.store.memory import MemoryStore
+
+from daemon_fakes import FakePool, signed
+
+A = "wss://a.example"
+B = "wss://b.example"
+C = "wss://c.example"
+
+
+def relay_list(keys: Keys, *tags, created_at=1_799_000_000):
+    return signed(keys, kinds.RELAY_LIST, tags=[("r", *t) if isinstance(t, tuple) else ("r", t) for t in tags], created_at=created_at)
+
+
+def test_author_write_relays_and_read_relays_of_p_tagged(alice, bob):
+    note = signed(alice, 1, tags=[("p", bob.public_key)])
+    lists = {
+        alice.public_key: relay_list(alice, (A, "write"), (B, "read")),
+        bob.public_key: relay_list(bob, (C, "read"), (B, "write")),
+    }
+    planned = plan_targets(note, relay_lists=lists, dm_relay_lists={}, default_relays=["wss://default.example"])
+    assert planned.relays == (A, C)
+    assert planned.refusals == ()
+
+
+def test_author_without_relay_list_uses_configured_relays(alice, bob):
+    note = signed(alice, 1, tags=[("p", bob.public_key)])
+    planned = plan_targets(note, relay_lists={}, dm_relay_lists={}, default_relays=["WSS://Default.Example/"])
+    assert planned.relays == ("wss://default.example",)
+
+
+def test_gift_wrap_goes_only_to_recipient_inbox_relays(alice, bob):
+    wrapper = Keys.generate()
+    wrap = signed(wrapper, kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x")
+    inbox = signed(bob, kinds.DM_RELAYS, tags=[("relay", C)])
+    planned = plan_targets(
+        wrap, relay_lists={bob.public_key: relay_list(bob, A)}, dm_relay_lists={bob.public_key: inbox},
+        default_relays=[B],
+    )
+    assert planned.relays == (C,)
+
+
+def test_gift_wrap_without_inbox_relays_is_refused_with_npub(bob):
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x")
+    planned = plan_targets(wrap, relay_lists={}, dm_relay_lists={}, default_relays=[B])
+    assert planned.relays == ()
+    ((marker, reason),) = planned.refusals
+    assert marker == NO_INBOX_PREFIX + bob.public_key
+    assert npub_encode(bob.public_key) in reason and "10050" in reason
+
+
+def test_auth_events_are_never_targeted(alice):
+    auth = signed(alice, kinds.AUTH, tags=[("relay", A), ("challenge", "c")])
+    assert plan_targets(auth, relay_lists={}, dm_relay_lists={}, default_relays=[A]).relays == ()
+
+
+@pytest.mark.parametrize(
+    "message,final",
+    [("invalid: bad", True), ("blocked: no", True), ("restricted: members", True), ("pow: 20 bits", True),
+     ("rate-limited: slow", False), ("error: db", False), ("timeout: 10 s", False), ("not-connected: down", False),
+     ("auth-required: who", False)],
+)
+def test_final_refusals(message, final):
+    assert is_final_refusal(message) is final
+
+
+def test_retry_delay_doubles_and_is_capped():
+    top = [retry_delay(n, rng=lambda: 0.0) for n in range(1, 15)]
+    assert top[:4] == [5.0, 10.0, 20.0, 40.0]
+    assert max(top) == 3600.0
+    low = [retry_delay(n, rng=lambda: 1.0) for n in range(1, 5)]
+    assert low == [2.5, 5.0, 10.0, 20.0]
+
+
+@pytest.fixture
+async def store():
+    s = await MemoryStore.open()
+    yield s
+    await s.close()
+
+
+def states(entries):
+    return {e.relay: e.state for e in entries}
+
+
+async def test_down_relay_is_retried_until_it_comes_up(store, alice, clock):
+    pool = FakePool(down={B})
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A, B], rng=lambda: 0.0)
+    note = signed(alice, 1, content="hello", created_at=clock.now())
+    submission = await outbox.submit(note)
+    assert submission.relays == (A, B)
+    assert await store.outbox_depth() == 2  # committed before anything is sent
+    await outbox.deliver_due()
+    got = states(await store.outbox_entries(note.id))
+    assert got == {A: OutboxState.DELIVERED, B: OutboxState.RETRYING}
+    assert await outbox.deliver_due() == 0  # not due again yet
+    pool.down.clear()
+    await clock.advance(5)
+    assert await outbox.deliver_due() == 1
+    assert states(await store.outbox_entries(note.id)) == {A: OutboxState.DELIVERED, B: OutboxState.DELIVERED}
+    assert await store.outbox_depth() == 0
+    assert pool.published.count((B, note.id)) == 1
+
+
+async def test_refusal_is_final_and_keeps_the_reason(store, alice, clock):
+    pool = FakePool(answers={B: "blocked: not on the allow list"})
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A, B])
+    note = signed(alice, 1, created_at=clock.now())
+    await outbox.submit(note)
+    await outbox.deliver_due()
+    by_relay = {e.relay: e for e in await store.outbox_entries(note.id)}
+    assert by_relay[B].state is OutboxState.REFUSED
+    assert by_relay[B].last_message == "blocked: not on the allow list"
+    await clock.advance(10_000)
+    assert await outbox.deliver_due() == 0
+
+
+async def test_duplicate_counts_as_delivered(store, alice, clock):
+    pool = FakePool(answers={A: "duplicate: have it"})
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    note = signed(alice, 1, created_at=clock.now())
+    await outbox.submit(note)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id)) == {A: OutboxState.DELIVERED}
+
+
+async def test_missing_relay_lists_are_fetched_and_indexed(store, alice, bob, clock):
+    pool = FakePool(stored=[relay_list(bob, (C, "read"))])
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    note = signed(alice, 1, tags=[("p", bob.public_key)], created_at=clock.now())
+    submission = await outbox.submit(note)
+    assert submission.relays == (A, C)
+    assert pool.fetches, "the missing 10002s were asked for"
+    # Known now: a second event needs no lookup for bob.
+    pool.fetches.clear()
+    await outbox.submit(signed(alice, 1, tags=[("p", bob.public_key)], content="again", created_at=clock.now()))
+    assert all(bob.public_key not in (f.authors or ()) for fs in pool.fetches for f in fs)
+
+
+async def test_gift_wrap_without_inbox_is_recorded_as_refused(store, bob, clock):
+    outbox = Outbox(store, FakePool(), clock=clock, default_relays=[A])
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    submission = await outbox.submit(wrap)
+    assert submission.relays == ()
+    (entry,) = await store.outbox_entries(wrap.id)
+    assert entry.state is OutboxState.REFUSED and "no inbox relays (10050)" in entry.last_message
+    assert await store.outbox_depth() == 0
+
+
+async def test_explicit_relays_override_targets(store, alice, clock):
+    pool = FakePool()
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    note = signed(alice, 1, created_at=clock.now())
+    submission = await outbox.submit(note, relays=[C])
+    assert submission.relays == (C,)
+    await outbox.deliver_due()
+    assert pool.published == [(C, note.id)]
