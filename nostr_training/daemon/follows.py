@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from .. import kinds
@@ -25,12 +25,21 @@ from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..store.base import AddOutcome, Store
 
-__all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK"]
+__all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
 
 log = logging.getLogger("nostr_training.follows")
 
 #: NIP-59 wraps carry created_at randomised up to two days into the past.
 GIFT_WRAP_LOOKBACK = 2 * 24 * 3600
+
+#: A resumed REQ asks again for this much before its cursor. A cursor is only the newest
+#: ``created_at`` we saw; relays still receive older events later (other clients' outboxes
+#: retry for hours, clocks drift), and a replay costs only duplicates.
+RESUME_OVERLAP = 3600
+
+#: A replay of at least this many stored events may have been cut by the relay's own cap
+#: (rust-nostr serves 500 a filter, others 100..5000): page back with ``until`` before trusting it.
+BACKFILL_THRESHOLD = 100
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Subscription:
     def since(self, cursor: int | None) -> int | None:
         if cursor is None:
             return None
-        return max(0, cursor - self.lookback)
+        return max(0, cursor - self.lookback - RESUME_OVERLAP)
 
 
 def _course_filter(course: str) -> Filter:
@@ -117,6 +126,9 @@ class _Cursor:
     pending: int | None = None  # the newest seen before EOSE (stored events arrive newest first)
     live: bool = False  # EOSE seen: events now arrive in order
     dirty: bool = False
+    replayed: int = 0  # stored events received since the last (re)connect, before EOSE
+    oldest: int | None = None  # the oldest of them: where a backfill page starts
+    since: int | None = None  # what the last REQ asked for
 
 
 class Follows:
@@ -134,6 +146,10 @@ class Follows:
         authors: Sequence[str] = (),
         on_indexed: Callable[[Event], Awaitable[None] | None] | None = None,
         flush_interval: float = 2.0,
+        batch_size: int = 500,
+        batch_delay: float = 0.05,
+        fetch_timeout: float = 10.0,
+        max_backfill_pages: int = 1000,
     ):
         self.store = store
         self.pool = pool
@@ -148,6 +164,13 @@ class Follows:
         self._active: dict[str, Subscription] = {}  # key -> subscription
         self._cursors: dict[tuple[str, str], _Cursor] = {}
         self._replan = asyncio.Event()
+        self.batch_size = batch_size
+        self.batch_delay = batch_delay
+        self.fetch_timeout = fetch_timeout
+        self.max_backfill_pages = max_backfill_pages
+        self._buffer: list[tuple[_Cursor, bool, Event]] = []
+        self._commit_lock = asyncio.Lock()
+        self._commit_soon: asyncio.Task[None] | None = None
 
     # Planning ------------------------------------------------------------------------------
 
@@ -215,8 +238,10 @@ class Follows:
         def since(relay: str) -> int | None:
             slot = self._cursors.setdefault((relay, sub.key), _Cursor())
             slot.live = False  # a (re)connect replays stored events first
-            slot.pending = None
-            return sub.since(slot.committed)
+            slot.pending = slot.oldest = None
+            slot.replayed = 0
+            slot.since = sub.since(slot.committed)
+            return slot.since
 
         return since
 
@@ -231,45 +256,97 @@ class Follows:
     def _eose_handler(self, sub: Subscription) -> Callable[[str], Awaitable[None]]:
         async def on_eose(relay: str) -> None:
             slot = self._cursors.setdefault((relay, sub.key), _Cursor())
+            if slot.replayed >= BACKFILL_THRESHOLD and slot.oldest is not None:
+                await self._backfill(relay, sub, slot)
+            await self.commit()  # the replay is in the index before the cursor says so
             slot.live = True
-            if slot.pending is not None and (slot.committed is None or slot.pending > slot.committed):
-                slot.committed = slot.pending
-                slot.dirty = True
+            if slot.pending is not None:
+                self._advance(slot, slot.pending)
             slot.pending = None
 
         return on_eose
 
-    async def ingest(self, relay: str, key: str, event: Event) -> AddOutcome | None:
-        """Index one event the pool verified, then move that subscription's cursor."""
+    async def _backfill(self, relay: str, sub: Subscription, slot: _Cursor) -> None:
+        """Page back with ``until`` while pages come full: the relay may have cut the replay."""
+        until = slot.oldest
+        assert until is not None
+        for _ in range(self.max_backfill_pages):
+            page = [replace(f, since=max(f.since or 0, slot.since or 0) or None, until=until) for f in sub.filters]
+            got = await self.pool.fetch(page, [relay], timeout=self.fetch_timeout)
+            for event in got:
+                await self.ingest(relay, sub.key, event, replay=True)
+            oldest = min((e.created_at for e in got), default=until)
+            if len(got) < BACKFILL_THRESHOLD or oldest >= until:
+                return
+            until = oldest
+        log.warning("backfill of %s stopped after %d pages", sub.name, self.max_backfill_pages, extra={"relay": relay})
+
+    def _advance(self, slot: _Cursor, created_at: int) -> None:
+        """Move a cursor forward, never past our own clock (a future-dated event must not
+        make the next REQ skip what is published meanwhile)."""
+        at = min(created_at, self.clock.now())
+        if slot.committed is None or at > slot.committed:
+            slot.committed = at
+            slot.dirty = True
+
+    async def ingest(self, relay: str, key: str, event: Event, *, replay: bool = False) -> None:
+        """Take one event the pool verified; it is indexed with the next batch.
+
+        Batches keep the index's write rate near the store's ``add_many`` speed instead of one
+        transaction an event; a full buffer is committed before this returns (back-pressure).
+        """
         self.counters.received += 1
-        try:
-            outcome = await self.store.add(event, verified=True, now=self.clock.now())
-        except Exception as exc:
-            self.counters.rejected += 1
-            log.warning("event not indexed: %s", exc, extra={"relay": relay, "event": event.id[:16]})
-            return None
-        if outcome is AddOutcome.DUPLICATE:
-            self.counters.duplicates += 1
-        elif outcome.accepted:
-            self.counters.stored += 1
-            if self.me and (
-                (event.pubkey == self.me and event.kind in (kinds.COURSE, kinds.LESSON))
-                or (event.kind == kinds.RSVP and self.me in event.tag_values("p"))
-            ):
-                self._replan.set()
-            if self.on_indexed is not None and outcome is AddOutcome.STORED:
-                await self._maybe_await(self.on_indexed(event))
         slot = self._cursors.setdefault((relay, key), _Cursor())
-        if slot.live:
-            if slot.committed is None or event.created_at > slot.committed:
-                slot.committed = event.created_at
-                slot.dirty = True
-        elif slot.pending is None or event.created_at > slot.pending:
-            slot.pending = event.created_at
-        return outcome
+        live = slot.live and not replay
+        if not live and not replay:
+            slot.replayed += 1
+            if slot.pending is None or event.created_at > slot.pending:
+                slot.pending = event.created_at
+            if slot.oldest is None or event.created_at < slot.oldest:
+                slot.oldest = event.created_at
+        self._buffer.append((slot, live, event))
+        if len(self._buffer) >= self.batch_size:
+            await self.commit()
+        elif self._commit_soon is None or self._commit_soon.done():
+            self._commit_soon = asyncio.create_task(self._commit_later())
+
+    async def _commit_later(self) -> None:
+        await asyncio.sleep(self.batch_delay)
+        await self.commit()
+
+    async def commit(self) -> None:
+        """Index the buffered events in one transaction, then move the cursors of live ones."""
+        async with self._commit_lock:
+            if not self._buffer:
+                return
+            batch, self._buffer = self._buffer, []
+            try:
+                outcomes = await self.store.add_many([e for _, _, e in batch], verified=True, now=self.clock.now())
+            except Exception as exc:
+                self.counters.rejected += len(batch)
+                log.error("%d events not indexed: %s", len(batch), exc)
+                return
+            for (slot, live, event), outcome in zip(batch, outcomes):
+                if outcome is AddOutcome.DUPLICATE:
+                    self.counters.duplicates += 1
+                elif not outcome.accepted:
+                    self.counters.rejected += 1
+                    log.warning("event not indexed: %s", outcome.value, extra={"event": event.id[:16]})
+                else:
+                    self.counters.stored += 1
+                    if self.me and (
+                        (event.pubkey == self.me and event.kind in (kinds.COURSE, kinds.LESSON))
+                        or (event.kind == kinds.RSVP and self.me in event.tag_values("p"))
+                    ):
+                        self._replan.set()
+                    if self.on_indexed is not None and outcome is AddOutcome.STORED:
+                        await self._maybe_await(self.on_indexed(event))
+                if live:
+                    self._advance(slot, event.created_at)
 
     async def flush(self) -> None:
-        """Persist the cursors that moved."""
+        """Index what is buffered, then persist the cursors that moved."""
+        await self.commit()
         for (relay, key), slot in list(self._cursors.items()):
             if slot.dirty and slot.committed is not None:
                 slot.dirty = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nostr_training import kinds
-from nostr_training.daemon.follows import GIFT_WRAP_LOOKBACK, Follows, plan_subscriptions
+from nostr_training.daemon.follows import BACKFILL_THRESHOLD, GIFT_WRAP_LOOKBACK, RESUME_OVERLAP, Follows, plan_subscriptions
 from nostr_training.event import coordinate
 from nostr_training.store.memory import MemoryStore
 
@@ -50,7 +50,8 @@ def test_key_changes_with_filters(alice):
 
 def test_gift_wrap_since_moves_back_two_days(alice):
     wraps = next(s for s in plan_subscriptions(me=alice.public_key) if s.name == "giftwraps")
-    assert wraps.since(1_800_000_000) == 1_800_000_000 - 2 * 86400
+    assert wraps.since(1_800_000_000) == 1_800_000_000 - GIFT_WRAP_LOOKBACK - RESUME_OVERLAP
+    assert GIFT_WRAP_LOOKBACK == 2 * 86400
     assert wraps.since(None) is None
 
 
@@ -74,17 +75,18 @@ async def test_cursor_commits_at_eose_then_follows_live_events(store, alice, clo
     await own.on_eose(R)
     assert follows.cursor(R, own.key) == 1_700_000_300
     await own.on_event(R, signed(alice, 1, content="live", created_at=1_700_000_400))
-    assert follows.cursor(R, own.key) == 1_700_000_400
+    assert follows.cursor(R, own.key) == 1_700_000_300, "a live event moves the cursor once it is indexed"
     await follows.flush()
+    assert follows.cursor(R, own.key) == 1_700_000_400
     assert await store.get_cursor(R, own.key) == 1_700_000_400
     assert follows.counters.stored == 4
 
-    # A restart reads the persisted cursor, and the pool asks for since=cursor.
+    # A restart reads the persisted cursor and asks again from an overlap before it.
     pool2 = FakePool()
     again = Follows(store, pool2, clock=clock, me=alice.public_key, relays=[R])
     await again.apply()
     own2 = pool2.subscriptions[own.key]
-    assert own2.since(R) == 1_700_000_400
+    assert own2.since(R) == 1_700_000_400 - RESUME_OVERLAP
 
 
 async def test_kill_before_eose_resumes_from_the_old_cursor(store, alice, clock):
@@ -105,6 +107,7 @@ async def test_new_lesson_of_mine_replans_rsvps(store, alice, bob, clock):
     own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
     lesson = signed(alice, kinds.LESSON, tags=[("d", "l1"), ("a", f"31924:{alice.public_key}:c")], created_at=clock.now())
     await own.on_event(R, lesson)
+    await follows.commit()
     await follows.apply()
     after = {k for k in pool.subscriptions if k.startswith("rsvps:")}
     assert before and after and before != after
@@ -122,5 +125,76 @@ async def test_indexed_events_reach_the_listener_once(store, alice, clock):
     note = signed(alice, 1, created_at=clock.now())
     await own.on_event(R, note)
     await own.on_event("ws://127.0.0.1:2", note)
+    await follows.commit()
     assert seen == [note]
     assert follows.counters.duplicates == 1
+
+
+async def test_a_future_dated_event_does_not_move_the_cursor_past_now(store, alice, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    own.since(R)
+    await own.on_event(R, signed(alice, 1, created_at=clock.now() + 86400))
+    await own.on_eose(R)
+    await own.on_event(R, signed(alice, 1, content="live", created_at=clock.now() + 7200))
+    await follows.flush()
+    assert follows.cursor(R, own.key) == clock.now()
+
+
+async def test_an_event_published_late_with_an_older_time_is_replayed_after_a_restart(store, alice, clock):
+    """Kill, then a relay receives an event dated before our cursor: the overlap brings it."""
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    own.since(R)
+    await own.on_event(R, signed(alice, 1, created_at=clock.now() - 10))
+    await own.on_eose(R)
+    await follows.flush()
+    late = signed(alice, 1, content="late", created_at=clock.now() - 600)
+    pool2 = FakePool(stored=[late])
+    again = Follows(store, pool2, clock=clock, me=alice.public_key, relays=[R])
+    await again.apply()
+    since = pool2.subscriptions[own.key].since(R)
+    assert since is not None and since <= late.created_at
+
+
+class CappedPool(FakePool):
+    """A relay that, like rust-nostr's, serves at most ``cap`` stored events a filter, newest first."""
+
+    cap = 3 * BACKFILL_THRESHOLD // 2
+
+    async def fetch(self, filters, relays, timeout=10):
+        self.fetches.append(list(filters))
+        got = [e for e in self.stored if any(f.matches(e) for f in filters)]
+        return sorted(got, key=lambda e: -e.created_at)[: self.cap]
+
+
+async def test_a_replay_cut_by_the_relay_cap_is_paged_back_before_the_cursor_moves(store, alice, clock):
+    history = [signed(alice, 1, content=str(i), created_at=clock.now() - 5000 + i) for i in range(4 * CappedPool.cap)]
+    pool = CappedPool(stored=history)
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    own.since(R)
+    for event in sorted(history, key=lambda e: -e.created_at)[: CappedPool.cap]:
+        await own.on_event(R, event)
+    await own.on_eose(R)
+    assert (await store.stats())["events"] == len(history)
+    assert all(f.until is not None for page in pool.fetches for f in page)
+    assert follows.cursor(R, own.key) == history[-1].created_at
+
+
+async def test_a_short_replay_needs_no_backfill(store, alice, clock):
+    pool = CappedPool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    own.since(R)
+    for i in range(BACKFILL_THRESHOLD - 1):
+        await own.on_event(R, signed(alice, 1, content=str(i), created_at=clock.now() - i))
+    await own.on_eose(R)
+    assert pool.fetches == []
+    assert (await store.stats())["events"] == BACKFILL_THRESHOLD - 1

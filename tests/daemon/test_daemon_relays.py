@@ -24,6 +24,7 @@ from nostr_training.cli import _register, cli
 from nostr_training.clock import ManualClock
 from nostr_training.daemon.app import Daemon, read_runtime
 from nostr_training.daemon.backoff import backoff
+from nostr_training.daemon.follows import RESUME_OVERLAP
 from nostr_training.daemon.config import DaemonConfig, load_config, write_config
 from nostr_training.daemon.outbox import Outbox
 from nostr_training.daemon.relays import RelayPool
@@ -174,8 +175,9 @@ async def publish_to(url: str, events) -> None:
 
 async def test_cursors_resume_after_restart(tmp_path, rust_relay):
     author = Keys.generate()
-    base = int(time.time()) - 1000
-    history = [signed(author, 1, content=str(i), created_at=base + i) for i in range(30)]
+    base = int(time.time()) - 3 * RESUME_OVERLAP
+    # 30 events over 1.5 overlaps: a resumed REQ asks again for those within one overlap only.
+    history = [signed(author, 1, content=str(i), created_at=base + i * RESUME_OVERLAP // 20) for i in range(30)]
     await publish_to(rust_relay.url, history)
     config = daemon_config(tmp_path / "home", [rust_relay.url], authors=[author.public_key])
 
@@ -184,19 +186,22 @@ async def test_cursors_resume_after_restart(tmp_path, rust_relay):
     try:
         await eventually(lambda: first.follows.counters.stored == 30)
         (sub,) = [s for s in first.follows.subscriptions() if s.name == "authors"]
-        await eventually(lambda: first.follows.cursor(rust_relay.url, sub.key) == base + 29)
+        await eventually(lambda: first.follows.cursor(rust_relay.url, sub.key) == history[-1].created_at)
     finally:
         await first.stop()
 
     second = Daemon(config)
     await second.start()
     try:
-        assert second.follows.cursor(rust_relay.url, sub.key) == base + 29
+        assert second.follows.cursor(rust_relay.url, sub.key) == history[-1].created_at
         fresh = signed(author, 1, content="new", created_at=int(time.time()))
         await publish_to(rust_relay.url, [fresh])
         await eventually(lambda: second.follows.counters.stored == 1)
-        # Only the boundary second was asked for again: 1 old event + the new one, not 31.
-        assert second.follows.counters.received == 2
+        # Only the overlap before the cursor was asked for again, not the whole history.
+        since = history[-1].created_at - RESUME_OVERLAP
+        again = sum(1 for e in history if e.created_at >= since)
+        await eventually(lambda: second.follows.counters.duplicates == again)
+        assert second.follows.counters.received == again + 1 < len(history)
         assert (await second.store.stats())["events"] == 31
     finally:
         await second.stop()
