@@ -62,9 +62,11 @@ _PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 5000",
     "PRAGMA temp_store = MEMORY",
-    "PRAGMA cache_size = -262144",
-    "PRAGMA mmap_size = 1073741824",
+    "PRAGMA cache_size = -32768",
+    "PRAGMA mmap_size = 67108864",
 )
+"""A 32 MiB page cache and 64 MiB of mmap per connection: the daemon's memory stays flat while
+the index grows past a million events; the OS page cache keeps the rest of the file warm."""
 
 
 def event_from_raw(raw: str) -> Event:
@@ -436,6 +438,12 @@ class SqliteStore(CourseQueries):
 
         if await self._transaction(work) == 0:
             raise StoreError(f"outbox: event {event_id[:16]} was never queued for {relay}")
+
+    async def outbox_remove(self, event_id: str, relay: str) -> None:
+        async def work() -> None:
+            await self._writer.execute("DELETE FROM outbox WHERE event_id = ? AND relay = ?", (event_id, relay))
+
+        await self._transaction(work)
 
     async def outbox_entries(self, event_id: str | None = None) -> list[OutboxEntry]:
         where, params = ("WHERE o.event_id = ?", (event_id,)) if event_id is not None else ("", ())
