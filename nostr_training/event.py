@@ -38,6 +38,9 @@ __all__ = [
 Tags = tuple[tuple[str, ...], ...]
 
 _HEX = frozenset("0123456789abcdef")
+
+#: The largest created_at we accept: what SQLite's INTEGER and rust-nostr's timestamp both hold.
+MAX_TIMESTAMP = 2**63 - 1
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
@@ -115,8 +118,8 @@ class EventTemplate:
         object.__setattr__(self, "tags", _check_tags(self.tags, None))
         if type(self.kind) is not int or not 0 <= self.kind <= 65535:
             raise MalformedEvent("must be an integer 0..65535", field="kind")
-        if type(self.created_at) is not int or self.created_at < 0:
-            raise MalformedEvent("must be a non-negative integer", field="created_at")
+        if type(self.created_at) is not int or not 0 <= self.created_at <= MAX_TIMESTAMP:
+            raise MalformedEvent(f"must be an integer 0..{MAX_TIMESTAMP}", field="created_at")
         if not isinstance(self.content, str):
             raise MalformedEvent("must be a string", field="content")
 
@@ -173,8 +176,8 @@ class Event:
         if not _is_hex(data.get("pubkey"), 64):
             raise MalformedEvent("must be 64 lowercase hex characters", field="pubkey", event_id=event_id)
         created_at = data.get("created_at")
-        if type(created_at) is not int or created_at < 0:
-            raise MalformedEvent("must be a non-negative integer", field="created_at", event_id=event_id)
+        if type(created_at) is not int or not 0 <= created_at <= MAX_TIMESTAMP:
+            raise MalformedEvent(f"must be an integer 0..{MAX_TIMESTAMP}", field="created_at", event_id=event_id)
         kind = data.get("kind")
         if type(kind) is not int or not 0 <= kind <= 65535:
             raise MalformedEvent("must be an integer 0..65535", field="kind", event_id=event_id)
@@ -193,7 +196,7 @@ class Event:
     def from_json(cls, text: str | bytes, *, rumor: bool = False) -> "Event":
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedEvent(f"not valid JSON ({exc})") from exc
         return cls.from_dict(data, rumor=rumor)
 

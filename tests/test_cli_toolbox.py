@@ -322,3 +322,33 @@ def test_script_bad_input_and_usage_error(user_env):
     assert bad.stdout == ""
     usage = shell(f"{exe} event sign --no-such-flag < /dev/null", user_env)
     assert_one_line_error(usage, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"kind":1,"created_at":' + "9" * 5000 + ',"tags":[],"content":""}'],
+    ids=["nested-100000-deep", "5000-digit-number"],
+)
+@pytest.mark.parametrize("command", [("event", "verify"), ("event", "sign"), ("publish", "--relay", "ws://127.0.0.1:9")])
+def test_json_the_reader_refuses_is_one_line_not_a_traceback(me, text, command):
+    assert_one_line_error(run(*command, input=text), 1)
+
+
+def test_a_created_at_past_what_sqlite_holds_is_refused(me):
+    result = run("event", "verify", input=json.dumps({
+        "id": "0" * 64, "pubkey": me["pubkey"], "created_at": 2**63, "kind": 1, "tags": [], "content": "", "sig": "0" * 128,
+    }))
+    assert_one_line_error(result, 1)
+    assert "created_at" in result.err
+
+
+@pytest.mark.parametrize("kind", [13, 14, 8310])
+def test_rumor_only_kinds_are_never_signed(me, kind):
+    result = run("event", "sign", input=json.dumps({"kind": kind, "tags": [], "content": "secret"}))
+    assert_one_line_error(result, 1)
+    assert "wrap" in result.err and result.out == ""
+
+
+@pytest.mark.parametrize("secret", ["00" * 32, "ff" * 32])
+def test_nsec_of_an_out_of_range_key_is_refused(secret):
+    assert_one_line_error(run("nip19", "encode", "nsec", secret), 1)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nostr_training.errors import EncodingError
 from nostr_training.keys import Keys
-from nostr_training.nips import bech32, nip19
+from nostr_training.nips import SECP256K1_ORDER, bech32, nip19
 from nostr_training.nips.nip19 import AddressPointer, EventPointer, ProfilePointer
 
 NPUB = "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg"
@@ -74,9 +74,15 @@ def test_npub_and_note_round_trip(value):
 
 
 @settings(max_examples=40)
-@given(st.binary(min_size=32, max_size=32))
+@given(st.integers(min_value=1, max_value=SECP256K1_ORDER - 1).map(lambda k: k.to_bytes(32, "big")))
 def test_nsec_round_trip(secret):
     assert nip19.decode(nip19.nsec_encode(secret)) == ("nsec", secret)
+
+
+@pytest.mark.parametrize("k", [0, SECP256K1_ORDER, 2**256 - 1])
+def test_nsec_of_a_key_outside_the_group_is_refused(k):
+    with pytest.raises(EncodingError, match="group order"):
+        nip19.nsec_encode(k.to_bytes(32, "big"))
 
 
 @settings(max_examples=40)

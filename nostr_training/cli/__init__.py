@@ -53,4 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except (RecursionError, MemoryError, OSError, ValueError) as exc:
+        # Nothing reaches the user as a traceback: what no layer below named is still one line.
+        click.echo(f"nostr-training: {exc.__class__.__name__}: {str(exc)[:200] or 'no detail'}", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, MalformedEvent
+from ..errors import ConfigError
 from .options import data_dir_option, json_option, key_file_option, read_password
 
 __all__ = ["register", "daemon", "publish", "service_unit"]
@@ -219,25 +219,14 @@ def install_service_cmd(data_dir: str | None, write: bool) -> None:
     click.echo("enable it with: systemctl --user daemon-reload && systemctl --user enable --now nostr-training")
 
 
-def _read_events(text: str) -> list[Any]:
+def _read_events() -> list[Any]:
+    """Signed events from stdin: JSON lines, concatenated objects, or one JSON array."""
     from ..event import Event, verify_event
+    from .toolbox import stdin_objects
 
-    text = text.strip()
-    if not text:
-        raise MalformedEvent("no event on stdin")
-    if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError as exc:
-            raise MalformedEvent(f"stdin is not valid JSON ({exc})") from exc
-    else:
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except ValueError as exc:
-                    raise MalformedEvent(f"line {n} is not valid JSON ({exc})") from exc
+    items: list[Any] = []
+    for value in stdin_objects():
+        items.extend(value if isinstance(value, list) else [value])
     return [verify_event(Event.from_dict(item)) for item in items]
 
 
@@ -308,7 +297,7 @@ def publish(data_dir: str | None, relays: tuple[str, ...], timeout: float) -> in
     from ..daemon.app import read_runtime
 
     config = _config(data_dir)
-    events = _read_events(sys.stdin.read())
+    events = _read_events()
     info = read_runtime(config.data_dir)
     if info is not None and not relays:
         results = asyncio.run(_publish_via_daemon(info, events, timeout))

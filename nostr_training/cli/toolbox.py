@@ -19,6 +19,7 @@ from ..clock import SystemClock
 from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError
 from ..event import Event, EventTemplate, sign_event, verify_event
 from ..keys import Keys, load_key_file, save_key_file
+from ..kinds import PRIVATE_KINDS
 from ..nips import nip17, nip19, nip49, nip59
 from ..signer import LocalSigner
 from .options import data_dir_option, key_file_option, read_password, resolve_key_file
@@ -59,13 +60,15 @@ def _json_objects(text: str) -> Iterator[Any]:
             value, pos = _decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise MalformedEvent(f"stdin: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting too deep
+            raise MalformedEvent(f"stdin: JSON the reader refuses ({exc.__class__.__name__}: {str(exc)[:80]})") from None
         count += 1
         yield value
     if count == 0:
         raise MalformedEvent("stdin: expected a JSON object, got nothing")
 
 
-def _stdin_objects() -> Iterator[Any]:
+def stdin_objects() -> Iterator[Any]:
     return _json_objects(_read_stdin())
 
 
@@ -239,11 +242,16 @@ def event_group() -> None:
 def event_sign(key_file: str | None, data_dir: str | None) -> None:
     """Sign templates {kind, tags, content, created_at?} read from stdin; created_at defaults to now.
 
+    Refuses kinds that must stay unsigned rumors (DMs, room keys, seals): use wrap or dm.
+
     \b
     Example:
       echo '{"kind":1,"tags":[["t","nostr"]],"content":"hello"}' | nostr-training event sign
     """
-    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in _stdin_objects()]
+    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in stdin_objects()]
+    for template in templates:
+        if template.kind in PRIVATE_KINDS:
+            raise MalformedEvent(f"kind {template.kind} is never signed on its own: gift-wrap it with wrap or dm", field="kind")
     keys = _load_keys(key_file, data_dir)
     for template in templates:
         click.echo(sign_event(template, keys.secret).to_json())
@@ -261,7 +269,7 @@ def event_verify(ctx: click.Context) -> None:
       nostr-training event verify < event.json
     """
     bad = 0
-    for number, obj in enumerate(_stdin_objects(), start=1):
+    for number, obj in enumerate(stdin_objects(), start=1):
         try:
             event = verify_event(Event.from_dict(obj))
         except NostrTrainingError as exc:
@@ -396,7 +404,7 @@ def wrap_command(
     Example:
       echo '{"kind":14,"tags":[],"content":"hi"}' | nostr-training wrap --to npub1... > wrap.json
     """
-    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in _stdin_objects()]
+    templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in stdin_objects()]
     signer = LocalSigner(_load_keys(key_file, data_dir))
     hints = {r: relay_hint for r in recipients} if relay_hint else None
 
@@ -422,7 +430,7 @@ def unwrap_command(key_file: str | None, data_dir: str | None) -> None:
     Example:
       nostr-training unwrap < wrap.json
     """
-    wraps = [Event.from_dict(obj) for obj in _stdin_objects()]
+    wraps = [Event.from_dict(obj) for obj in stdin_objects()]
     signer = LocalSigner(_load_keys(key_file, data_dir))
 
     async def unwrap_all() -> list[nip59.Unwrapped]:

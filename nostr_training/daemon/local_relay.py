@@ -240,7 +240,7 @@ class LocalRelay:
     async def _handle(self, client: _Client, message: str | bytes) -> bool:
         try:
             data = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self._notice(client, "invalid: message is not JSON")
             return True
         if not isinstance(data, list) or not data or not isinstance(data[0], str):

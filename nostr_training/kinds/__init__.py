@@ -20,6 +20,7 @@ from ..event import KindClass, kind_class
 __all__ = [
     "KindInfo",
     "KINDS",
+    "PRIVATE_KINDS",
     "info",
     # calendar
     "RsvpStatus",
@@ -179,6 +180,11 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(RSVP, "RSVP", "52"),
     )
 }
+
+
+#: Kinds that only ever travel inside a gift wrap. Signed and published, a room key or a DM is
+#: a leak; a seal is signed, but only its wrap is ever published.
+PRIVATE_KINDS = frozenset({SEAL, DIRECT_MESSAGE, ROOM_KEY})
 
 
 def info(kind: int) -> KindInfo | None:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, NamedTuple
 from coincurve import PublicKeyXOnly
 
 from ..errors import EncodingError
+from . import SECP256K1_ORDER
 from .bech32 import bech32_decode, bech32_encode
 
 __all__ = [
@@ -78,6 +79,8 @@ def _secret_bytes(secret: bytes | str) -> bytes:
     raw = _hex32(secret, "secret key") if isinstance(secret, str) else bytes(secret)
     if len(raw) != 32:
         raise EncodingError("secret key must be 32 bytes")
+    if not 0 < int.from_bytes(raw, "big") < SECP256K1_ORDER:
+        raise EncodingError("secret key must be between 1 and the secp256k1 group order - 1")
     return raw
 
 

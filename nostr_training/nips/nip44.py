@@ -15,6 +15,7 @@ from coincurve import PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from ..errors import CryptoError, DecryptionError, InvalidKey, UnsupportedVersion
+from . import SECP256K1_ORDER
 
 __all__ = [
     "VERSION",
@@ -33,7 +34,6 @@ SALT = b"nip44-v2"
 MAX_PLAINTEXT = 2**24
 SPEC_MAX_PLAINTEXT = 2**32 - 1
 _SHORT_MAX = 65535
-_CURVE_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _MIN_PAYLOAD_B64 = 132
 _MIN_PAYLOAD_RAW = 99
 
@@ -41,7 +41,7 @@ _MIN_PAYLOAD_RAW = 99
 def _secret_scalar(secret_key: bytes) -> bytes:
     if not isinstance(secret_key, (bytes, bytearray)) or len(secret_key) != 32:
         raise InvalidKey("a secret key is 32 bytes")
-    if not 0 < int.from_bytes(secret_key, "big") < _CURVE_N:
+    if not 0 < int.from_bytes(secret_key, "big") < SECP256K1_ORDER:
         raise InvalidKey("secret key out of range 1..n-1")
     return bytes(secret_key)
 

@@ -15,7 +15,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from ..errors import DecryptionError, EncodingError, InvalidKey, UnsupportedVersion
-from . import nip19
+from . import SECP256K1_ORDER, nip19
 
 __all__ = [
     "KEY_INSECURE",
@@ -36,7 +36,6 @@ KEY_SECURITY_UNTRACKED = 0x02
 # 2**22 * 1 KiB = 4 GiB of scrypt memory; a hostile ncryptsec must not ask for more.
 MAX_LOG_N = 22
 _PAYLOAD_LEN = 91
-_CURVE_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _SCRYPT_R = 8
 _SCRYPT_P = 1
 
@@ -83,7 +82,7 @@ def encrypt(
     """Encrypt a 32-byte secret key into an ``ncryptsec1…`` string (LOG_N 16 needs ~64 MiB)."""
     if not isinstance(secret, (bytes, bytearray)) or len(secret) != 32:
         raise InvalidKey("a secret key is 32 bytes")
-    if not 0 < int.from_bytes(secret, "big") < _CURVE_N:
+    if not 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
         raise InvalidKey("secret key out of range 1..n-1")
     _check_log_n(log_n, max_log_n)
     if key_security not in (KEY_INSECURE, KEY_NOT_KNOWN_INSECURE, KEY_SECURITY_UNTRACKED):
@@ -130,6 +129,6 @@ def decrypt(ncryptsec: str, password: str, *, max_log_n: int = MAX_LOG_N) -> byt
         secret = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, key)
     except nacl.exceptions.CryptoError:
         raise DecryptionError("wrong password (or the ncryptsec is corrupted)") from None
-    if not 0 < int.from_bytes(secret, "big") < _CURVE_N:
+    if not 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
         raise DecryptionError("ncryptsec holds a secret key out of range")
     return secret

@@ -19,7 +19,7 @@ from ..errors import CryptoError, DecryptionError, InvalidId, InvalidKey, Invali
 from ..event import Event, EventTemplate, compute_id, sign_event, verify_event
 from ..keys import Keys
 from ..signer import LocalSigner
-from . import nip44
+from . import SECP256K1_ORDER, nip44
 
 if TYPE_CHECKING:
     from ..signer import Signer
@@ -49,7 +49,6 @@ MAX_TIME_TWEAK = 2 * 24 * 60 * 60
 """Seal and wrap timestamps are moved back by a uniform amount in [0, 2 days)."""
 
 _HEX = frozenset("0123456789abcdef")
-_CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +134,7 @@ def _one_time_secret() -> bytes:
     """A fresh secret key for one wrap; its pubkey is computed only once, by the signature."""
     while True:
         candidate = secrets.token_bytes(32)
-        if 0 < int.from_bytes(candidate, "big") < _CURVE_ORDER:
+        if 0 < int.from_bytes(candidate, "big") < SECP256K1_ORDER:
             return candidate
 
 
