@@ -5,6 +5,11 @@ relays (NIP-65 outbox model; NIP-17 inbox relays for gift wraps), commits the ev
 delivery row per relay in the store, and only then wakes the sender. The sender (``run``) takes
 due rows from the store, publishes through the pool and records each answer, so a killed daemon
 resumes exactly where the store says it stopped.
+
+Relay lists missing from the store are looked up on the configured relays, but only after the
+event is committed: until the look-up is answered the event keeps a placeholder row
+(``UNRESOLVED``), retried with backoff like a delivery, so an event published while offline
+still reaches its recipients' relays once they can be asked.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import logging
 import random
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterable, Protocol, Sequence
 
 from .. import kinds
 from ..clock import Clock
 from ..event import Event
 from ..filters import Filter
-from ..store.base import OutboxItem, Store, is_delivered_message
+from ..store.base import OutboxItem, OutboxState, Store, is_delivered_message
 from .backoff import backoff
 from ..errors import MalformedEvent
 from ..nips.nip17 import parse_inbox_relays
@@ -33,6 +38,7 @@ __all__ = [
     "Targets",
     "FINAL_PREFIXES",
     "NO_INBOX_PREFIX",
+    "UNRESOLVED",
     "is_final_refusal",
     "retry_delay",
     "plan_targets",
@@ -44,7 +50,17 @@ log = logging.getLogger("nostr_training.outbox")
 FINAL_PREFIXES = ("invalid:", "blocked:", "restricted:", "pow:", "mute:")
 #: The marker target of a gift wrap whose recipient has no 10050: NIP-17 says do not send.
 NO_INBOX_PREFIX = "no-inbox:"
+#: The placeholder target of an event whose relay lists could not be looked up yet.
+UNRESOLVED = "targets:unresolved"
 _GIFT_WRAPS = (kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL)
+#: Pool states in which a relay can answer a look-up.
+_UP = ("connected", "authenticating", "authenticated")
+#: Extra seconds granted to a pool's own fetch timeout before the outbox gives up on it.
+_FETCH_GRACE = 1.0
+
+
+def _is_marker(target: str) -> bool:
+    return target == UNRESOLVED or target.startswith(NO_INBOX_PREFIX)
 
 
 def is_final_refusal(message: str) -> bool:
@@ -69,10 +85,12 @@ def _urls(values: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Targets:
-    """Where an event goes, and the recipients it must not go to (with why)."""
+    """Where an event goes, the recipients it must not go to (with why), and the people whose
+    relay lists could not be looked up, so more relays may follow."""
 
     relays: tuple[str, ...]
     refusals: tuple[tuple[str, str], ...] = ()  # (marker target, reason)
+    unresolved: tuple[str, ...] = ()  # pubkeys
 
 
 def plan_targets(
@@ -81,43 +99,54 @@ def plan_targets(
     relay_lists: dict[str, Event],
     dm_relay_lists: dict[str, Event],
     default_relays: Sequence[str],
+    unknown: Collection[str] = (),
 ) -> Targets:
     """The outbox model as a pure function of the relay lists known.
 
     Normal events: the author's write relays (the configured relays when the author has no
     10002) plus the read relays of every ``p``-tagged user. Gift wraps: only the recipient's
-    10050 relays; without one the wrap is not sent (NIP-17).
+    10050 relays; without one the wrap is not sent (NIP-17). ``unknown`` names the pubkeys whose
+    list could not be looked up: a missing list of theirs is not taken as "has none" but listed
+    in ``unresolved`` (the author's configured-relay fallback still applies meanwhile).
     """
     if event.kind == kinds.AUTH:
         return Targets((), ((f"{NO_INBOX_PREFIX}{event.pubkey}", "invalid: kind 22242 must never be broadcast"),))
     if event.kind in _GIFT_WRAPS:
         relays: list[str] = []
         refusals = []
+        unresolved: list[str] = []
         for recipient in dict.fromkeys(event.tag_values("p")):
             dm = dm_relay_lists.get(recipient)
             found = list(parse_inbox_relays(dm)) if dm is not None else []
             if found:
                 relays += found
+            elif dm is None and recipient in unknown:
+                unresolved.append(recipient)
             else:
                 refusals.append((f"{NO_INBOX_PREFIX}{recipient}", f"blocked: no inbox relays (10050) for {npub_encode(recipient)}"))
-        return Targets(tuple(dict.fromkeys(relays)), tuple(refusals))
+        return Targets(tuple(dict.fromkeys(relays)), tuple(refusals), tuple(unresolved))
     own = relay_lists.get(event.pubkey)
     relays = (list(parse_relay_list(own).write) if own is not None else []) or _urls(default_relays)
+    unresolved = [event.pubkey] if own is None and event.pubkey in unknown else []
     for tagged in dict.fromkeys(event.tag_values("p")):
         listed = relay_lists.get(tagged)
         if listed is not None:
             relays += parse_relay_list(listed).read
-    return Targets(tuple(dict.fromkeys(relays)))
+        elif tagged in unknown and tagged not in unresolved:
+            unresolved.append(tagged)
+    return Targets(tuple(dict.fromkeys(relays)), (), tuple(unresolved))
 
 
 @dataclass(frozen=True)
 class Submission:
-    """What ``submit`` committed: the event, its target relays and the recipients refused."""
+    """What ``submit`` committed: the event, its target relays, the recipients refused and the
+    people whose relay lists are still to be looked up (the sender retries those)."""
 
     event: Event
     relays: tuple[str, ...]
     refusals: tuple[tuple[str, str], ...] = ()
     outcome: Any = None
+    unresolved: tuple[str, ...] = ()
 
 
 class Pool(Protocol):
@@ -162,6 +191,8 @@ class Outbox:
         self.rng = rng
         self.counters = OutboxCounters()
         self._wake = asyncio.Event()
+        self._configured = _urls(self.default_relays)
+        self._resolving: set[str] = set()  # event ids whose look-up ``submit`` is doing now
 
     # Targets -------------------------------------------------------------------------------
 
@@ -175,68 +206,154 @@ class Outbox:
             out.setdefault(ev.pubkey, ev)
         return out
 
-    async def _fetch_missing(self, kind: int, pubkeys: set[str]) -> None:
-        """Ask the configured relays for relay lists we lack, and index what comes back."""
-        if not pubkeys or self.pool is None or not self.default_relays:
-            return
-        try:
-            events = await self.pool.fetch(
-                [Filter(kinds=frozenset({kind}), authors=frozenset(pubkeys))], list(self.default_relays), self.fetch_timeout
-            )
-        except Exception as exc:  # a lookup failure must not stop a publish: targets fall back
-            log.warning("relay list lookup failed: %s", exc, extra={"kind": kind})
-            return
-        for ev in events:
-            if ev.kind == kind and ev.pubkey in pubkeys:
-                await self.store.add(ev, verified=True, now=self.clock.now())
+    def _reachable(self) -> bool:
+        """Is any configured relay connected? A pool that cannot tell is taken at its word."""
+        status = getattr(self.pool, "status", None)
+        if status is None:
+            return True
+        states = {s.url: s.state for s in status()}
+        if any(url not in states for url in self._configured):
+            return True
+        return any(states[url] in _UP for url in self._configured)
 
-    async def targets(self, event: Event) -> Targets:
+    async def _fetch_missing(self, kind: int, pubkeys: set[str]) -> bool:
+        """Ask the configured relays for relay lists we lack, and index what comes back.
+
+        True when the look-up was answered, so a list still missing means the user has none;
+        False when it could not be done (no pool or relay to ask, an error, no relay connected,
+        or nothing back before the timeout).
+        """
+        if self.pool is None or not self._configured:
+            return False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(self.fetch_timeout + _FETCH_GRACE):
+                events = await self.pool.fetch(
+                    [Filter(kinds=frozenset({kind}), authors=frozenset(pubkeys))], list(self._configured), self.fetch_timeout
+                )
+        except Exception as exc:  # a lookup failure must not stop a publish: the sender looks again
+            log.warning("relay list lookup failed: %s", exc, extra={"kind": kind})
+            return False
+        timed_out = loop.time() - started >= self.fetch_timeout
+        found = [ev for ev in events if ev.kind == kind and ev.pubkey in pubkeys]
+        for ev in found:
+            await self.store.add(ev, verified=True, now=self.clock.now())
+        if found:
+            return True
+        if timed_out or not self._reachable():
+            log.info("relay list lookup unanswered", extra={"kind": kind, "pubkeys": len(pubkeys)})
+            return False
+        return True
+
+    async def _lists(self, kind: int, pubkeys: set[str], fetch: bool) -> tuple[dict[str, Event], set[str]]:
+        """The newest list of each pubkey in the store (fetching the missing ones when ``fetch``),
+        and the pubkeys whose list is missing because it could not be looked up."""
+        lists = await self._latest(kind, pubkeys)
+        missing = pubkeys - lists.keys()
+        if not missing:
+            return lists, set()
+        if not fetch:
+            return lists, missing
+        answered = await self._fetch_missing(kind, missing)
+        lists = await self._latest(kind, pubkeys)
+        return lists, set() if answered else pubkeys - lists.keys()
+
+    async def _plan(self, events: Sequence[Event], fetch: bool = True) -> dict[str, Targets]:
+        """Targets of several events from one look-up per list kind."""
+        dm_people = {p for ev in events if ev.kind in _GIFT_WRAPS for p in ev.tag_values("p")}
+        people = {
+            p for ev in events if ev.kind not in _GIFT_WRAPS and ev.kind != kinds.AUTH
+            for p in (ev.pubkey, *ev.tag_values("p"))
+        }
+        (dm, dm_unknown), (lists, unknown) = await asyncio.gather(
+            self._lists(kinds.DM_RELAYS, dm_people, fetch), self._lists(kinds.RELAY_LIST, people, fetch)
+        )
+        return {
+            ev.id: plan_targets(
+                ev, relay_lists=lists, dm_relay_lists=dm, default_relays=self.default_relays,
+                unknown=dm_unknown if ev.kind in _GIFT_WRAPS else unknown,
+            )
+            for ev in events
+        }
+
+    async def targets(self, event: Event, *, fetch: bool = True) -> Targets:
         """Read the relay lists needed from the store, fetching the missing ones once."""
-        if event.kind in _GIFT_WRAPS:
-            recipients = set(event.tag_values("p"))
-            dm = await self._latest(kinds.DM_RELAYS, recipients)
-            if recipients - dm.keys():
-                await self._fetch_missing(kinds.DM_RELAYS, recipients - dm.keys())
-                dm = await self._latest(kinds.DM_RELAYS, recipients)
-            return plan_targets(event, relay_lists={}, dm_relay_lists=dm, default_relays=self.default_relays)
-        people = {event.pubkey, *event.tag_values("p")}
-        lists = await self._latest(kinds.RELAY_LIST, people)
-        missing = people - lists.keys()
-        if missing:
-            await self._fetch_missing(kinds.RELAY_LIST, missing)
-            lists = await self._latest(kinds.RELAY_LIST, people)
-        return plan_targets(event, relay_lists=lists, dm_relay_lists={}, default_relays=self.default_relays)
+        return (await self._plan([event], fetch))[event.id]
+
+    async def _commit(self, event: Event, planned: Targets, tried: int | None) -> Any:
+        """Write a plan: a pending row per relay, refused rows, and the placeholder row while
+        some list is unresolved. ``tried`` is the placeholder's attempt count once a look-up
+        was made (None before any): an unanswered look-up is retried with backoff, an answered
+        one removes the placeholder."""
+        now = self.clock.now()
+        markers = [m for m, _ in planned.refusals]
+        rows = [*planned.relays, *markers, *([UNRESOLVED] if planned.unresolved else [])]
+        outcome = await self.store.enqueue(event, rows, now=now)
+        if markers:
+            refused = {e.relay for e in await self.store.outbox_entries(event.id) if e.state is OutboxState.REFUSED}
+            for marker, reason in planned.refusals:
+                if marker not in refused:
+                    await self.store.outbox_record(event.id, marker, ok=False, message=reason, now=now, retry_at=None)
+                    log.warning("not sent: %s", reason, extra={"event": event.id[:16]})
+        if tried is not None:
+            if planned.unresolved:
+                who = ", ".join(npub_encode(p) for p in planned.unresolved)
+                await self.store.outbox_record(
+                    event.id, UNRESOLVED, ok=False, message=f"error: relay lists not looked up yet (no relay answered) for {who}",
+                    now=now, retry_at=now + max(1, round(retry_delay(tried + 1, self.rng))),
+                )
+            else:
+                await self.store.outbox_remove(event.id, UNRESOLVED)
+        if not planned.relays and not planned.refusals and not planned.unresolved:
+            log.warning("no target relays for event", extra={"event": event.id[:16]})
+        return outcome
 
     # Submitting ----------------------------------------------------------------------------
 
     async def submit(self, event: Event, relays: Sequence[str] | None = None) -> Submission:
         """Commit ``event`` with its deliveries (to ``relays`` when given), then wake the sender.
 
-        The event must verify; refused recipients are recorded as refused rows so ``status``
-        shows them.
+        The event must verify. The commit comes before any network look-up: with every relay
+        list needed in the store the rows are committed at once; otherwise the event is committed
+        with the placeholder alone, then the lists are asked for. Refused recipients are recorded
+        as refused rows so ``status`` shows them.
         """
         if relays:
             planned = Targets(tuple(_urls(relays)))
+            outcome = await self.store.enqueue(event, list(planned.relays), now=self.clock.now())
         else:
-            planned = await self.targets(event)
-        now = self.clock.now()
-        markers = [m for m, _ in planned.refusals]
-        outcome = await self.store.enqueue(event, list(planned.relays) + markers, now=now)
-        for marker, reason in planned.refusals:
-            await self.store.outbox_record(event.id, marker, ok=False, message=reason, now=now, retry_at=None)
-            log.warning("not sent: %s", reason, extra={"event": event.id[:16]})
-        if not planned.relays and not planned.refusals:
-            log.warning("no target relays for event", extra={"event": event.id[:16]})
+            planned = await self.targets(event, fetch=False)
+            if not planned.unresolved:
+                outcome = await self._commit(event, planned, None)
+            else:
+                outcome = await self.store.enqueue(event, [UNRESOLVED], now=self.clock.now())
+                self._resolving.add(event.id)
+                try:
+                    planned = await self.targets(event)
+                    await self._commit(event, planned, 0)
+                finally:
+                    self._resolving.discard(event.id)
         self._wake.set()
-        return Submission(event, planned.relays, planned.refusals, outcome)
+        return Submission(event, planned.relays, planned.refusals, outcome, planned.unresolved)
 
     def wake(self) -> None:
         self._wake.set()
 
     # Delivering ----------------------------------------------------------------------------
 
+    async def _due_items(self, event: Event) -> list[OutboxItem]:
+        """The event's rows due now, read again after its targets changed."""
+        now = self.clock.now()
+        return [
+            OutboxItem(event, e.relay, e.attempts, e.next_attempt_at, e.last_message)
+            for e in await self.store.outbox_entries(event.id)
+            if e.state in (OutboxState.PENDING, OutboxState.RETRYING) and e.next_attempt_at is not None
+            and e.next_attempt_at <= now
+        ]
+
     async def _deliver_event(self, event: Event, items: list[OutboxItem]) -> None:
-        relays = [i.relay for i in items if not i.relay.startswith(NO_INBOX_PREFIX)]
+        relays = [i.relay for i in items if not _is_marker(i.relay)]
         now = self.clock.now()
         for item in items:
             if item.relay.startswith(NO_INBOX_PREFIX):
@@ -283,10 +400,19 @@ class Outbox:
         groups: dict[str, list[OutboxItem]] = {}
         events: dict[str, Event] = {}
         for item in due:
+            if item.event.id in self._resolving:
+                continue
             groups.setdefault(item.event.id, []).append(item)
             events[item.event.id] = item.event
+        handled = sum(len(items) for items in groups.values())
+        placeholders = {i.event.id: i for items in groups.values() for i in items if i.relay == UNRESOLVED}
+        if placeholders:
+            plans = await self._plan([events[eid] for eid in placeholders])
+            for eid, item in placeholders.items():
+                await self._commit(events[eid], plans[eid], item.attempts)
+                groups[eid] = await self._due_items(events[eid])
         await asyncio.gather(*(self._deliver_event(events[eid], items) for eid, items in groups.items()))
-        return len(due)
+        return handled
 
     async def run(self) -> None:
         """Deliver until cancelled: a pass whenever woken, or every ``poll`` seconds."""

@@ -181,6 +181,10 @@ class Store(Protocol):
         """Record one attempt: delivered (ok, or "duplicate:"), refused for good (``retry_at`` None,
         reason kept) or retry at ``retry_at``. Raises ``StoreError`` for an unknown pair."""
 
+    async def outbox_remove(self, event_id: str, relay: str) -> None:
+        """Delete one delivery row: a placeholder the outbox replaced by the real targets, so it
+        never shows as a delivery. An unknown pair is ignored (removing twice is harmless)."""
+
     async def outbox_entries(self, event_id: str | None = None) -> list[OutboxEntry]:
         """Every delivery row (or those of one event), oldest enqueued first."""
 

@@ -222,6 +222,10 @@ class MemoryStore(CourseQueries):
         else:
             delivery.state, delivery.next_attempt_at = OutboxState.RETRYING, retry_at
 
+    async def outbox_remove(self, event_id: str, relay: str) -> None:
+        self._check_open()
+        self._outbox.pop((event_id, relay), None)
+
     async def outbox_entries(self, event_id: str | None = None) -> list[OutboxEntry]:
         self._check_open()
         rows = sorted(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nostr_training import kinds
-from nostr_training.daemon.outbox import NO_INBOX_PREFIX, Outbox, is_final_refusal, plan_targets, retry_delay
+from nostr_training.daemon.outbox import (
+    NO_INBOX_PREFIX, UNRESOLVED, Outbox, is_final_refusal, plan_targets, retry_delay,
+)
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.store.base import OutboxState
@@ -62,6 +66,16 @@ def test_gift_wrap_without_inbox_relays_is_refused_with_npub(bob):
 def test_auth_events_are_never_targeted(alice):
     auth = signed(alice, kinds.AUTH, tags=[("relay", A), ("challenge", "c")])
     assert plan_targets(auth, relay_lists={}, dm_relay_lists={}, default_relays=[A]).relays == ()
+
+
+def test_unknown_lists_are_unresolved_not_missing(alice, bob):
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x")
+    planned = plan_targets(wrap, relay_lists={}, dm_relay_lists={}, default_relays=[B], unknown={bob.public_key})
+    assert (planned.relays, planned.refusals, planned.unresolved) == ((), (), (bob.public_key,))
+    note = signed(alice, 1, tags=[("p", bob.public_key)])
+    lists = {alice.public_key: relay_list(alice, (A, "write"))}
+    planned = plan_targets(note, relay_lists=lists, dm_relay_lists={}, default_relays=[B], unknown={bob.public_key})
+    assert (planned.relays, planned.unresolved) == ((A,), (bob.public_key,))
 
 
 @pytest.mark.parametrize(
@@ -165,3 +179,117 @@ async def test_explicit_relays_override_targets(store, alice, clock):
     assert submission.relays == (C,)
     await outbox.deliver_due()
     assert pool.published == [(C, note.id)]
+
+
+class LookupPool(FakePool):
+    """A FakePool whose fetch, like the real pool's, gets nothing from relays that are down;
+    ``stall`` makes it wait out its timeout (or until ``release`` is set) first."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.stall = False
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def fetch(self, filters, relays, timeout=10):
+        self.entered.set()
+        if self.stall:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.release.wait()
+            except TimeoutError:
+                return []
+        if all(r in self.down for r in relays):
+            self.fetches.append(list(filters))
+            return []
+        return await super().fetch(filters, relays, timeout)
+
+
+async def offline_pool(*relays, stored=()) -> LookupPool:
+    pool = LookupPool(down=set(relays), stored=list(stored))
+    for url in relays:
+        await pool.add_relay(url)
+    return pool
+
+
+async def test_submit_commits_before_any_lookup(store, alice, clock):
+    pool = LookupPool()
+    pool.stall = True
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A], fetch_timeout=30)
+    note = signed(alice, 1, created_at=clock.now())
+    submitting = asyncio.create_task(outbox.submit(note))
+    await asyncio.wait_for(pool.entered.wait(), 5)
+    assert not submitting.done()
+    assert await store.get(note.id) == note
+    assert states(await store.outbox_entries(note.id)) == {UNRESOLVED: OutboxState.PENDING}
+    assert await outbox.deliver_due() == 0, "the sender leaves an event to the submit resolving it"
+    pool.release.set()
+    submission = await asyncio.wait_for(submitting, 5)
+    assert submission.relays == (A,) and submission.unresolved == ()
+    assert states(await store.outbox_entries(note.id)) == {A: OutboxState.PENDING}
+
+
+async def test_gift_wrap_submitted_offline_reaches_the_inbox_relay_once_relays_are_back(store, bob, clock):
+    pool = await offline_pool(A, stored=[signed(bob, kinds.DM_RELAYS, tags=[("relay", C)])])
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A], rng=lambda: 0.0)
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    submission = await outbox.submit(wrap)
+    assert (submission.relays, submission.refusals, submission.unresolved) == ((), (), (bob.public_key,))
+    (entry,) = await store.outbox_entries(wrap.id)
+    assert (entry.relay, entry.state) == (UNRESOLVED, OutboxState.RETRYING)
+    assert entry.last_message.startswith("error:") and npub_encode(bob.public_key) in entry.last_message
+    assert await store.outbox_depth() == 1
+    await clock.advance(5)
+    assert await outbox.deliver_due() == 1
+    assert (await store.outbox_entries(wrap.id))[0].attempts == 2  # looked again, still offline
+    assert pool.published == []
+
+    pool.down.clear()
+    await clock.advance(10)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(wrap.id)) == {C: OutboxState.DELIVERED}
+    assert pool.published == [(C, wrap.id)]
+    assert await store.outbox_depth() == 0
+
+
+async def test_gift_wrap_is_refused_only_once_a_relay_answered_without_10050(store, bob, clock):
+    pool = await offline_pool(A)
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A], rng=lambda: 0.0)
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await outbox.submit(wrap)
+    assert states(await store.outbox_entries(wrap.id)) == {UNRESOLVED: OutboxState.RETRYING}
+    pool.down.clear()
+    await clock.advance(5)
+    await outbox.deliver_due()
+    (entry,) = await store.outbox_entries(wrap.id)
+    assert (entry.relay, entry.state) == (NO_INBOX_PREFIX + bob.public_key, OutboxState.REFUSED)
+    assert "no inbox relays (10050)" in entry.last_message and npub_encode(bob.public_key) in entry.last_message
+    assert await store.outbox_depth() == 0 and pool.published == []
+
+
+async def test_lookup_timeout_is_not_an_answer(store, bob, clock):
+    pool = LookupPool()
+    pool.stall = True
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A], fetch_timeout=0.05)
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    submission = await outbox.submit(wrap)
+    assert submission.refusals == () and submission.unresolved == (bob.public_key,)
+    assert states(await store.outbox_entries(wrap.id)) == {UNRESOLVED: OutboxState.RETRYING}
+
+
+async def test_p_tagged_read_relay_is_added_once_their_relay_list_is_fetchable(store, alice, bob, clock):
+    await store.add(relay_list(alice, (A, "write")))
+    pool = await offline_pool(B, stored=[relay_list(bob, (C, "read"))])
+    outbox = Outbox(store, pool, clock=clock, default_relays=[B], rng=lambda: 0.0)
+    note = signed(alice, 1, tags=[("p", bob.public_key)], created_at=clock.now())
+    submission = await outbox.submit(note)
+    assert (submission.relays, submission.unresolved) == ((A,), (bob.public_key,))
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id)) == {UNRESOLVED: OutboxState.RETRYING, A: OutboxState.DELIVERED}
+
+    pool.down.clear()
+    await clock.advance(5)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id)) == {A: OutboxState.DELIVERED, C: OutboxState.DELIVERED}
+    assert pool.published == [(A, note.id), (C, note.id)]
+    assert await store.outbox_depth() == 0

@@ -443,6 +443,17 @@ async def test_outbox_due_is_oldest_first_and_limited(store: Store, alice: Keys)
     assert [i.event.id for i in await store.outbox_due(T + 5, limit=1)] == [first.id]
 
 
+async def test_outbox_remove_deletes_one_row(store: Store, alice: Keys):
+    note = signed(alice, 1, content="placeholder", at=T)
+    await store.enqueue(note, [A, "targets:unresolved"], now=T)
+    await store.outbox_remove(note.id, "targets:unresolved")
+    await store.outbox_remove(note.id, "targets:unresolved")  # already gone: ignored
+    assert [e.relay for e in await store.outbox_entries(note.id)] == [A]
+    assert await store.outbox_depth() == 1
+    await store.enqueue(note, [B], now=T + 1)
+    assert [e.relay for e in await store.outbox_entries(note.id)] == [A, B]
+
+
 async def test_recording_an_unknown_delivery_raises(store: Store):
     with pytest.raises(StoreError):
         await store.outbox_record("0" * 64, A, ok=True, message="", now=T, retry_at=None)
