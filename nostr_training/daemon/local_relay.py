@@ -334,7 +334,8 @@ class LocalRelay:
             submission = await self.submit(event)
         except NostrTrainingError as exc:
             self.counters.events_refused += 1
-            self._ok(client, event.id, False, f"error: {exc}")
+            prefix = "invalid" if isinstance(exc, MalformedEvent) else "error"
+            self._ok(client, event.id, False, f"{prefix}: {exc}")
             return
         self.counters.events_accepted += 1
         outcome = getattr(submission, "outcome", None)

@@ -25,9 +25,9 @@ from .. import kinds
 from ..clock import Clock
 from ..event import Event
 from ..filters import Filter
-from ..store.base import OutboxItem, OutboxState, Store, is_delivered_message
-from .backoff import backoff
 from ..errors import MalformedEvent
+from ..store.base import OutboxItem, OutboxState, Store, expiration_of, is_delivered_message
+from .backoff import backoff
 from ..nips.nip17 import parse_inbox_relays
 from ..nips.nip19 import npub_encode
 from ..nips.nip65 import normalize_relay_url, parse_relay_list
@@ -40,6 +40,7 @@ __all__ = [
     "NO_INBOX_PREFIX",
     "UNRESOLVED",
     "is_final_refusal",
+    "publish_refusal",
     "retry_delay",
     "plan_targets",
 ]
@@ -61,6 +62,20 @@ _FETCH_GRACE = 1.0
 
 def _is_marker(target: str) -> bool:
     return target == UNRESOLVED or target.startswith(NO_INBOX_PREFIX)
+
+
+def publish_refusal(event: Event, now: int) -> str | None:
+    """Why ``event`` must never leave this machine, or None.
+
+    Rumor-only kinds (a DM, a room key, a seal) travel inside gift wraps; signed and sent bare
+    they leak. An event whose NIP-40 expiration has passed would only be dropped by relays.
+    """
+    if event.kind in kinds.PRIVATE_KINDS:
+        return f"kind {event.kind} travels only inside a gift wrap, never published on its own"
+    expires = expiration_of(event)
+    if expires is not None and expires <= now:
+        return f"expired at {expires} (NIP-40)"
+    return None
 
 
 def is_final_refusal(message: str) -> bool:
@@ -319,6 +334,9 @@ class Outbox:
         with the placeholder alone, then the lists are asked for. Refused recipients are recorded
         as refused rows so ``status`` shows them.
         """
+        refusal = publish_refusal(event, self.clock.now())
+        if refusal is not None:
+            raise MalformedEvent(refusal, event_id=event.id)
         if relays:
             planned = Targets(tuple(_urls(relays)))
             outcome = await self.store.enqueue(event, list(planned.relays), now=self.clock.now())

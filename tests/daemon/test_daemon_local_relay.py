@@ -156,6 +156,16 @@ async def test_events_that_fail_verification_are_refused(relay, alice, clock):
     await ws.close()
 
 
+async def test_a_signed_dm_written_to_the_endpoint_is_refused_not_queued(relay, alice, clock):
+    ws, _ = await open_client(relay)
+    dm = signed(alice, kinds.DIRECT_MESSAGE, content="meet at 10", created_at=clock.now())
+    await ws.send(json.dumps(["EVENT", dm.to_dict()]))
+    ok = await recv(ws)
+    assert ok[:3] == ["OK", dm.id, False] and ok[3].startswith("invalid:") and "gift wrap" in ok[3]
+    assert await relay.store.get(dm.id) is None
+    await ws.close()
+
+
 async def test_malformed_input_gets_a_notice_and_the_connection_lives(relay, alice, clock):
     ws, _ = await open_client(relay)
     for frame in ["not json", '{"a": 1}', "[]", '["FOO", 1]', '["REQ", 5, {}]', '["CLOSE"]', "[1, 2]"]:

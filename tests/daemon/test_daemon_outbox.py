@@ -10,6 +10,7 @@ from nostr_training import kinds
 from nostr_training.daemon.outbox import (
     NO_INBOX_PREFIX, UNRESOLVED, Outbox, is_final_refusal, plan_targets, retry_delay,
 )
+from nostr_training.errors import MalformedEvent
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.store.base import OutboxState
@@ -293,3 +294,22 @@ async def test_p_tagged_read_relay_is_added_once_their_relay_list_is_fetchable(s
     assert states(await store.outbox_entries(note.id)) == {A: OutboxState.DELIVERED, C: OutboxState.DELIVERED}
     assert pool.published == [(A, note.id), (C, note.id)]
     assert await store.outbox_depth() == 0
+
+
+@pytest.mark.parametrize("kind", sorted(kinds.PRIVATE_KINDS))
+async def test_rumor_only_kinds_are_never_queued(store, alice, clock, kind):
+    outbox = Outbox(store, FakePool(), clock=clock, default_relays=[A])
+    leak = signed(alice, kind, content="the room key", created_at=clock.now())
+    with pytest.raises(MalformedEvent, match="gift wrap"):
+        await outbox.submit(leak, [A])
+    assert await store.outbox_entries(leak.id) == [] and await store.get(leak.id) is None
+
+
+async def test_an_already_expired_event_is_not_queued(store, alice, clock):
+    outbox = Outbox(store, FakePool(), clock=clock, default_relays=[A])
+    stale = signed(alice, 1, tags=[("expiration", str(clock.now() - 1))], created_at=clock.now() - 60)
+    with pytest.raises(MalformedEvent, match="expired"):
+        await outbox.submit(stale)
+    assert await store.outbox_depth() == 0
+    fresh = signed(alice, 1, tags=[("expiration", str(clock.now() + 60))], created_at=clock.now())
+    assert (await outbox.submit(fresh)).relays == (A,)
