@@ -23,6 +23,7 @@ from .. import kinds
 from ..clock import Clock
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
+from ..nips.nip17 import parse_inbox_relays
 from ..store.base import AddOutcome, Store
 
 __all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
@@ -49,10 +50,15 @@ class Subscription:
     name: str
     filters: tuple[Filter, ...]
     lookback: int = 0
+    relays: tuple[str, ...] = ()
+    """Relays asked besides the configured ones (the user's NIP-17 inbox for gift wraps)."""
 
     @property
     def key(self) -> str:
-        text = json.dumps([f.to_dict() for f in self.filters], sort_keys=True, separators=(",", ":"))
+        shape: list[Any] = [f.to_dict() for f in self.filters]
+        if self.relays:
+            shape.append(sorted(self.relays))
+        text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
         return f"{self.name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def since(self, cursor: int | None) -> int | None:
@@ -74,6 +80,7 @@ def plan_subscriptions(
     taught_courses: Iterable[str] = (),
     my_lessons: Iterable[str] = (),
     correspondents: Iterable[str] = (),
+    inbox_relays: Iterable[str] = (),
 ) -> list[Subscription]:
     """The subscriptions for one user; empty parts are left out (a REQ must match something)."""
     subs: list[Subscription] = []
@@ -99,6 +106,7 @@ def plan_subscriptions(
                 "giftwraps",
                 (Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({me})}),),
                 lookback=GIFT_WRAP_LOOKBACK,
+                relays=tuple(dict.fromkeys(inbox_relays)),
             )
         )
     people = sorted(set(correspondents) - {me} - {None})  # type: ignore[arg-type]
@@ -196,6 +204,11 @@ class Follows:
             rsvps = await self.store.query([Filter(kinds=frozenset({kinds.RSVP}), tags={"p": frozenset({self.me})}, limit=2000)], now=now)
             correspondents.update(ev.pubkey for ev in rsvps)
         correspondents = {p for p in correspondents if len(p) == 64}
+        inbox: tuple[str, ...] = ()
+        if self.me:
+            mine = await self.store.query([Filter(kinds=frozenset({kinds.DM_RELAYS}), authors=frozenset({self.me}))], now=now)
+            if mine:
+                inbox = tuple(r for r in parse_inbox_relays(mine[0]) if r not in self.relays)
         return plan_subscriptions(
             me=self.me,
             courses=self.courses,
@@ -203,10 +216,14 @@ class Follows:
             taught_courses=taught,
             my_lessons=lessons,
             correspondents=correspondents,
+            inbox_relays=inbox,
         )
 
+    def _relays_of(self, sub: Subscription) -> list[str]:
+        return list(dict.fromkeys([*self.relays, *sub.relays]))
+
     async def _load_cursors(self, sub: Subscription) -> None:
-        for relay in self.relays:
+        for relay in self._relays_of(sub):
             slot = self._cursors.setdefault((relay, sub.key), _Cursor())
             slot.committed = await self.store.get_cursor(relay, sub.key)
 
@@ -223,10 +240,10 @@ class Follows:
             await self._load_cursors(sub)
             self._active[key] = sub
             await self.pool.subscribe(
-                key, list(sub.filters), self.relays, self._handler(sub),
+                key, list(sub.filters), self._relays_of(sub), self._handler(sub),
                 since=self._since(sub), on_eose=self._eose_handler(sub),
             )
-            log.info("following %s", sub.name, extra={"key": key, "relays": len(self.relays)})
+            log.info("following %s", sub.name, extra={"key": key, "relays": len(self._relays_of(sub))})
 
     @staticmethod
     async def _maybe_await(value: Any) -> Any:
@@ -335,7 +352,7 @@ class Follows:
                 else:
                     self.counters.stored += 1
                     if self.me and (
-                        (event.pubkey == self.me and event.kind in (kinds.COURSE, kinds.LESSON))
+                        (event.pubkey == self.me and event.kind in (kinds.COURSE, kinds.LESSON, kinds.DM_RELAYS))
                         or (event.kind == kinds.RSVP and self.me in event.tag_values("p"))
                     ):
                         self._replan.set()

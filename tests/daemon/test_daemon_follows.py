@@ -198,3 +198,19 @@ async def test_a_short_replay_needs_no_backfill(store, alice, clock):
     await own.on_eose(R)
     assert pool.fetches == []
     assert (await store.stats())["events"] == BACKFILL_THRESHOLD - 1
+
+
+async def test_gift_wraps_are_also_read_from_my_inbox_relays(store, alice, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    (wraps,) = [s for s in pool.subscriptions.values() if s.key.startswith("giftwraps:")]
+    assert wraps.relays == [R]
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    inbox = signed(alice, kinds.DM_RELAYS, tags=[("relay", "wss://inbox.example"), ("relay", R)], created_at=clock.now())
+    await own.on_event(R, inbox)
+    await follows.commit()
+    await follows.apply()
+    (wraps,) = [s for s in pool.subscriptions.values() if s.key.startswith("giftwraps:")]
+    assert wraps.relays == [R, "wss://inbox.example"]
+    assert [s.relays for s in pool.subscriptions.values() if s.key.startswith("own:")] == [[R]]
