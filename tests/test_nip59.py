@@ -124,6 +124,29 @@ def test_timestamps_are_never_in_the_future_nor_over_two_days_old(now):
     assert max(0, now - TWO_DAYS) <= moved <= now
 
 
+@pytest.mark.parametrize("draw, expected", [("min", NOW), ("max", NOW - TWO_DAYS + 1)])
+def test_timestamp_tweak_bounds_are_exact(monkeypatch, alice, bob, draw, expected):
+    """Force the draw to its extremes: a random ``now`` alone cannot see an off-by-one."""
+    bounds = []
+
+    def randbelow(n):
+        bounds.append(n)
+        return 0 if draw == "min" else n - 1
+
+    monkeypatch.setattr(nip59.secrets, "randbelow", randbelow)
+    assert nip59.random_past(NOW) == expected
+    wrap = nip59.gift_wrap_with_key(EventTemplate(14, (), "x", NOW), alice.secret, bob.public_key, now=NOW)
+    opened = nip59.unwrap_with_key(wrap, bob.secret)
+    assert wrap.created_at == opened.seal.created_at == expected
+    assert set(bounds) == {TWO_DAYS}
+
+
+@pytest.mark.parametrize("draw, now, expected", [("min", 0, 0), ("max", 0, 0), ("max", TWO_DAYS - 1, 0)])
+def test_timestamp_tweak_never_goes_below_zero(monkeypatch, draw, now, expected):
+    monkeypatch.setattr(nip59.secrets, "randbelow", lambda n: 0 if draw == "min" else n - 1)
+    assert nip59.random_past(now) == expected
+
+
 @settings(max_examples=15, deadline=None)
 @given(content=st.text(min_size=0, max_size=300), kind=st.integers(0, 65535))
 def test_any_rumor_round_trips(content, kind):

@@ -10,11 +10,14 @@ The steps, per learner:
 
 1. Joins and leaves are paired per connection (a device or SFU participant id). A join and a
    leave of one connection in the same second change nothing (an open connection stays open,
-   a closed one stays closed); a second join while open is a missed leave and keeps the
-   interval open; a leave with nothing open is ignored.
+   a closed one stays closed); a leave with nothing open is ignored. A second join while open
+   is a missed leave (a reconnect the SFU reported without the drop): the open interval closes
+   as a dangling join would (step 2, with the rejoin as its end) and a new one opens at the
+   rejoin, so the drop is judged the same on one connection id as on two.
 2. A join still open at the end closes at the last heartbeat of the unbroken run of heartbeats
    that follows it (consecutive heartbeats at most ``heartbeat_grace`` apart) plus
-   ``heartbeat_grace``; when the learner sent no heartbeat at all it closes at the session end.
+   ``heartbeat_grace``; when the learner sent no heartbeat since the join it closes at the
+   session end. Heartbeats before the join say nothing about it.
 3. Intervals are clipped to [start - ``early_join_grace``, end]. With a waiting room, time
    before the learner's first admission is cut as well (a learner never admitted gets 0);
    admission is per learner, so rejoining later does not queue again.
@@ -215,19 +218,23 @@ def _pair(
         elif Leave in marks and Join not in marks:
             intervals.append((opened, at))
             opened = None
+        elif Join in marks and Leave not in marks:
+            intervals.append((opened, _dangling_end(opened, beats, at, heartbeat_grace)))
+            opened = at
     if opened is not None:
         intervals.append((opened, _dangling_end(opened, beats, session_end, heartbeat_grace)))
     return intervals
 
 
-def _dangling_end(opened: int, beats: list[int], session_end: int, grace: int) -> int:
-    if not beats:
-        return max(opened, session_end)
+def _dangling_end(opened: int, beats: list[int], end: int, grace: int) -> int:
+    """Where a join with no leave stops counting, at the latest ``end`` (session end or rejoin)."""
+    end = max(opened, end)
+    since = [beat for beat in beats if beat >= opened]
+    if not since:
+        return end
     last = opened
-    for beat in beats:
-        if beat < opened:
-            continue
+    for beat in since:
         if beat - last > grace:
             break
         last = beat
-    return last + grace
+    return min(last + grace, end)

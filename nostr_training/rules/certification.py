@@ -12,6 +12,11 @@ issuer asks for it explicitly; an expired one does not block re-certification.
 
 Where a learner holds several certificates for one course, the one that counts is the valid one
 expiring last, else the latest issued (so a revocation is not hidden by an older expired one).
+
+On the wire a certificate is a NIP-58 award and its revocation an 8314 record sent with a NIP-09
+deletion of the award, so a store that honours the deletion no longer serves the award while the
+revocation stays. ``certificates_from_records`` therefore reads a revocation whose award is gone
+as a revoked certificate: reading it as missing would re-issue exactly what the origin did.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from typing import Collection, Iterable
 
 from ..errors import CertificateRefused
 from ..kinds.calendar import Course
+from ..kinds.certificates import CertificateAward, CertificateDefinition, CertificateRevocation
 
 __all__ = [
     "DAY",
     "CertificateStatus",
     "Certificate",
+    "certificates_from_records",
     "expiry",
     "certificate_status",
     "current_certificate",
@@ -68,6 +75,43 @@ class Certificate:
     revoked_at: int | None = None
     code: str = ""
     event_id: str | None = None
+
+
+def certificates_from_records(
+    definitions: Iterable[CertificateDefinition],
+    awards: Iterable[CertificateAward],
+    revocations: Iterable[CertificateRevocation],
+) -> tuple[Certificate, ...]:
+    """The rule's certificates from parsed 30009 definitions, kind-8 awards and 8314 revocations.
+
+    A revocation applies to the award it names when that award has the same definition and
+    learner, at its earliest ``created_at``. One matching no award given (the award was deleted)
+    becomes a revoked certificate of its own definition and learner, issued and revoked at that
+    moment since the award's dates went with it. Only definitions naming a course count here.
+    """
+    courses = {d.coordinate: d.course for d in definitions if d.course is not None}
+    awards = {a for a in awards if a.definition in courses}
+    revoked: dict[tuple[str | None, str, str], int] = {}
+    for r in revocations:
+        key = (r.award, r.definition, r.learner)
+        revoked[key] = min(r.created_at, revoked.get(key, r.created_at))
+    out = {
+        Certificate(
+            course=courses[a.definition],
+            holder=a.learner,
+            issued_at=a.valid_from,
+            expires_at=a.valid_until,
+            revoked_at=revoked.get((a.event_id, a.definition, a.learner)),
+            code=a.code,
+            event_id=a.event_id,
+        )
+        for a in awards
+    }
+    present = {(a.event_id, a.definition, a.learner) for a in awards}
+    for (award_id, definition, learner), at in revoked.items():
+        if (award_id, definition, learner) not in present and definition in courses:
+            out.add(Certificate(courses[definition], learner, at, None, at, "", award_id))
+    return tuple(sorted(out, key=lambda c: (c.course, c.holder, c.issued_at, c.event_id or "")))
 
 
 def expiry(issued_at: int, validity_days: int | None) -> int | None:

@@ -20,14 +20,18 @@ recording ready    when the recording is    7 days later
 
 A reminder whose moment came before the learner's RSVP (the start of their current run of
 accepted/tentative answers) is never sent: an RSVP 2 h before the start gets the confirmation,
-the 1 h and the starting reminders, and no 24 h one. A reminder past its deadline (the daemon
-was off) is skipped rather than sent stale. Nothing is due for a cancelled session.
+the 1 h and the starting reminders, and no 24 h one. The RSVP's time is the later of its
+``created_at`` and when the daemon first saw it (``first_seen``, by event id): ``created_at`` is
+whatever the learner's client wrote, so a backdated RSVP, or one that reached the host late,
+would otherwise be owed reminders whose moments had already passed. A reminder past its
+deadline (the daemon was off) is skipped rather than sent stale. Nothing is due for a cancelled
+session.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Iterable, Iterator
+from typing import Collection, Iterable, Iterator, Mapping
 
 from ..kinds.calendar import Lesson, Rsvp, RsvpStatus
 from ..kinds.reminders import ReminderKind
@@ -54,6 +58,12 @@ class DueReminder:
     due_at: int
 
 
+def _answered_at(rsvp: Rsvp, first_seen: Mapping[str, int]) -> int:
+    """When the answer reached us: never before the daemon first saw it, when that is known."""
+    seen = first_seen.get(rsvp.event_id) if rsvp.event_id is not None else None
+    return rsvp.created_at if seen is None else max(rsvp.created_at, seen)
+
+
 def _candidates(
     lesson: Lesson,
     rsvps: Iterable[Rsvp],
@@ -61,6 +71,7 @@ def _candidates(
     state: SessionState | None,
     recording_available_at: int | None,
     policy: ReminderPolicy,
+    first_seen: Mapping[str, int],
 ) -> Iterator[tuple[ReminderKind, str, int, int]]:
     """(kind, pubkey, moment, deadline) of every unsent reminder the learner is owed."""
     if state is SessionState.CANCELLED:
@@ -71,7 +82,7 @@ def _candidates(
     history = answers_by_author(rsvps, lesson.coordinate)
     start = lesson.start
     for pubkey in sorted(recipients):
-        since = answered_since(history[pubkey], _ANSWERED).created_at
+        since = _answered_at(answered_since(history[pubkey], _ANSWERED), first_seen)
         moments = [
             (ReminderKind.SCHEDULED, since, start),
             (ReminderKind.DAY_BEFORE, start - policy.day_before, start - policy.hour_before),
@@ -102,12 +113,16 @@ def reminders_due(
     state: SessionState | None = None,
     recording_available_at: int | None = None,
     policy: ReminderPolicy = ReminderPolicy(),
+    first_seen: Mapping[str, int] | None = None,
 ) -> tuple[DueReminder, ...]:
-    """Reminders to send at ``now``, oldest moment first."""
+    """Reminders to send at ``now``, oldest moment first.
+
+    ``first_seen`` maps RSVP event ids to when the daemon first saw them (see the module).
+    """
     due = [
         DueReminder(kind, pubkey, moment)
         for kind, pubkey, moment, deadline in _candidates(
-            lesson, rsvps, sent, state, recording_available_at, policy
+            lesson, rsvps, sent, state, recording_available_at, policy, first_seen or {}
         )
         if moment <= now < deadline
     ]
@@ -123,12 +138,13 @@ def next_reminder_at(
     state: SessionState | None = None,
     recording_available_at: int | None = None,
     policy: ReminderPolicy = ReminderPolicy(),
+    first_seen: Mapping[str, int] | None = None,
 ) -> int | None:
     """The earliest moment after ``now`` at which a reminder becomes due, for the scheduler."""
     future = [
         moment
         for _, _, moment, _ in _candidates(
-            lesson, rsvps, sent, state, recording_available_at, policy
+            lesson, rsvps, sent, state, recording_available_at, policy, first_seen or {}
         )
         if moment > now
     ]

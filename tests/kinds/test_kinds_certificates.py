@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from nostr_training import kinds as k
 from nostr_training.errors import MalformedEvent, MissingTag
 from nostr_training.event import coordinate
+from nostr_training.rules.certification import CertificateStatus, certificate_status, certificates_from_records
 
 from kinds_samples import HOST, LEARNER, START, award_event, replaced, resigned, samples, signed, without
 
@@ -113,3 +114,14 @@ def test_award_deletion_names_the_award_and_its_kind():
     assert ("e", "4" * 64) in template.tags and ("k", "8") in template.tags
     deletion = k.parse_deletion(signed(template))
     assert deletion.event_ids == ("4" * 64,) and deletion.kinds == (8,)
+
+
+def test_signed_revocation_of_a_deleted_award_reads_as_revoked():
+    definition = k.parse_certificate_definition(signed(samples()["certificate_definition"][0]))
+    award = k.parse_certificate_award(award_event())
+    revocation = k.parse_certificate_revocation(signed(k.build_certificate_revocation(award, created_at=START + 100)))
+    (kept,) = certificates_from_records([definition], [award], [revocation])
+    (orphan,) = certificates_from_records([definition], [], [revocation])
+    for cert in (kept, orphan):
+        assert (cert.course, cert.holder, cert.event_id) == (definition.course, LEARNER.public_key, award.event_id)
+        assert certificate_status(cert, START + 100) is CertificateStatus.REVOKED

@@ -68,12 +68,18 @@ CASES = [
      [J(0)] + [H(t) for t in range(60, 1201, 60)], 1380, [(0, 1380)], 1, 0),
     ("heartbeats after a silence do not stretch a dangling join",
      [J(0)] + [H(t) for t in range(60, 601, 60)] + [H(3000)], 780, [(0, 780)], 1, 0),
-    ("dangling join with only older heartbeats is held to the grace",
-     [H(100), J(1000)], 180, [(1000, 1180)], 1, 0),
+    ("heartbeats before a dangling join do not cut it short",
+     [H(100), J(1000)], 2600, [(1000, 3600)], 1, 0),
     ("heartbeats do not shorten a join that was closed by a leave",
      [J(0), L(2000), H(100)], 2000, [(0, 2000)], 1, 0),
     ("a missed leave: a second join keeps the interval open",
      [J(0), J(600), L(1800)], 1800, [(0, 1800)], 2, 0),
+    ("a reconnect with a missed leave counts both heartbeat runs, as on two connections",
+     [J(0)] + [H(t) for t in range(60, 601, 60)] + [J(1500)]
+     + [H(t) for t in range(1560, 3601, 60)],
+     2880, [(0, 780), (1500, 3600)], 2, 1),
+    ("a rejoin inside the heartbeat run keeps one interval",
+     [J(0), J(300)] + [H(t) for t in range(60, 1201, 60)], 1380, [(0, 1380)], 2, 0),
     ("a leave with nothing open is ignored",
      [L(100), J(200), L(1000)], 800, [(200, 1000)], 1, 0),
     ("leave and rejoin in the same second on one connection are continuous",
@@ -139,6 +145,15 @@ def test_window_for_lesson_uses_the_actual_end_when_known():
     assert SessionWindow.for_lesson(sixty, ended_at=START + 2400).end == START + 2400
     ended_early = SessionWindow.for_lesson(sixty, ended_at=START + 2400)
     assert compute_attendance([J(0)], ended_early, POLICY)[ALICE].total_seconds == 2400
+
+
+def test_a_missed_leave_on_one_connection_counts_as_on_two():
+    first = [J(0)] + [H(t) for t in range(60, 601, 60)]
+    second = [H(t) for t in range(1560, 3601, 60)]
+    same = compute_attendance(first + [J(1500)] + second, WINDOW, POLICY)[ALICE]
+    other = compute_attendance(first + [J(1500, "phone")] + second, WINDOW, POLICY)[ALICE]
+    assert same.total_seconds == other.total_seconds == 2880
+    assert same.intervals == other.intervals
 
 
 def test_first_join_and_last_leave():
@@ -209,6 +224,7 @@ def test_property_idempotent_on_duplicated_evidence(evidence, waiting_room):
 @settings_
 @given(evidence_lists, st.booleans())
 def test_property_never_more_than_the_window(evidence, waiting_room):
+    """The window is [start - early_join_grace, end]: the early grace is attendance by design."""
     lo = WINDOW.start - POLICY.early_join_grace
     for got in compute_attendance(evidence, WINDOW, POLICY, waiting_room=waiting_room).values():
         assert 0 <= got.total_seconds <= WINDOW.end - lo

@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 
 from nostr_training.errors import CertificateRefused
+from nostr_training.kinds.certificates import (
+    CertificateAward,
+    CertificateDefinition,
+    CertificateRevocation,
+)
 from nostr_training.rules.certification import (
     DAY,
     Certificate,
     CertificateStatus as St,
     certificate_status,
+    certificates_from_records,
     check_issue,
     check_requirements,
     course_completion,
@@ -162,6 +168,88 @@ def test_revoked_certificate_is_re_issued_only_on_the_issuers_explicit_decision(
         check_issue(JAIL, DONE, [revoked], ALICE, NOW)
     decision = decide([revoked], reissue_revoked=True)
     assert decision.allowed and decision.current == revoked
+
+
+# From awards and revocations ---------------------------------------------------------------
+
+DEFINITION = CertificateDefinition(
+    HOST, "jail-support-cert", "Jail Support", course=JAIL.coordinate
+)
+AWARD_ID = "e" * 64
+CODE = "ABCD-EFGH-JKMN-PQRS"
+
+
+def award(learner=ALICE, issued=-10 * DAY, event_id=AWARD_ID, definition=DEFINITION):
+    return CertificateAward(
+        author=HOST,
+        definition=definition.coordinate,
+        learner=learner,
+        valid_from=NOW + issued,
+        code=CODE,
+        created_at=NOW + issued,
+        valid_until=expiry(NOW + issued, 180),
+        event_id=event_id,
+    )
+
+
+def revocation(at=-DAY, learner=ALICE, award_id=AWARD_ID):
+    return CertificateRevocation(HOST, DEFINITION.coordinate, award_id, learner, NOW + at)
+
+
+UNRELATED = CertificateDefinition(HOST, "other-cert", "Other", course=course(d="opsec").coordinate)
+
+
+@pytest.mark.parametrize(
+    "name, awards, revocations, status",
+    [
+        ("an award is a valid certificate", [award()], [], St.VALID),
+        ("an award with its revocation is revoked", [award()], [revocation()], St.REVOKED),
+        ("a revocation whose award was deleted is revoked, never missing", [], [revocation()],
+         St.REVOKED),
+        ("a revocation of another, deleted award does not touch this one",
+         [award()], [revocation(award_id="f" * 64)], St.VALID),
+        ("a revocation naming another learner does not revoke the award",
+         [award()], [revocation(learner=BOB)], St.VALID),
+        ("an award of a definition not given certifies nothing",
+         [award(definition=UNRELATED)], [], St.MISSING),
+        ("no award and no revocation", [], [], St.MISSING),
+    ],
+)
+def test_certificates_from_records_table(name, awards, revocations, status):
+    certs = certificates_from_records([DEFINITION], awards, revocations)
+    current = current_certificate([c for c in certs if c.holder == ALICE], NOW)
+    assert certificate_status(current, NOW) is status
+
+
+def test_award_and_revocation_carry_their_dates_and_code():
+    revocations = [revocation(-DAY), revocation(-2 * DAY)]
+    (got,) = certificates_from_records([DEFINITION], [award()], revocations)
+    assert got == Certificate(
+        course=JAIL.coordinate,
+        holder=ALICE,
+        issued_at=NOW - 10 * DAY,
+        expires_at=NOW + 170 * DAY,
+        revoked_at=NOW - 2 * DAY,
+        code=CODE,
+        event_id=AWARD_ID,
+    )
+
+
+def test_deleted_award_with_a_revocation_is_not_re_issued_without_the_override():
+    certs = certificates_from_records([DEFINITION], [], [revocation()])
+    assert [(c.holder, c.revoked_at, c.event_id) for c in certs] == [(ALICE, NOW - DAY, AWARD_ID)]
+    decision = decide(certs)
+    assert not decision.allowed and "revoked" in decision.reason
+    with pytest.raises(CertificateRefused, match="revoked"):
+        check_issue(JAIL, DONE, certs, ALICE, NOW)
+    assert decide(certs, reissue_revoked=True).allowed
+
+
+def test_re_issued_after_a_deleted_revoked_award_counts_as_valid():
+    again = award(issued=-DAY + 60, event_id="b" * 64)
+    certs = certificates_from_records([DEFINITION], [again], [revocation()])
+    assert certificate_status(current_certificate(certs, NOW), NOW) is St.VALID
+    assert not decide(certs).allowed
 
 
 def test_incomplete_course_is_refused_naming_the_missing_lessons():

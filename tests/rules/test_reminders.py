@@ -51,6 +51,41 @@ def test_a_late_rsvp_never_gets_a_reminder_whose_moment_has_passed():
     assert due([rsvp(BOB, "accepted", late)], START - DAY + 60) == []
 
 
+BACKDATED = "e" * 64
+
+
+@pytest.mark.parametrize(
+    "name, created_at, seen_at, expected",
+    [
+        ("backdated RSVP seen 2 h before the start: no 24 h reminder",
+         EARLY, START - 2 * HOUR, [K.SCHEDULED, K.HOUR_BEFORE, K.STARTING]),
+        ("honest RSVP that reached the host late: no 24 h reminder",
+         START - 25 * HOUR, START - 2 * HOUR, [K.SCHEDULED, K.HOUR_BEFORE, K.STARTING]),
+        ("RSVP seen as soon as written: every reminder",
+         EARLY, EARLY, [K.SCHEDULED, K.DAY_BEFORE, K.HOUR_BEFORE, K.STARTING]),
+        ("first sight before created_at does not move it earlier",
+         START - 2 * HOUR, EARLY, [K.SCHEDULED, K.HOUR_BEFORE, K.STARTING]),
+    ],
+)
+def test_a_late_rsvp_is_judged_by_when_the_daemon_first_saw_it(
+    name, created_at, seen_at, expected
+):
+    rsvps = [rsvp(BOB, "accepted", created_at, event_id=BACKDATED)]
+    seen = {BACKDATED: seen_at}
+    log = run_daemon(rsvps, min(created_at, seen_at), first_seen=seen)
+    assert [kind for kind, _, _ in log] == expected
+    assert log[0] == (K.SCHEDULED, BOB, max(created_at, seen_at))
+
+
+def test_backdated_rsvp_gets_no_24h_reminder_when_the_daemon_catches_up():
+    rsvps = [rsvp(BOB, "accepted", EARLY, event_id=BACKDATED)]
+    now = START - 2 * HOUR
+    assert (K.DAY_BEFORE, BOB, START - DAY) in due(rsvps, now)
+    assert due(rsvps, now, first_seen={BACKDATED: now}) == [(K.SCHEDULED, BOB, now)]
+    sent = {(K.SCHEDULED, BOB)}
+    assert next_reminder_at(SESSION, rsvps, sent, now, first_seen={BACKDATED: now}) == START - HOUR
+
+
 def test_rsvp_at_the_exact_moment_still_gets_that_reminder():
     at = START - HOUR
     assert (K.HOUR_BEFORE, ALICE, at) in due([rsvp(ALICE, "accepted", at)], at)
