@@ -62,11 +62,13 @@ _PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 5000",
     "PRAGMA temp_store = MEMORY",
-    "PRAGMA cache_size = -32768",
-    "PRAGMA mmap_size = 67108864",
+    "PRAGMA mmap_size = 0",
 )
-"""A 32 MiB page cache and 64 MiB of mmap per connection: the daemon's memory stays flat while
-the index grows past a million events; the OS page cache keeps the rest of the file warm."""
+#: Page caches (KiB): the writer's holds the hot index pages inserts touch, the reader's serves
+#: queries. Bounded and without mmap, the daemon's memory stays flat however large the index
+#: grows; the OS page cache keeps the rest of the file warm.
+_WRITER_CACHE = "PRAGMA cache_size = -32768"
+_READER_CACHE = "PRAGMA cache_size = -16384"
 
 
 def event_from_raw(raw: str) -> Event:
@@ -153,7 +155,7 @@ class SqliteStore(CourseQueries):
         path = Path(path)
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
-            for pragma in _PRAGMAS:
+            for pragma in (*_PRAGMAS, _WRITER_CACHE):
                 await writer.execute(pragma)
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
@@ -161,7 +163,7 @@ class SqliteStore(CourseQueries):
             await writer.close()
             raise
         try:
-            for pragma in _PRAGMAS[2:]:
+            for pragma in (*_PRAGMAS[2:], _READER_CACHE):
                 await reader.execute(pragma)
             await reader.execute("PRAGMA query_only = ON")
         except BaseException:
