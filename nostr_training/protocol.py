@@ -13,7 +13,8 @@ fails verification becomes a ``Dropped`` record and bumps a counter, and the con
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+import re
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
@@ -44,6 +45,11 @@ DEFAULT_MAX_INCOMING_LENGTH = 1 << 21
 _HEX = frozenset("0123456789abcdef")
 _EXCERPT = 80
 _CLOSING_REMEMBERED = 1000
+_UNANSWERED_REMEMBERED = 10_000
+_AUTH_REFUSAL = re.compile(
+    r"^\s*(auth-required|restricted|invalid|blocked)\s*:|\b(auth|authentic\w*|unauthori[sz]ed)\b", re.IGNORECASE
+)
+"""A NOTICE that refuses an AUTH: a NIP-01 refusal prefix, or words about authentication."""
 
 
 def reason_prefix(message: str) -> str:
@@ -168,6 +174,9 @@ class RelayConnection:
     stored_done: set[str] = field(default_factory=set, init=False)
     closing: OrderedDict[str, None] = field(default_factory=OrderedDict, init=False)
     pending_publishes: dict[str, Event] = field(default_factory=dict, init=False)
+    unanswered: deque[str] = field(default_factory=deque, init=False)
+    """Ids of the EVENTs sent and not yet answered (the latest 10 000), oldest first, forgotten ones
+    included: a relay answers in this order, so an OK with an empty id belongs to the first."""
     pending_auth: dict[str, str] = field(default_factory=dict, init=False)
     challenge: str | None = field(default=None, init=False)
     authenticated: set[str] = field(default_factory=set, init=False)
@@ -211,6 +220,9 @@ class RelayConnection:
         if refusal is not None:
             raise RelayRefused(refusal, relay=self.url)
         self.pending_publishes[event.id] = event
+        self.unanswered.append(event.id)
+        if len(self.unanswered) > _UNANSWERED_REMEMBERED:
+            self.unanswered.popleft()
         return frame
 
     def authenticate(self, auth_event: Event) -> str:
@@ -219,8 +231,13 @@ class RelayConnection:
         return '["AUTH",' + auth_event.to_json() + "]"
 
     def forget_publish(self, event_id: str) -> None:
-        """Stop waiting for an OK (the caller timed out); a late OK is then dropped as unexpected."""
+        """Stop waiting for an OK (the caller timed out); a late OK is then dropped as unexpected,
+        and the event keeps its place in ``unanswered`` so later empty-id OKs still line up."""
         self.pending_publishes.pop(event_id, None)
+
+    def forget_auth(self, event_id: str) -> None:
+        """Stop waiting for the OK of an AUTH: some relays (nostr-relay 1.14) never send one."""
+        self.pending_auth.pop(event_id, None)
 
     @property
     def auth_state(self) -> str:
@@ -302,13 +319,17 @@ class RelayConnection:
         _need(type(accepted) is bool, "OK: accepted must be true or false")
         _need(isinstance(text, str), "OK: message must be a string")
         if event_id == "":
-            # nostr-relay answers a refused event with an empty id; the answer is only usable
-            # when exactly one EVENT or AUTH is waiting.
-            waiting = [*self.pending_publishes, *self.pending_auth]
-            if len(waiting) != 1:
-                return self._drop("unexpected", f"OK without an event id while {len(waiting)} answers are "
-                                                 f"pending: {text[:200]}", frame)
-            event_id = waiting[0]
+            # nostr-relay answers every refused EVENT with an empty id, in order, and never
+            # answers AUTH with an OK; an AUTH only gets it when no EVENT is waiting.
+            if self.unanswered:
+                event_id = self.unanswered.popleft()
+            elif len(self.pending_auth) == 1:
+                event_id = next(iter(self.pending_auth))
+            else:
+                return self._drop("unexpected", f"OK without an event id while {len(self.pending_auth)} AUTHs "
+                                                 f"and no EVENT are pending: {text[:200]}", frame)
+        elif event_id in self.unanswered:
+            self.unanswered.remove(event_id)
         if event_id in self.pending_auth:
             pubkey = self.pending_auth.pop(event_id)
             if accepted:
@@ -344,6 +365,11 @@ class RelayConnection:
     def _on_notice(self, message: list[Any], frame: str) -> Received:
         _need(len(message) == 2 and isinstance(message[1], str), "NOTICE must be [\"NOTICE\", message]")
         self.counters.notices += 1
+        if self.pending_auth and _AUTH_REFUSAL.search(message[1]):
+            # Relays that never OK an AUTH (nostr-relay 1.14) refuse one with a NOTICE.
+            event_id, pubkey = next(iter(self.pending_auth.items()))
+            del self.pending_auth[event_id]
+            return AuthAnswered(event_id, pubkey, False, message[1])
         return Notice(message[1])
 
     def _on_auth(self, message: list[Any], frame: str) -> Received:

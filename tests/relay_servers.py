@@ -25,6 +25,10 @@ Two implementations, neither of them ours:
       "invalid: 280 characters should be enough for anybody"; it publishes no NIP-11 limits;
     * an event whose id does not match its fields is refused as "invalid: Bad signature";
     * SIGTERM does not stop it while a connection is open: ``stop`` escalates to SIGKILL.
+    * with ``auth=True`` it sends ``["AUTH", challenge]`` on connect and refuses an EVENT from a
+      pubkey without the ``w`` role (or before any AUTH) as ``["OK", "", false, "restricted:
+      permission denied"]``, never ``auth-required:``; a good AUTH gets no answer at all (no OK)
+      and resets the throttle, a bad one only a NOTICE such as "invalid: Wrong domain: <url>".
 
 Use ``start_rust_relay``/``start_nostr_relay`` (factories) or the fixtures below.
 """
@@ -204,19 +208,35 @@ gunicorn:
   loglevel: warning
   reload: false
 authentication:
-  enabled: false
+  enabled: {auth}
+  relay_urls:
+    - ws://127.0.0.1:{port}
+  actions:
+    save: w
+    query: arw
 """
 
 
-def start_nostr_relay(workdir: Path, *, port: int | None = None) -> RelayProcess:
-    """PyPI nostr-relay 1.14 with an SQLite database in ``workdir`` (kept across ``restart``)."""
+def start_nostr_relay(workdir: Path, *, port: int | None = None, auth: bool = False) -> RelayProcess:
+    """PyPI nostr-relay 1.14 with an SQLite database in ``workdir`` (kept across ``restart``).
+
+    ``auth`` turns NIP-42 on with writes only for pubkeys given the ``w`` role
+    (``set_nostr_relay_roles``) that have authenticated as ``ws://127.0.0.1:<port>``."""
     exe = ensure_nostr_relay_venv()
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "relay.yaml"
-    config.write_text(_NOSTR_RELAY_CONFIG.format(db=workdir / "nostr.sqlite3", port=port))
+    config.write_text(_NOSTR_RELAY_CONFIG.format(db=workdir / "nostr.sqlite3", port=port,
+                                                 auth="true" if auth else "false"))
     argv = [str(exe), "-c", str(config), "serve", "--use-uvicorn"]
     return RelayProcess("nostr-relay", argv, port, workdir, _nip11_answers).start()
+
+
+def set_nostr_relay_roles(relay: RelayProcess, pubkey: str, roles: str) -> None:
+    """Give ``pubkey`` nostr-relay roles (``w`` writes when auth is on), through its own CLI."""
+    exe = NOSTR_RELAY_VENV / "bin" / "nostr-relay"
+    subprocess.run([str(exe), "-c", str(relay.workdir / "relay.yaml"), "role", "set", "-p", pubkey, "-r", roles],
+                   cwd=relay.workdir, check=True, capture_output=True, timeout=60)
 
 
 # Fixtures ------------------------------------------------------------------------------------
@@ -250,6 +270,14 @@ def rust_relay_auth_write(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture(scope="session")
 def nostr_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
     relay = start_nostr_relay(tmp_path_factory.mktemp("nostr-relay"))
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture(scope="session")
+def nostr_relay_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
+    """nostr-relay with NIP-42 on: only pubkeys given the ``w`` role may write, once authenticated."""
+    relay = start_nostr_relay(tmp_path_factory.mktemp("nostr-relay-auth"), auth=True)
     yield relay
     relay.stop()
 

@@ -168,15 +168,52 @@ def test_ok_with_empty_id_resolves_the_only_pending_publish(conn, note):
     assert record == PublishAnswered(note.id, False, "invalid: 280 characters should be enough for anybody")
 
 
-@pytest.mark.parametrize("pending", [0, 2])
-def test_ok_with_empty_id_is_dropped_when_it_cannot_be_attributed(conn, alice, pending):
-    events = [sign_event(EventTemplate(1, (), str(i), NOW), alice.secret) for i in range(pending)]
-    for event in events:
-        conn.publish(event, now=NOW)
+def test_ok_with_empty_id_is_dropped_when_nothing_is_pending(conn):
     record = conn.receive('["OK","",false,"invalid: nope"]')
     assert isinstance(record, Dropped) and record.category == "unexpected"
-    assert f"{pending} answers are pending" in record.reason
-    assert set(conn.pending_publishes) == {e.id for e in events}
+    assert "no EVENT are pending" in record.reason
+
+
+def test_ok_with_empty_ids_answer_the_pending_publishes_oldest_first(conn, alice, bob):
+    """Relays answer in order, so nostr-relay's empty-id refusals line up with what was sent,
+    around OKs that carry an id, past publishes the caller gave up on, and before an AUTH."""
+    events = [sign_event(EventTemplate(1, (), str(i), NOW), alice.secret) for i in range(4)]
+    for event in events:
+        conn.publish(event, now=NOW)
+    conn.receive('["AUTH","c"]')
+    auth = sign_event(EventTemplate(22242, (("relay", URL), ("challenge", "c")), "", NOW), bob.secret)
+    conn.authenticate(auth)
+    assert conn.receive(json.dumps(["OK", events[1].id, True, ""])) == PublishAnswered(events[1].id, True, "")
+    assert conn.receive('["OK","",false,"invalid: big"]') == PublishAnswered(events[0].id, False, "invalid: big")
+    conn.forget_publish(events[2].id)
+    late = conn.receive('["OK","",false,"invalid: too old"]')
+    assert isinstance(late, Dropped) and late.category == "unexpected" and events[2].id[:16] in late.reason
+    assert conn.receive('["OK","",false,"blocked: no"]') == PublishAnswered(events[3].id, False, "blocked: no")
+    assert conn.pending_publishes == {} and not conn.unanswered
+    assert conn.auth_state == "authenticating"
+
+
+def test_notice_refusing_a_pending_auth_answers_it(conn, bob):
+    """nostr-relay 1.14 refuses an AUTH with a NOTICE and never sends its OK."""
+    conn.receive('["AUTH","c"]')
+    assert conn.receive('["NOTICE","invalid: Wrong domain: ws://x"]') == Notice("invalid: Wrong domain: ws://x")
+    auth = sign_event(EventTemplate(22242, (("relay", URL), ("challenge", "c")), "", NOW), bob.secret)
+    conn.authenticate(auth)
+    assert conn.receive('["NOTICE","rejected: too many subscriptions"]') == Notice("rejected: too many subscriptions")
+    record = conn.receive('["NOTICE","invalid: Wrong domain: ws://x"]')
+    assert record == AuthAnswered(auth.id, bob.public_key, False, "invalid: Wrong domain: ws://x")
+    assert conn.auth_state == "challenged" and conn.authenticated == set()
+    assert conn.counters.notices == 3
+
+
+def test_forgotten_auth_is_no_longer_pending(conn, bob):
+    conn.receive('["AUTH","c"]')
+    auth = sign_event(EventTemplate(22242, (("relay", URL), ("challenge", "c")), "", NOW), bob.secret)
+    conn.authenticate(auth)
+    conn.forget_auth(auth.id)
+    assert conn.auth_state == "challenged"
+    late = conn.receive(json.dumps(["OK", auth.id, True, ""]))
+    assert isinstance(late, Dropped) and late.category == "unexpected"
 
 
 def test_auth_keeps_the_latest_challenge_and_tracks_the_answer(conn, bob):

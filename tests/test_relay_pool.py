@@ -27,10 +27,12 @@ from nostr_training.signer import LocalSigner
 from relay_servers import (  # noqa: F401  (pytest fixtures)
     free_port,
     nostr_relay,
+    nostr_relay_auth,
     restartable_nostr_relay,
     rust_relay,
     rust_relay_auth,
     rust_relay_auth_write,
+    set_nostr_relay_roles,
 )
 
 LIMIT = 20.0
@@ -194,6 +196,51 @@ async def test_relay_refusals_come_back_with_their_reason(make_pool, rust_relay,
     forged = Event(good.id, good.pubkey, good.created_at, good.kind, good.tags, "forged", good.sig)
     result = (await within(pool.publish(forged, [rust_relay.url])))[rust_relay.url]
     assert not result.ok and result.prefix == "invalid", result
+
+
+@pytest.mark.relay
+async def test_concurrent_refusals_with_empty_ids_each_reach_their_publish(make_pool, nostr_relay, keys):
+    """nostr-relay answers every refused EVENT with an empty id, in order, throttling 2, 4 and 8 s
+    before the three answers; each must come back as its own refusal, not as a timeout."""
+    pool = make_pool()
+    too_big = note(keys, "x" * 5000)
+    too_old = note(keys, "old", created_at=now() - 2 * 365 * 86400)
+    future = note(keys, "future", created_at=now() + 7200)
+    events = [too_big, too_old, future]
+    results = await within(asyncio.gather(*(pool.publish(e, [nostr_relay.url], timeout=40) for e in events)), 50)
+    assert [r[nostr_relay.url] for r in results] == [
+        PublishResult(False, "invalid: 280 characters should be enough for anybody"),
+        PublishResult(False, f"invalid: {too_old.created_at} is too old"),
+        PublishResult(False, f"invalid: {future.created_at} is in the future"),
+    ]
+    assert relay_status(pool, nostr_relay.url).unexpected_dropped == 0
+
+
+@pytest.mark.relay
+async def test_auth_that_nostr_relay_never_answers_is_unconfirmed_and_the_event_resent(
+        make_pool, nostr_relay_auth, keys):
+    """nostr-relay refuses the unauthenticated with ``restricted:`` (the AUTH it leads to is the
+    proof) and sends no OK for a good AUTH."""
+    url = nostr_relay_auth.url
+    set_nostr_relay_roles(nostr_relay_auth, keys.public_key, "w")
+    event = note(keys)
+    pool = make_pool(sign=LocalSigner(keys).sign_event, auth_timeout=0.5)
+    assert (await within(pool.publish(event, [url])))[url] == PublishResult(True, "")
+    status = relay_status(pool, url)
+    assert status.state == "connected" and status.last_error == "AUTH unconfirmed: no OK within 0.5 s"
+    assert await within(pool.fetch([Filter(ids=frozenset({event.id}))], [url], 5)) == [event]
+
+
+@pytest.mark.relay
+async def test_auth_refused_by_a_nostr_relay_notice_ends_the_publish(make_pool, nostr_relay_auth, keys):
+    """nostr-relay refuses a bad AUTH (here: a relay URL it does not know itself by) with a NOTICE;
+    the timeout is long, so only the NOTICE can end the wait in time."""
+    url = f"ws://localhost:{nostr_relay_auth.port}"
+    pool = make_pool(sign=LocalSigner(keys).sign_event, auth_timeout=LIMIT * 2)
+    result = (await within(pool.publish(note(keys), [url], timeout=LIMIT)))[url]
+    assert result == PublishResult(False, f"invalid: Wrong domain: {url}")
+    status = relay_status(pool, url)
+    assert status.state == "connected" and status.last_error == f"AUTH refused: invalid: Wrong domain: {url}"
 
 
 @pytest.mark.relay
@@ -432,6 +479,55 @@ async def test_a_failing_callback_is_logged_and_the_subscription_goes_on(make_po
             await wait_until(lambda: len(inbox.events) == 1)
         assert inbox.ids == [fine.id]
         assert "callback bug" in caplog.text
+
+
+class SilentAuthRelay(FakeRelay):
+    """Challenges on connect, refuses REQ and EVENT with ``auth-required:`` until it gets an AUTH,
+    and never answers the AUTH: no real relay here both asks with ``auth-required:`` and stays
+    silent (rust-nostr always sends the OK, nostr-relay never says ``auth-required:``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authenticated: set[Any] = set()
+
+    async def _handle(self, ws: Any) -> None:
+        await ws.send(json.dumps(["AUTH", "challenge"]))
+        await super()._handle(ws)
+
+    async def _answer(self, ws: Any, message: list[Any]) -> None:
+        if message[0] == "AUTH":
+            self.authenticated.add(ws)
+        elif ws in self.authenticated:
+            await super()._answer(ws, message)
+        elif message[0] == "REQ":
+            await ws.send(json.dumps(["CLOSED", message[1], "auth-required: who are you?"]))
+        elif message[0] == "EVENT":
+            await ws.send(json.dumps(["OK", message[1]["id"], False, "auth-required: who are you?"]))
+
+
+async def test_a_req_is_resent_after_an_auth_that_gets_no_ok(make_pool, alice):
+    async with SilentAuthRelay() as relay:
+        pool = make_pool(sign=LocalSigner(alice).sign_event, auth_timeout=0.2)
+        inbox = Inbox()
+        await pool.subscribe("k", [Filter(authors=frozenset({alice.public_key}))], [relay.url], inbox.on_event,
+                             on_eose=inbox.on_eose)
+        await wait_until(lambda: inbox.eose == [relay.url])
+        assert len(relay.sent("AUTH")) == 1 and len(relay.sent("REQ")) == 2
+        assert relay_status(pool, relay.url).state == "connected"
+
+
+async def test_a_publish_given_up_during_auth_leaves_it_to_finish(make_pool, alice):
+    """The AUTH outlives the caller that started it, so the relay never stays 'authenticating'."""
+    async with SilentAuthRelay() as relay:
+        pool = make_pool(sign=LocalSigner(alice).sign_event, auth_timeout=1)
+        event = note(alice)
+        publishing = asyncio.create_task(pool.publish(event, [relay.url], timeout=LIMIT))
+        await wait_until(lambda: relay.sent("AUTH"))
+        publishing.cancel()
+        await asyncio.gather(publishing, return_exceptions=True)
+        await wait_until(lambda: relay_status(pool, relay.url).state == "connected")
+        assert (await within(pool.publish(event, [relay.url])))[relay.url] == PublishResult(True, "")
+        assert len(relay.sent("AUTH")) == 1
 
 
 async def test_close_stops_everything(make_pool, alice):

@@ -54,7 +54,7 @@ from ..protocol import (
 )
 from .backoff import default_backoff
 
-__all__ = ["RelayPool", "PublishResult", "RelayStatus", "RETRYABLE_PREFIXES"]
+__all__ = ["RelayPool", "PublishResult", "RelayStatus", "RETRYABLE_PREFIXES", "DEFAULT_AUTH_TIMEOUT"]
 
 Sign = Callable[[EventTemplate], Awaitable[Event]]
 OnEvent = Callable[[str, Event], Awaitable[None]]
@@ -68,6 +68,7 @@ _SEEN_PER_SUBSCRIPTION = 50_000
 _VERIFIED_CACHE = 20_000
 _INFORMATION_TIMEOUT = 3.0
 _CONNECT_TIMEOUT = 10.0
+DEFAULT_AUTH_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +428,11 @@ class _Relay:
     # NIP-42 -----------------------------------------------------------------------------------
 
     async def authenticate(self) -> tuple[bool, str]:
-        """AUTH against the latest challenge of this connection; one AUTH in flight per challenge."""
+        """AUTH against the latest challenge of this connection; one AUTH in flight per challenge.
+
+        The AUTH runs in its own task, so a caller that gives up (its publish timed out) leaves
+        it to finish for the others.
+        """
         conn = self.conn
         sign = self.pool._sign
         if sign is None:
@@ -443,7 +448,19 @@ class _Relay:
         if flight is None:
             flight = asyncio.get_running_loop().create_future()
             self.auth_flight[challenge] = flight
-            await self._set_state("authenticating")
+            self.spawn(self._auth_flight(conn, challenge, sign, flight))
+        return await asyncio.shield(flight)
+
+    async def _auth_flight(self, conn: RelayConnection, challenge: str, sign: Sign,
+                           flight: asyncio.Future[tuple[bool, str]]) -> None:
+        """Sign, send and wait for the OK at most ``auth_timeout``.
+
+        No OK in time counts as sent but unconfirmed (nostr-relay 1.14 never answers a good
+        AUTH): the caller resends once anyway, and a relay that still refuses says so then.
+        """
+        await self._set_state("authenticating")
+        unconfirmed = False
+        try:
             try:
                 auth = await sign(auth_template(self.url, challenge, created_at=self.pool._now()))
             except Exception as exc:
@@ -452,12 +469,21 @@ class _Relay:
                 self.auth_flight[auth.id] = flight
                 if not await self.send(conn.authenticate(auth)):
                     flight.set_result((False, "not-connected: could not send AUTH"))
-            result = await flight
-            if self.conn is conn:
-                await self._set_state("authenticated" if result[0] else "connected",
-                                      None if result[0] else f"AUTH refused: {result[1]}")
-            return result
-        return await flight
+                await asyncio.wait({flight}, timeout=self.pool._auth_timeout)
+                if not flight.done():
+                    unconfirmed = True
+                    conn.forget_auth(auth.id)
+                    flight.set_result((True, f"AUTH unconfirmed: no OK within {self.pool._auth_timeout:g} s"))
+        finally:
+            if not flight.done():
+                flight.set_result((False, "not-connected: AUTH abandoned"))
+        accepted, message = flight.result()
+        if self.conn is conn:
+            if unconfirmed:
+                await self._set_state("connected", message)
+            else:
+                await self._set_state("authenticated" if accepted else "connected",
+                                      None if accepted else f"AUTH refused: {message}")
 
     # Outgoing ---------------------------------------------------------------------------------
 
@@ -566,13 +592,25 @@ class _Relay:
     async def publish(self, event: Event) -> PublishResult:
         if not await self.wait_ready():
             return PublishResult(False, f"not-connected: {self.last_error or 'relay unreachable'}")
+        before_auth = not self.auth_flight
         answer = await self._send_event(event)
-        if not answer.accepted and reason_prefix(answer.message) == "auth-required" and self.pool._sign is not None:
+        if not answer.accepted and self._auth_may_help(answer.message, before_auth):
             accepted, message = await self.authenticate()
             if not accepted:
                 return PublishResult(False, message if reason_prefix(message) else f"auth-required: {message}")
             answer = await self._send_event(event)
         return PublishResult(answer.accepted, answer.message)
+
+    def _auth_may_help(self, refusal: str, before_auth: bool) -> bool:
+        """``auth-required:``, or ``restricted:`` for an EVENT sent before any AUTH to a relay
+        that challenged us: nostr-relay 1.14 refuses the unauthenticated that way."""
+        if self.pool._sign is None:
+            return False
+        prefix = reason_prefix(refusal)
+        conn = self.conn
+        return prefix == "auth-required" or (
+            prefix == "restricted" and before_auth and conn is not None and conn.challenge is not None
+        )
 
     async def _send_event(self, event: Event) -> PublishAnswered:
         conn = self.conn
@@ -622,7 +660,8 @@ class RelayPool:
 
     Relays named in ``publish``/``subscribe``/``fetch`` are added on first use and stay until
     ``remove_relay``. Callbacks run in one task per subscription, so a slow or publishing
-    callback never stalls a relay's reader.
+    callback never stalls a relay's reader. ``auth_timeout`` bounds the wait for the OK of a
+    NIP-42 AUTH, which some relays never send.
     """
 
     def __init__(
@@ -635,8 +674,10 @@ class RelayPool:
         connect: Callable[..., Awaitable[Any]] = websockets.connect,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         max_incoming_length: int = DEFAULT_MAX_INCOMING_LENGTH,
+        auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
     ):
         self._sign = sign
+        self._auth_timeout = auth_timeout
         self._verify = _CachingVerifier(verify)
         self._backoff = backoff
         self._now = now
