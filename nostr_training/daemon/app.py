@@ -38,6 +38,8 @@ log = logging.getLogger("nostr_training.daemon")
 
 RUNTIME_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
+#: How often relays that only the outbox needed (other people's relays) are let go.
+PRUNE_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.follows.run(), name="follows"),
+            asyncio.create_task(self._prune_loop(), name="prune"),
         ]
         self._write_runtime(token)
         log.info(
@@ -260,6 +263,31 @@ class Daemon:
             self._lock_fh.close()
             self._lock_fh = None
         log.info("daemon stopped")
+
+    async def prune_relays(self) -> list[str]:
+        """Disconnect relays nothing needs any more: not configured, no subscription on them and
+        no delivery to them still pending. The outbox adds other people's relays as it publishes;
+        without this the daemon would keep reconnecting to every one of them forever."""
+        if self._pool is None or not hasattr(self._pool, "remove_relay"):
+            return []
+        keep = set(self.config.relays)
+        keep.update(e.relay for e in await self.store.outbox_entries() if e.state.value in ("pending", "retrying"))
+        dropped = []
+        for relay in await _maybe_await(self._pool.status()):
+            if relay.url not in keep and not relay.subscriptions:
+                await self._pool.remove_relay(relay.url)
+                dropped.append(relay.url)
+        if dropped:
+            log.info("let go of %d relays nothing needs", len(dropped), extra={"relays": dropped})
+        return dropped
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL)
+            try:
+                await self.prune_relays()
+            except Exception:
+                log.exception("pruning relays failed")
 
     def request_stop(self) -> None:
         self._stop.set()

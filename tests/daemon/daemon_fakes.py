@@ -60,6 +60,9 @@ class FakePool:
     async def unsubscribe(self, key: str) -> None:
         self.subscriptions.pop(key, None)
 
+    async def remove_relay(self, url: str) -> None:
+        self.relays.remove(url)
+
     def status(self) -> list[RelayStatus]:
         return [
             RelayStatus(url=u, state="backoff" if u in self.down else "connected", last_error=None, since=0,

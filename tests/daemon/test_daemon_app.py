@@ -133,3 +133,26 @@ async def test_port_in_use_is_a_config_error(config, clock):
             await daemon.run()
     assert not busy.runtime_path.exists()
     assert read_runtime(busy.data_dir) is None
+
+
+async def test_relays_only_the_outbox_needed_are_let_go(config, alice, clock):
+    store = await MemoryStore.open()
+    pool = FakePool(down={"wss://theirs.example"})
+    daemon = Daemon(config, signer=LocalSigner(alice), store=store, pool=pool, clock=clock)
+    await daemon.start()
+    try:
+        note = signed(alice, 1, created_at=clock.now())
+        await daemon.outbox.submit(note, ["wss://theirs.example", "wss://done.example"])
+        pool.relays += ["wss://theirs.example", "wss://done.example"]
+        await daemon.outbox.deliver_due()
+        pool.subscriptions.clear()  # subscriptions hold a relay too: count only the outbox here
+        assert await daemon.prune_relays() == ["wss://done.example"]
+        assert pool.relays == [R, "wss://theirs.example"], "configured, and still owed a delivery"
+        pool.down.clear()
+        await clock.advance(3600)
+        await daemon.outbox.deliver_due()
+        assert await daemon.prune_relays() == ["wss://theirs.example"]
+        assert pool.relays == [R]
+    finally:
+        await daemon.stop()
+        await store.close()
