@@ -452,6 +452,27 @@ async def test_nip11_max_subscriptions_packs_subscriptions_into_fewer_reqs(make_
         assert relay.sent("CLOSE")
 
 
+async def test_every_member_of_a_resent_shared_req_gets_its_eose(make_pool, alice, bob, keys):
+    """A shared REQ sent again asks each member's ``since`` again, so each must hear EOSE again:
+    a cursor waiting for it would otherwise stop moving until the next reconnect."""
+    async with FakeRelay({"limitation": {"max_subscriptions": 2}}) as relay:
+        pool = make_pool()
+        inboxes = [Inbox() for _ in range(3)]
+        asked = [0, 0, 0]
+
+        def since_of(i):
+            def since(url):
+                asked[i] += 1
+                return None
+            return since
+
+        for i, k in enumerate([alice, bob, keys]):
+            await pool.subscribe(f"key{i}", [Filter(authors=frozenset({k.public_key}))], [relay.url],
+                                 inboxes[i].on_event, since=since_of(i), on_eose=inboxes[i].on_eose)
+            await wait_until(lambda: all(0 < len(inboxes[j].eose) == asked[j] for j in range(i + 1)))
+        assert asked[0] >= 3 and len(relay.sent("REQ")) >= 3
+
+
 async def test_publish_without_an_answer_times_out(make_pool, alice):
     async with FakeRelay(answer_events=False) as relay:
         result = (await within(make_pool().publish(note(alice), [relay.url], timeout=0.3)))[relay.url]

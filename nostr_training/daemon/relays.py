@@ -309,7 +309,6 @@ class _Relay:
         await self._set_state("connected")
         for group in list(self.groups.values()):
             group.auth_retried = False
-            group.eose_keys.clear()
             await self.send_group(group)
         async for frame in ws:
             await self._handle(conn, conn.receive(frame))
@@ -506,11 +505,14 @@ class _Relay:
             return None
 
     async def send_group(self, group: _Group) -> None:
+        """(Re)send a REQ: the relay replays stored events for every member, so each member
+        (whose ``since`` was asked again) hears EOSE again."""
         conn = self.conn
         if conn is None or group.subscription_id not in self.groups:
             return
         filters = self._group_filters(group)
         if filters:
+            group.eose_keys.clear()
             await self.send(conn.request(group.subscription_id, filters))
 
     async def _send_fetch(self, subscription_id: str, sink: _FetchSink) -> None:
