@@ -12,7 +12,8 @@ a child process, or the relays given with ``--relay``.
    serves it (after NIP-42 AUTH) on its local endpoint; the learner unwraps it;
 6. ``daemon status`` of both, then everything stops by pid.
 
-Every step is a CLI command a user could type; the script only glues them and checks answers.
+Keys, signing, publishing, wrapping, unwrapping and status are the CLI commands a user types;
+the templates come from ``nostr_training.kinds``; the script glues them and checks the answers.
 """
 
 from __future__ import annotations
