@@ -66,8 +66,11 @@ _PRAGMAS = (
 )
 #: Page caches (KiB): the writer's holds the hot index pages inserts touch, the reader's serves
 #: queries. Bounded and without mmap, the daemon's memory stays flat however large the index
-#: grows; the OS page cache keeps the rest of the file warm.
+#: grows; the OS page cache keeps the rest of the file warm. Checkpoints every 10,000 pages
+#: (40 MiB of WAL) instead of 1,000: at a million events, random index pages dominate ingest,
+#: and fewer, larger checkpoints write each of them back less often (+20 % measured).
 _WRITER_CACHE = "PRAGMA cache_size = -32768"
+_WRITER_CHECKPOINT = "PRAGMA wal_autocheckpoint = 10000"
 _READER_CACHE = "PRAGMA cache_size = -16384"
 
 
@@ -155,7 +158,7 @@ class SqliteStore(CourseQueries):
         path = Path(path)
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
-            for pragma in (*_PRAGMAS, _WRITER_CACHE):
+            for pragma in (*_PRAGMAS, _WRITER_CACHE, _WRITER_CHECKPOINT):
                 await writer.execute(pragma)
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
