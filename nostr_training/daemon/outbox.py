@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Callable, Collection, Iterable, Protocol, Sequence
 
 from .. import kinds
 from ..clock import Clock
-from ..event import Event
+from ..event import Event, KindClass, supersedes
 from ..filters import Filter
 from ..errors import MalformedEvent
 from ..store.base import OutboxItem, OutboxState, Store, expiration_of, is_delivered_message
@@ -370,9 +370,29 @@ class Outbox:
             and e.next_attempt_at <= now
         ]
 
+    async def _newer_revision(self, event: Event) -> Event | None:
+        """The revision that replaces ``event`` in the store, if any: once a lesson was edited
+        again, delivering the old one is pointless (and relays refuse it, some with a message
+        that reads as retryable)."""
+        if event.address is None:
+            return None
+        wanted = Filter(kinds=frozenset({event.kind}), authors=frozenset({event.pubkey}))
+        if event.kind_class is KindClass.ADDRESSABLE:
+            wanted = replace(wanted, tags={"d": frozenset({event.d})})
+        current = [e for e in await self.store.query([wanted], now=self.clock.now()) if e.address == event.address]
+        return current[0] if current and current[0].id != event.id and supersedes(current[0], event) else None
+
     async def _deliver_event(self, event: Event, items: list[OutboxItem]) -> None:
         relays = [i.relay for i in items if not _is_marker(i.relay)]
         now = self.clock.now()
+        newer = await self._newer_revision(event)
+        if newer is not None:
+            for relay in relays:
+                await self.store.outbox_record(
+                    event.id, relay, ok=False, message=f"superseded: revision {newer.id[:16]} replaces it",
+                    now=now, retry_at=None,
+                )
+            return
         for item in items:
             if item.relay.startswith(NO_INBOX_PREFIX):
                 await self.store.outbox_record(

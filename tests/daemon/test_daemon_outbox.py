@@ -313,3 +313,20 @@ async def test_an_already_expired_event_is_not_queued(store, alice, clock):
     assert await store.outbox_depth() == 0
     fresh = signed(alice, 1, tags=[("expiration", str(clock.now() + 60))], created_at=clock.now())
     assert (await outbox.submit(fresh)).relays == (A,)
+
+
+async def test_an_old_revision_still_queued_is_not_sent_once_a_newer_one_is(store, alice, clock):
+    pool = FakePool(down={A})
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    first = signed(alice, kinds.LESSON, tags=[("d", "l1"), ("title", "v1")], created_at=clock.now())
+    await outbox.submit(first)
+    await outbox.deliver_due()
+    second = signed(alice, kinds.LESSON, tags=[("d", "l1"), ("title", "v2")], created_at=clock.now() + 1)
+    await outbox.submit(second)
+    pool.down.clear()
+    await clock.advance(3600)
+    await outbox.deliver_due()
+    assert pool.published == [(A, second.id)]
+    (old,) = await store.outbox_entries(first.id)
+    assert old.state is OutboxState.REFUSED and old.last_message.startswith("superseded:")
+    assert await outbox.deliver_due() == 0
