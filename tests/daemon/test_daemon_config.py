@@ -16,6 +16,17 @@ def test_defaults_without_a_file(home):
     assert config.database_path.parent == home
 
 
+def test_without_a_home_config_and_data_follow_xdg(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOSTR_TRAINING_HOME", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    config = load_config()
+    assert config.config_path == tmp_path / "cfg" / "nostr-training" / "config.toml"
+    assert config.database_path == tmp_path / "data" / "nostr-training" / "index.sqlite"
+    both = load_config(tmp_path / "one")
+    assert both.config_path.parent == both.data_dir == tmp_path / "one"
+
+
 def test_round_trip(tmp_path, alice):
     course = f"31924:{alice.public_key}:rust-101"
     base = load_config(tmp_path)
