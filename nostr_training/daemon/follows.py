@@ -379,6 +379,8 @@ class Follows:
                     self._replan.clear()
                     await self.apply()
         finally:
+            if self._commit_soon is not None:
+                self._commit_soon.cancel()  # the flush below commits what it was waiting for
             await asyncio.shield(self.flush())
 
     def subscriptions(self) -> list[Subscription]:
