@@ -329,7 +329,7 @@ class Follows:
 
     async def _commit_later(self) -> None:
         await asyncio.sleep(self.batch_delay)
-        await self.commit()
+        await asyncio.shield(self.commit())  # cancelled at stop, a batch under way still lands
 
     async def commit(self) -> None:
         """Index the buffered events in one transaction, then move the cursors of live ones."""
