@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..event import verify_event
 from ..signer import Signer
 from ..store.base import Store
+from . import maybe_await
 from .config import DaemonConfig
 from .follows import Follows
 from .local_relay import LocalRelay
@@ -202,7 +203,7 @@ class Daemon:
         if self._pool is None:
             self._pool = self._pool_factory(signer=self.signer, clock=self.clock)
         for url in self.config.relays:
-            await _maybe_await(self._pool.add_relay(url))
+            await maybe_await(self._pool.add_relay(url))
         self.outbox = Outbox(
             self._store, self._pool, clock=self.clock, default_relays=self.config.relays,
             timeout=self.config.publish_timeout,
@@ -255,7 +256,7 @@ class Daemon:
                 log.exception("task %s failed while stopping", task.get_name())
         self._tasks = []
         if self._pool is not None and self._owns_pool:
-            await _maybe_await(self._pool.close())
+            await maybe_await(self._pool.close())
         if self._store is not None and self._owns_store:
             await self._store.close()
         if self._lock_fh is not None:
@@ -273,7 +274,7 @@ class Daemon:
         keep = set(self.config.relays)
         keep.update(e.relay for e in await self.store.outbox_entries() if e.state.value in ("pending", "retrying"))
         dropped = []
-        for relay in await _maybe_await(self._pool.status()):
+        for relay in await maybe_await(self._pool.status()):
             if relay.url not in keep and not relay.subscriptions:
                 await self._pool.remove_relay(relay.url)
                 dropped.append(relay.url)
@@ -320,7 +321,7 @@ class Daemon:
         """What ``daemon status`` shows: relays and their state, outbox, index counts."""
         relays = []
         if self._pool is not None:
-            relays = jsonable(await _maybe_await(self._pool.status()))
+            relays = jsonable(await maybe_await(self._pool.status()))
         entries = await self.store.outbox_entries()
         refused = [jsonable(e) for e in entries if getattr(e.state, "value", e.state) == "refused"][-20:]
         out: dict[str, Any] = {
@@ -343,9 +344,3 @@ class Daemon:
         }
         return out
 
-
-
-async def _maybe_await(value: Any) -> Any:
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value

@@ -25,6 +25,7 @@ from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
 from ..store.base import AddOutcome, Store
+from . import maybe_await
 
 __all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
 
@@ -245,12 +246,6 @@ class Follows:
             )
             log.info("following %s", sub.name, extra={"key": key, "relays": len(self._relays_of(sub))})
 
-    @staticmethod
-    async def _maybe_await(value: Any) -> Any:
-        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-            return await value
-        return value
-
     def _since(self, sub: Subscription) -> Callable[[str], int | None]:
         def since(relay: str) -> int | None:
             slot = self._cursors.setdefault((relay, sub.key), _Cursor())
@@ -357,7 +352,7 @@ class Follows:
                     ):
                         self._replan.set()
                     if self.on_indexed is not None and outcome is AddOutcome.STORED:
-                        await self._maybe_await(self.on_indexed(event))
+                        await maybe_await(self.on_indexed(event))
                 if live:
                     self._advance(slot, event.created_at)
 
