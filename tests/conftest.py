@@ -11,8 +11,8 @@ from nostr_training.clock import ManualClock
 from nostr_training.keys import Keys
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-VECTORS = SHARED / "vectors"
+#: Official test vectors, carried inside the repository (a clone has nothing beside it).
+VECTORS = REPO / "tests" / "vectors"
 TOOLS = REPO / ".test-tools"
 
 

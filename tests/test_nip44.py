@@ -117,7 +117,7 @@ def test_extended_length_prefix(length, padded, prefix, payload_sha256):
     "length", INVALID["encrypt_msg_lengths"], ids=[f"msglen-{n}" for n in INVALID["encrypt_msg_lengths"]]
 )
 def test_encrypt_msg_lengths(length):
-    """Only 0 is still invalid: PR #1907 made 65536+ legal (see shared/vectors/SOURCES.md)."""
+    """Only 0 is still invalid: PR #1907 made 65536+ legal (see tests/vectors/SOURCES.md)."""
     key = bytes(range(32))
     if length == 0:
         with pytest.raises(CryptoError):
