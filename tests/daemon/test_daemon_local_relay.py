@@ -1,5 +1,5 @@
 """The local relay endpoint, driven by a plain websockets client: NIP-01, NIP-11, NIP-42,
-gift-wrap privacy, origin checks, the token-guarded /status, and malformed input."""
+gift-wrap privacy, exact Host/Origin checks, the token-guarded control API, malformed input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from nostr_training import kinds
-from nostr_training.daemon.local_relay import LocalRelay, is_loopback_origin
+from nostr_training.daemon.http import HttpServer, Route, host_allowed, origin_allowed
+from nostr_training.daemon.local_relay import LocalRelay
 from nostr_training.daemon.outbox import Outbox
 from nostr_training.keys import Keys
 from nostr_training.nips.nip42 import auth_template
@@ -26,19 +27,39 @@ from daemon_fakes import FakePool, signed
 UPSTREAM = "wss://upstream.example"
 
 
+class Endpoint:
+    """The local relay behind its HTTP server, as the daemon runs them (tests read both)."""
+
+    def __init__(self, local: LocalRelay, server: HttpServer):
+        self.local = local
+        self.server = server
+        self.store = local.store
+        self.counters = local.counters
+        self.broadcast = local.broadcast
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
 @pytest.fixture
 async def relay(clock):
     store = await MemoryStore.open()
     outbox = Outbox(store, FakePool(), clock=clock, default_relays=[UPSTREAM])
 
-    async def status():
+    async def status(_):
         return {"outbox_depth": await store.outbox_depth()}
 
-    local = LocalRelay(store, submit=outbox.submit, clock=clock, port=0, token="sekrit", status=status,
-                       max_message_bytes=64 * 1024)
-    await local.start()
-    yield local
-    await local.stop()
+    local = LocalRelay(store, submit=outbox.submit, clock=clock, max_message_bytes=64 * 1024)
+    server = HttpServer(local, host="127.0.0.1", port=0, token="sekrit")
+    server.add_route(Route("GET", "/status", status))
+    await server.start()
+    yield Endpoint(local, server)
+    await server.stop()
     await store.close()
 
 
@@ -83,7 +104,7 @@ async def test_nip11_document(relay):
 
 
 async def test_status_requires_the_token(relay):
-    base = "http" + relay.url[2:] + "/status"
+    base = "http" + relay.url[2:] + "/api/status"
     assert (await asyncio.to_thread(http_get, base, {}))[0] == 401
     assert (await asyncio.to_thread(http_get, base, {"Authorization": "Bearer wrong"}))[0] == 401
     status, _, body = await asyncio.to_thread(http_get, base, {"Authorization": "Bearer sekrit"})
@@ -91,21 +112,40 @@ async def test_status_requires_the_token(relay):
 
 
 async def test_website_origin_is_refused(relay):
-    with pytest.raises(InvalidStatus) as info:
-        await connect(relay.url, origin="https://evil.example")
-    assert info.value.response.status_code == 403
+    for origin in ("https://evil.example", "https://127.evil.example", "http://127.0.0.1.evil.example",
+                   "http://localhost:3000", "null"):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(relay.url, origin=origin)
+        assert info.value.response.status_code == 403, origin
     status, _, _ = await asyncio.to_thread(
-        http_get, "http" + relay.url[2:] + "/status", {"Authorization": "Bearer sekrit", "Origin": "https://evil.example"}
+        http_get, "http" + relay.url[2:] + "/api/status", {"Authorization": "Bearer sekrit", "Origin": "https://evil.example"}
     )
     assert status == 403
-    ws, _ = await open_client(relay, origin="http://localhost:3000")
+    ws, _ = await open_client(relay, origin=f"http://localhost:{relay.port}")
     await ws.close()
 
 
-def test_loopback_origins():
-    assert is_loopback_origin("http://127.0.0.1:8080") and is_loopback_origin("http://localhost")
-    assert is_loopback_origin("http://[::1]:1") and is_loopback_origin("127.0.0.1:4869")
-    assert not is_loopback_origin("https://localhost.evil.example") and not is_loopback_origin("null")
+async def test_foreign_host_is_refused(relay):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1."""
+    for host in ("127.evil.example", "127.0.0.1.nip.io", f"evil.example:{relay.port}", "127.0.0.1:1"):
+        status, _, body = await asyncio.to_thread(
+            http_get, "http" + relay.url[2:] + "/api/status", {"Authorization": "Bearer sekrit", "Host": host}
+        )
+        assert status == 403 and body == {"error": "forbidden host"}, host
+
+
+def test_host_and_origin_are_parsed_exactly():
+    port = 4869
+    assert host_allowed("127.0.0.1:4869", port) and host_allowed("localhost:4869", port)
+    assert host_allowed("[::1]:4869", port) and host_allowed(None, port)
+    for bad in ("127.0.0.1", "127.0.0.2:4869", "127.evil.example:4869", "127.0.0.1.nip.io:4869",
+                "localhost.evil.example:4869", "user@127.0.0.1:4869", "127.0.0.1:4869/x"):
+        assert not host_allowed(bad, port), bad
+    assert origin_allowed(None, port) and origin_allowed("http://127.0.0.1:4869", port)
+    assert origin_allowed("http://localhost:4869", port)
+    for bad in ("https://127.0.0.1:4869", "http://127.0.0.1.evil.example:4869", "http://localhost:80",
+                "null", "http://127.evil.example:4869", "file://"):
+        assert not origin_allowed(bad, port), bad
 
 
 async def test_req_serves_stored_events_then_live_ones(relay, alice, bob, clock):

@@ -136,7 +136,7 @@ async def test_nostr_sdk_client_reads_lessons_from_the_local_endpoint(tmp_path, 
                         content="Bring a laptop", created_at=int(time.time()))
         await daemon.store.add(lesson)
         client = nostr_sdk.Client()
-        url = nostr_sdk.RelayUrl.parse(daemon.local.url)
+        url = nostr_sdk.RelayUrl.parse(daemon.url)
         await client.add_relay(url)
         await client.connect()
         target = nostr_sdk.ReqTarget.single(url, [nostr_sdk.Filter().kind(nostr_sdk.Kind(kinds.LESSON))])
@@ -157,9 +157,9 @@ async def test_our_pool_authenticates_to_the_local_endpoint_for_gift_wraps(tmp_p
         await daemon.store.add(wrap)
         wanted = [Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({bob.public_key})})]
         async with fast_pool() as anonymous:
-            assert await anonymous.fetch(wanted, [daemon.local.url], timeout=3) == []
+            assert await anonymous.fetch(wanted, [daemon.url], timeout=3) == []
         async with fast_pool(sign=LocalSigner(bob).sign_event) as authed:
-            got = await authed.fetch(wanted, [daemon.local.url], timeout=5)
+            got = await authed.fetch(wanted, [daemon.url], timeout=5)
         assert [e.id for e in got] == [wrap.id]
         assert daemon.local.counters.auths == 1
     finally:
@@ -255,8 +255,12 @@ async def test_publish_without_a_daemon_sends_directly(home, rust_relay, alice):
     note = signed(alice, 1, content=f"direct {os.urandom(4).hex()}", created_at=int(time.time()))
     result = await asyncio.to_thread(run_cli, ["publish", "--relay", rust_relay.url], note.to_json() + "\n")
     assert result.exception is None, result.output
-    (line,) = [json.loads(x) for x in result.output.splitlines()]
-    assert line == {"id": note.id, "relay": rust_relay.url, "state": "delivered", "message": "", "via": "direct"}
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line == {
+        "id": note.id, "accepted": True, "delivered": True, "error": None, "via": "direct",
+        "deliveries": [{"target": rust_relay.url, "state": "delivered", "message": ""}],
+    }
+    assert "no daemon running" in result.stderr
     assert result.return_value == 0
     assert await relay_has(rust_relay.url, {note.id}) == {note.id}
 
@@ -269,7 +273,9 @@ async def test_publish_goes_through_a_running_daemon(home, rust_relay, alice):
         note = signed(alice, 1, content=f"via daemon {os.urandom(4).hex()}", created_at=int(time.time()))
         result = await asyncio.to_thread(run_cli, ["publish"], note.to_json() + "\n")
         assert result.exception is None, result.output
-        assert json.loads(result.output) == {"id": note.id, "via": "daemon", "ok": True, "message": ""}
+        line = json.loads(result.stdout)
+        assert (line["id"], line["via"], line["accepted"], line["delivered"]) == (note.id, "daemon", True, True)
+        assert line["deliveries"] == [{"target": rust_relay.url, "state": "delivered", "message": ""}]
         async def delivered():
             return [e.state for e in await daemon.store.outbox_entries(note.id)] == [OutboxState.DELIVERED]
         await eventually(delivered)
