@@ -137,7 +137,7 @@ def _start_local_relay(procs: Processes, work: Path) -> str:
     try:
         import nostr_sdk  # noqa: F401
     except ImportError:
-        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (./dev run does)") from None
+        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (pip install "nostr-training[demo]"; ./dev run does)") from None
     port = _free_port()
     procs.start([sys.executable, "-m", "nostr_training.demo", "--serve-relay", str(port)], log=work / "relay.log")
     _wait(lambda: _port_open(port), "the local relay")
@@ -172,7 +172,7 @@ def _sign_and_publish(home: Path, *templates: Any) -> list[Event]:
     """``event sign`` then ``publish`` (through the user's running daemon)."""
     signed = _cli(home, "event", "sign", stdin="\n".join(json.dumps(t.to_dict()) for t in templates))
     results = _json_lines(_cli(home, "publish", stdin=signed))
-    refused = [r for r in results if not r.get("ok", True)]
+    refused = [r for r in results if not r["accepted"]]
     if refused:
         raise DemoFailed(f"the daemon refused {refused}")
     return [Event.from_dict(obj) for obj in _json_lines(signed)]

@@ -50,10 +50,13 @@ class PeriodicComponent:
         self.ticks = 0
         self.failures = 0
         self.last_error: str | None = None
+        self.waiting = asyncio.Event()  # set while the loop waits for its next tick
+        self.next_due: float | None = None  # clock time of the next tick
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, daemon: "Daemon") -> None:
         self.daemon = daemon
+        self.next_due = daemon.clock.now()  # the grid starts when the component does
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
@@ -69,8 +72,11 @@ class PeriodicComponent:
         """One round of work at daemon time ``now``."""
 
     async def _loop(self) -> None:
-        assert self.daemon is not None
+        """Ticks on a fixed grid of the clock (start + k * interval); a tick that ran late, or a
+        clock that jumped, runs the next one at once and then rejoins the grid."""
+        assert self.daemon is not None and self.next_due is not None
         clock = self.daemon.clock
+        due = self.next_due
         while True:
             try:
                 await self.tick(clock.now())
@@ -81,4 +87,10 @@ class PeriodicComponent:
                 self.failures += 1
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 log.exception("%s: tick failed", self.name)
-            await clock.sleep(self.interval)
+            due += self.interval
+            self.next_due = due
+            self.waiting.set()
+            try:
+                await clock.sleep(due - clock.now())
+            finally:
+                self.waiting.clear()

@@ -331,3 +331,22 @@ async def test_an_old_revision_still_queued_is_not_sent_once_a_newer_one_is(stor
     (old,) = await store.outbox_entries(first.id)
     assert old.state is OutboxState.REFUSED and old.last_message.startswith("superseded:")
     assert await outbox.deliver_due() == 0
+
+
+async def test_a_refusal_for_want_of_an_inbox_goes_once_a_later_attempt_delivers(store, bob, clock):
+    """Published again after bob announced his inbox, the wrap reaches it, and status no longer
+    lists the old "no inbox relays" refusal as if it still held."""
+    from nostr_training.services.context import ServiceContext
+    from nostr_training.services.status import store_status
+
+    pool = FakePool()
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await outbox.submit(wrap)
+    assert states(await store.outbox_entries(wrap.id)) == {OutboxTarget.recipient(bob.public_key): OutboxState.REFUSED}
+    await store.add(signed(bob, kinds.DM_RELAYS, tags=[("relay", C)], created_at=clock.now()))
+    await outbox.submit(wrap)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(wrap.id)) == {C: OutboxState.DELIVERED}
+    ctx = ServiceContext(config=None, store=store, outbox=outbox, clock=clock)  # type: ignore[arg-type]
+    assert (await store_status(ctx))["outbox_refused"] == []

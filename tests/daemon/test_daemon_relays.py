@@ -207,11 +207,12 @@ async def test_cursors_resume_after_restart(tmp_path, rust_relay):
         await second.stop()
 
 
-def start_daemon_process(home: Path) -> tuple[subprocess.Popen[bytes], dict]:
+def start_daemon_process(home: Path, *args: str) -> tuple[subprocess.Popen[bytes], dict]:
     env = {**os.environ, "NOSTR_TRAINING_HOME": str(home)}
     env.pop("NOSTR_TRAINING_KEY_FILE", None)
+    home.mkdir(parents=True, exist_ok=True)
     log = open(home / "daemon.log", "ab")
-    proc = subprocess.Popen([EXE, "daemon", "run", "--log-format", "json"], env=env, stdout=log, stderr=log,
+    proc = subprocess.Popen([EXE, "daemon", "run", "--log-format", "json", *args], env=env, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
     log.close()
     for _ in range(400):
@@ -223,6 +224,19 @@ def start_daemon_process(home: Path) -> tuple[subprocess.Popen[bytes], dict]:
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("daemon did not start: " + (home / "daemon.log").read_text())
+
+
+def test_first_run_with_relay_options_keeps_them_out_of_config(tmp_path):
+    """--relay and --port are "for this run": the config.toml the first run writes has neither."""
+    home = tmp_path / "home"
+    proc, info = start_daemon_process(home, "--relay", "ws://127.0.0.1:9", "--port", "0")
+    try:
+        config = (home / "config.toml").read_text()
+        assert "127.0.0.1:9" not in config and "relays = []" in config
+        assert info["url"].startswith("ws://127.0.0.1:") and not info["url"].endswith(":4869")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(20) == 0
 
 
 def test_sigterm_stops_cleanly_and_removes_the_runtime_file(tmp_path, monkeypatch, alice):
