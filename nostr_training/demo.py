@@ -137,7 +137,7 @@ def _start_local_relay(procs: Processes, work: Path) -> str:
     try:
         import nostr_sdk  # noqa: F401
     except ImportError:
-        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (pip install "nostr-training[demo]"; ./dev run does)") from None
+        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (pip install 'nostr-training[demo]'; ./dev run does)") from None
     port = _free_port()
     procs.start([sys.executable, "-m", "nostr_training.demo", "--serve-relay", str(port)], log=work / "relay.log")
     _wait(lambda: _port_open(port), "the local relay")
