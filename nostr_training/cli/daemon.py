@@ -89,6 +89,9 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo("daemon   not running")
     store = status.get("store") or {}
     click.echo(f"events   {store.get('events', 0)} indexed")
+    indexing = status.get("indexing") or {}
+    if indexing and not indexing.get("ok"):
+        click.echo(f"NOT INDEXING since {indexing.get('since')}: {indexing.get('error')} (retrying; nothing is skipped)")
     click.echo(f"outbox   {status.get('outbox_depth', 0)} to deliver")
     relays = status.get("relays") or []
     if relays:

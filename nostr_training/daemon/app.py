@@ -361,6 +361,11 @@ class Daemon:
             "pubkey": self.me,
             "relays": relays,
             **await store_status(self.services),
+            "indexing": {
+                "ok": self.follows is None or self.follows.failing is None,
+                "error": self.follows.failing if self.follows else None,
+                "since": self.follows.failing_since if self.follows else None,
+            },
             "subscriptions": [s.name for s in self.follows.subscriptions()] if self.follows else [],
             "follow": {"courses": list(self.services.config.follow_courses)},
             "counters": {

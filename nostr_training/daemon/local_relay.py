@@ -199,6 +199,9 @@ class RelaySession:
             self.push(_dumps(["NOTICE", f"error: {exc}"]))
         except (MalformedEvent, InvalidEvent) as exc:
             self._notice(f"invalid: {exc}")
+        except Exception as exc:  # a bug of ours: the client gets an answer, the log one line
+            log.error("answering a local client failed: %s: %s", exc.__class__.__name__, exc)
+            self.push(_dumps(["NOTICE", "error: the daemon could not answer this message"]))
 
     async def _handle(self, message: str | bytes) -> None:
         try:

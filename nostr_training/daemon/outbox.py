@@ -27,7 +27,7 @@ from .. import kinds
 from ..clock import Clock
 from ..event import Event, KindClass, supersedes
 from ..filters import Filter
-from ..errors import MalformedEvent
+from ..errors import MalformedEvent, StoreError
 from ..store.base import (
     LOOKUP,
     ActionRecord,
@@ -512,6 +512,9 @@ class Outbox:
                 handled = await self.deliver_due()
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:  # e.g. a full disk: nothing was recorded, the pass is tried again
+                log.error("outbox pass failed: %s", exc)
+                handled = 0
             except Exception:
                 log.exception("outbox pass failed")
                 handled = 0

@@ -206,7 +206,12 @@ class SqliteStore(CourseQueries):
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            try:
+                await self._writer.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:  # a full disk shows here, at the commit
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                raise StoreError(f"store {self.path.name}: {exc}; the batch was not stored") from exc
             return result
 
     async def add(self, event: Event, *, verified: bool = False, now: int | None = None) -> AddOutcome:

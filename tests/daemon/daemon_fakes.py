@@ -34,6 +34,7 @@ class FakePool:
     subscriptions: dict[str, FakeSubscription] = field(default_factory=dict)
     fetches: list[list[Filter]] = field(default_factory=list)
     relays: list[str] = field(default_factory=list)
+    subscribe_calls: int = 0
     closed: bool = False
 
     async def add_relay(self, url: str) -> None:
@@ -55,6 +56,7 @@ class FakePool:
         return [e for e in self.stored if matches_any(filters, e)]
 
     async def subscribe(self, key, filters, relays, on_event, *, since=None, on_eose=None) -> None:
+        self.subscribe_calls += 1
         self.subscriptions[key] = FakeSubscription(key, list(filters), list(relays), on_event, since, on_eose)
 
     async def unsubscribe(self, key: str) -> None:
