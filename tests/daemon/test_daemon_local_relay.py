@@ -303,3 +303,72 @@ async def test_count(relay, alice, clock):
     await ws.send(json.dumps(["COUNT", "c", {"kinds": [1]}]))
     assert await recv(ws) == ["COUNT", "c", {"count": 3}]
     await ws.close()
+
+
+async def test_auth_for_any_other_relay_is_refused(relay, alice, clock):
+    """NIP-42 binds an AUTH to one relay: names that merely start like loopback, other ports
+    (the daemon's own upstream relay on this machine) and other paths are someone else."""
+    ws, challenge = await open_client(relay)
+    for url in ("wss://127.evil.example", "ws://127.0.0.1.evil.example", f"ws://127.0.0.1:{relay.port + 1}",
+                "ws://localhost:1/other", f"ws://127.0.0.1:{relay.port}/other", "ws://127.0.0.2:" + str(relay.port)):
+        auth = sign_event(auth_template(url, challenge, created_at=clock.now()), alice.secret)
+        await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+        answer = await recv(ws)
+        assert answer[:3] == ["OK", auth.id, False], url
+    for url in (relay.url, f"ws://localhost:{relay.port}/", f"ws://[::1]:{relay.port}"):
+        auth = sign_event(auth_template(url, challenge, created_at=clock.now()), alice.secret)
+        await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+        assert (await recv(ws))[:3] == ["OK", auth.id, True], url
+    await ws.close()
+
+
+async def test_count_obeys_the_same_visibility_as_req(relay, alice, bob, clock):
+    to_bob = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await relay.store.add(to_bob)
+    ws, challenge = await open_client(relay)
+    for probe in ({"ids": [to_bob.id]}, {"#p": [bob.public_key]}, {}):
+        await ws.send(json.dumps(["COUNT", "c", probe]))
+        assert await recv(ws) == ["COUNT", "c", {"count": 0}], probe
+        await ws.send(json.dumps(["REQ", "r", probe]))
+        assert [m for m in await until(ws, "EOSE", "r") if m[0] == "EVENT"] == [], probe
+    await ws.send(json.dumps(["COUNT", "c", {"kinds": [kinds.GIFT_WRAP], "#p": [bob.public_key]}]))
+    assert (await recv(ws))[2].startswith("auth-required:")
+    # Authenticated as alice, bob's wraps still count for nothing; as bob, they count.
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), alice.secret)
+    await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+    await recv(ws)
+    await ws.send(json.dumps(["COUNT", "c", {"kinds": [kinds.GIFT_WRAP], "#p": [bob.public_key]}]))
+    assert await recv(ws) == ["COUNT", "c", {"count": 0}]
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), bob.secret)
+    await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+    await recv(ws)
+    await ws.send(json.dumps(["COUNT", "c", {"ids": [to_bob.id]}]))
+    assert await recv(ws) == ["COUNT", "c", {"count": 1}]
+    await ws.close()
+
+
+@pytest.mark.parametrize("frame", [
+    '["REQ","\\ud800",{}]',
+    '["REQ","s",{"since":9223372036854775808}]',
+    '["REQ","s",{"until":99999999999999999999999}]',
+    '["COUNT","s",{"since":9223372036854775808}]',
+    '["REQ","s",{"#t":["\\ud800"]}]',
+    '["EVENT",{"id":"\\ud800"}]',
+    '["CLOSE","\\udfff"]',
+    '["AUTH",{"id":"\\ud800","kind":22242}]',
+    '["REQ","s",{"limit":-1}]',
+    '["REQ","s",{"kinds":[1e400]}]',
+    '["EVENT",[]]',
+    '["REQ","s",[]]',
+    '["COUNT"]',
+    '["AUTH"]',
+])
+async def test_hostile_frames_get_an_answer_and_the_connection_lives(relay, frame, caplog):
+    ws, _ = await open_client(relay)
+    await ws.send(frame)
+    answer = await recv(ws)
+    assert answer[0] in ("NOTICE", "CLOSED", "OK", "EOSE"), answer
+    await ws.send(json.dumps(["REQ", "after", {"limit": 1}]))
+    assert (await until(ws, "EOSE", "after"))[-1] == ["EOSE", "after"]
+    await ws.close()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
