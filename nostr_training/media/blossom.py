@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -139,11 +140,12 @@ class BlossomClient:
                         server=self.server, status=response.status, reason=_reason(response),
                     )
                 size = response.content_length
+                mime = response.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
                 return BlobDescriptor(
-                    url=url,
+                    url=blob_url(self.server, sha256, (mimetypes.guess_extension(mime) or ".bin").lstrip(".")),
                     sha256=sha256,
                     size=size if size is not None else -1,
-                    type=response.headers.get("Content-Type", "application/octet-stream").split(";")[0],
+                    type=mime,
                 )
         raise BlossomError(f"HEAD {sha256[:16]}: unauthorised", server=self.server, status=401)
 

@@ -24,7 +24,13 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import AdmissionRequired, JoinRefused, RecordingRefused, RoomKeyRequired
+from ..errors import (
+    AdmissionRequired,
+    InvalidKey,
+    JoinRefused,
+    RecordingRefused,
+    RoomKeyRequired,
+)
 
 __all__ = [
     "KEY_RING_SIZE",
@@ -94,9 +100,9 @@ def permit_join(
     subscribe-only unless the host ``promoted`` them.
     """
     if not room:
-        raise ValueError("room must not be empty")
+        raise JoinRefused("no room to join")
     if not is_pubkey(pubkey):
-        raise ValueError(f"pubkey must be 64 lowercase hex, got {pubkey[:80]!r}")
+        raise InvalidKey(f"a join token's identity is a 64-hex pubkey, not {pubkey[:80]!r}")
     if expires <= not_before:
         raise JoinRefused(f"room {room!r}: the join window {not_before}..{expires} is empty")
     if role is Role.LEARNER and not admitted:
@@ -130,9 +136,9 @@ def e2ee_shared_key(room_key: bytes, epoch: int) -> E2eeKey:
     it typed into the SFU SDK leaks nothing else the room key protects (recording keys).
     """
     if len(room_key) != 32:
-        raise ValueError(f"a room key is 32 bytes, got {len(room_key)}")
+        raise InvalidKey(f"a room key is 32 bytes, got {len(room_key)}")
     if type(epoch) is not int or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        raise InvalidKey(f"a room key epoch is a non-negative integer, got {epoch!r}")
     digest = hmac.new(room_key, _PASSPHRASE_INFO + b"|" + str(epoch).encode(), hashlib.sha256).digest()
     passphrase = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return E2eeKey(passphrase=passphrase, key_index=epoch % KEY_RING_SIZE, epoch=epoch)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nostr_training.errors import BlossomError, InvalidEvent, MalformedEvent, MissingTag
 from nostr_training.event import EventTemplate, sign_event
+from nostr_training.keys import Keys
 from nostr_training.nips.blossom import (
     KIND_BLOSSOM_AUTH,
     authorization_template,
@@ -23,6 +28,8 @@ from nostr_training.nips.blossom import (
     sha256_hex,
 )
 
+REPO = Path(__file__).resolve().parents[2]
+SIGNER = Keys.generate()
 NOW = 1_800_000_000
 BLOB = sha256_hex(b"a recording")
 OTHER = sha256_hex(b"another blob")
@@ -197,3 +204,28 @@ def test_hash_and_url_helpers():
     assert server_domain("http://127.0.0.1:3000") == "127.0.0.1"
     with pytest.raises(MalformedEvent):
         blob_url("https://cdn.example.com", "nothex")
+
+
+@settings(max_examples=50, deadline=None)
+@given(content=st.text(max_size=200), verb=st.sampled_from(["get", "upload", "list", "delete", "media"]))
+def test_header_round_trip_in_both_alphabets(content, verb):
+    event = _token(SIGNER, verb, content=content)
+    assert decode_authorization(encode_authorization(event)) == event
+    assert decode_authorization("Nostr " + base64.b64encode(event.to_json().encode()).decode()) == event
+
+
+PURE = ["nostr_training/nips/blossom.py", "nostr_training/sfu/base.py"]
+FORBIDDEN = {"asyncio", "aiohttp", "websockets", "aiosqlite", "sqlite3", "time", "socket", "os", "livekit"}
+
+
+@pytest.mark.parametrize("relative", PURE)
+def test_pure_modules_touch_nothing_outside(relative):
+    tree = ast.parse((REPO / relative).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & FORBIDDEN
+    assert ast.get_docstring(tree)

@@ -220,3 +220,18 @@ async def test_server_get_and_head_follow_bud01(server):
             assert response.status == 400 and response.headers["X-Reason"]
         async with session.head(f"{server.url}/{'00' * 32}") as response:
             assert response.status == 404
+
+
+async def test_an_empty_file_uploads_and_downloads(server, client, tmp_path):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    descriptor = await client.upload_file(empty)
+    assert (descriptor.size, descriptor.sha256) == (0, hash_file(empty)[0])
+    assert (await client.download(descriptor.sha256, tmp_path / "back.bin")).read_bytes() == b""
+
+
+async def test_head_describes_a_held_blob(server, client):
+    sha256 = server.put_blob(b"x" * 10, "video/mp4")
+    held = await client.head(sha256)
+    assert (held.size, held.type, held.url) == (10, "video/mp4", f"{server.url}/{sha256}.mp4")
+    assert await client.head("00" * 32) is None

@@ -15,6 +15,7 @@ from livekit.api import AccessToken, TokenVerifier, VideoGrants
 from nostr_training.clock import SystemClock
 from nostr_training.errors import (
     AdmissionRequired,
+    InvalidKey,
     JoinRefused,
     RecordingRefused,
     RoomKeyRequired,
@@ -162,9 +163,11 @@ def test_refusals_are_join_refusals():
         _permit(not_before=not_before, expires=not_before)
 
 
-def test_pubkey_must_be_hex():
-    with pytest.raises(ValueError):
+def test_pubkey_must_be_hex_and_room_named():
+    with pytest.raises(InvalidKey):
         _permit(pubkey="npub1" + "q" * 58)
+    with pytest.raises(JoinRefused):
+        _permit(room="")
 
 
 @given(st.binary(min_size=32, max_size=32), st.integers(min_value=0, max_value=2**62))
@@ -188,9 +191,9 @@ def test_e2ee_key_differs_per_room_key_and_never_prints(adapter):
 
 
 def test_e2ee_key_refuses_a_short_key_or_negative_epoch():
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidKey):
         e2ee_shared_key(b"short", 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidKey):
         e2ee_shared_key(ROOM_KEY, -1)
 
 
