@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import jwt
 from livekit.api.access_token import Claims, TokenVerifier, VideoGrants
 from livekit.api.webhook import WebhookReceiver
+from livekit.protocol.webhook import WebhookEvent
 
 from ..errors import WebhookRefused
 from ..rules.attendance import Join, Leave
@@ -111,24 +112,21 @@ class LiveKitAdapter:
         return _to_event(raw)
 
 
-def _to_event(raw: object) -> SfuEvent:
-    name = getattr(raw, "event", "")
-    event_id = getattr(raw, "id", "")
-    created_at = getattr(raw, "created_at", 0)
+def _to_event(raw: WebhookEvent) -> SfuEvent:
+    name, event_id, created_at = raw.event, raw.id, raw.created_at
     if not event_id:
         raise WebhookRefused(f"livekit webhook {name!r}: no event id")
     if created_at <= 0:
         raise WebhookRefused(f"livekit webhook {event_id}: no createdAt")
     kind = EVENT_TYPES.get(name, SfuEventType.OTHER)
-    room = raw.room.name if raw.HasField("room") else ""  # type: ignore[attr-defined]
+    room = raw.room.name if raw.HasField("room") else ""
     egress_id = ""
-    if raw.HasField("egress_info"):  # type: ignore[attr-defined]
-        egress_id = raw.egress_info.egress_id  # type: ignore[attr-defined]
-        room = room or raw.egress_info.room_name  # type: ignore[attr-defined]
+    if raw.HasField("egress_info"):
+        egress_id = raw.egress_info.egress_id
+        room = room or raw.egress_info.room_name
     identity = connection = ""
-    if raw.HasField("participant"):  # type: ignore[attr-defined]
-        identity = raw.participant.identity  # type: ignore[attr-defined]
-        connection = raw.participant.sid  # type: ignore[attr-defined]
+    if raw.HasField("participant"):
+        identity, connection = raw.participant.identity, raw.participant.sid
     if kind in _PARTICIPANT_TYPES and not (identity and room):
         raise WebhookRefused(f"livekit webhook {event_id}: {name} without a participant identity or room")
     return SfuEvent(

@@ -21,6 +21,8 @@ from livekit.protocol.webhook import WebhookEvent
 from nostr_training.clock import SystemClock
 from nostr_training.errors import WebhookRefused
 from nostr_training.rules.attendance import (
+    AttendancePolicy,
+    Heartbeat,
     Join,
     Leave,
     SessionWindow,
@@ -208,3 +210,14 @@ def test_ledger_keeps_the_first_copy_of_an_id(verified):
     ledger.record(first)
     assert ledger.record(replace(first, at=first.at + 999)) is False
     assert ledger.events() == [first]
+
+
+def test_webhooks_are_evidence_beside_presence_heartbeats(verified):
+    # Bob's participant_left never arrives (livekit#4227); his presence heartbeats stop at T0+600.
+    ledger = WebhookLedger(ROOM)
+    ledger.record_all(e for e in verified if e.id != "EV_05")
+    beats = [Heartbeat(BOB, T0 + 60 + 60 * k) for k in range(10)]
+    with_beats = compute_attendance([*ledger.evidence(), *beats], WINDOW)
+    webhooks_only = compute_attendance(ledger.evidence(), WINDOW)
+    assert webhooks_only[BOB].total_seconds == WINDOW.end - (T0 + 60)
+    assert with_beats[BOB].total_seconds == (T0 + 600 + AttendancePolicy().heartbeat_grace) - (T0 + 60)
