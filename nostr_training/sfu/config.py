@@ -26,9 +26,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["PROVIDERS", "SecretText", "SfuConfig", "load_sfu_config", "parse_sfu_config"]
+__all__ = ["MIN_SECRET_LENGTH", "PROVIDERS", "SecretText", "SfuConfig", "load_sfu_config", "parse_sfu_config"]
 
 PROVIDERS = ("livekit",)
+MIN_SECRET_LENGTH = 32
 _KNOWN = {"provider", "url", "api_key", "api_secret_env", "api_secret_file"}
 _CLEAR = {"api_secret", "secret", "apisecret"}
 
@@ -127,9 +128,16 @@ def parse_sfu_config(table: Any, *, environ: Mapping[str, str] | None = None) ->
         value = (os.environ if environ is None else environ).get(env_name, "").strip()
         if not value:
             raise ConfigError(f"sfu.api_secret_env: the environment variable {env_name} is not set")
-        return SfuConfig(provider, url, api_key, SecretText(value), f"env:{env_name}")
-    file_name = _string("api_secret_file", file_name)
-    return SfuConfig(provider, url, api_key, _secret_from_file(file_name), f"file:{file_name}")
+        secret, source = SecretText(value), f"env:{env_name}"
+    else:
+        file_name = _string("api_secret_file", file_name)
+        secret, source = _secret_from_file(file_name), f"file:{file_name}"
+    if len(secret.reveal()) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"sfu: the API secret from {source} is shorter than {MIN_SECRET_LENGTH} characters "
+            "(LiveKit refuses such secrets; HS256 needs at least 32 bytes)"
+        )
+    return SfuConfig(provider, url, api_key, secret, source)
 
 
 def load_sfu_config(extra: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> SfuConfig | None:

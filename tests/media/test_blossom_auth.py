@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import importlib
 import json
 from pathlib import Path
 
@@ -229,3 +230,9 @@ def test_pure_modules_touch_nothing_outside(relative):
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN
     assert ast.get_docstring(tree)
+
+
+@pytest.mark.parametrize("name", ["nostr_training.nips.blossom", "nostr_training.media.blossom", "nostr_training.media.encrypt"])
+def test_public_api_resolves(name):
+    module = importlib.import_module(name)
+    assert module.__all__ and not [n for n in module.__all__ if not hasattr(module, n)]

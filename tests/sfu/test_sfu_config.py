@@ -3,6 +3,8 @@ config.toml in the clear, and never in a repr or an error message."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from nostr_training.daemon.config import config_path, load_config
@@ -37,6 +39,12 @@ def test_secret_text_is_not_pickled():
 
     with pytest.raises(TypeError):
         pickle.dumps(SecretText(SECRET))
+
+
+def test_a_short_secret_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="shorter than 32") as caught:
+        parse_sfu_config(TABLE, environ={"LK_SECRET": "short-secret"})
+    assert "short-secret" not in str(caught.value)
 
 
 def test_a_missing_environment_variable_is_named():
@@ -96,3 +104,9 @@ def test_read_from_the_daemon_config_file(home, monkeypatch):
     )
     config = load_sfu_config(load_config().extra)
     assert config is not None and config.api_secret.reveal() == SECRET
+
+
+@pytest.mark.parametrize("name", ["base", "config", "livekit"])
+def test_public_api_resolves(name):
+    module = importlib.import_module(f"nostr_training.sfu.{name}")
+    assert module.__all__ and not [n for n in module.__all__ if not hasattr(module, n)]
