@@ -60,6 +60,7 @@ class BlossomServer:
 
     async def start(self) -> BlossomServer:
         app = web.Application(client_max_size=1 << 40)
+        app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
         app.router.add_route("PUT", "/upload", self._upload)
         app.router.add_route("GET", "/{name}", self._get)
         app.router.add_route("HEAD", "/{name}", self._get)
@@ -128,6 +129,17 @@ class BlossomServer:
         }
 
     # BUD-01 -----------------------------------------------------------------------------------
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Headers": "Authorization, *",
+                "Access-Control-Allow-Methods": "GET, HEAD, PUT, DELETE",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         sha256 = request.match_info["name"].split(".", 1)[0]

@@ -232,7 +232,7 @@ def test_pure_modules_touch_nothing_outside(relative):
     assert ast.get_docstring(tree)
 
 
-@pytest.mark.parametrize("name", ["nostr_training.nips.blossom", "nostr_training.media.blossom", "nostr_training.media.encrypt"])
+@pytest.mark.parametrize("name", ["nostr_training.nips.blossom", "nostr_training.media.blossom", "nostr_training.media.encrypt", "nostr_training.media.recording"])
 def test_public_api_resolves(name):
     module = importlib.import_module(name)
     assert module.__all__ and not [n for n in module.__all__ if not hasattr(module, n)]

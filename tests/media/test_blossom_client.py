@@ -16,7 +16,8 @@ from nostr_training.errors import BlobMismatch, BlossomError
 from nostr_training.event import sign_event
 from nostr_training.keys import Keys
 from nostr_training.media.blossom import BlossomClient, hash_file
-from nostr_training.media.encrypt import decrypt_file, encrypt_file
+from nostr_training.media.encrypt import ALGORITHM, decrypt_file, encrypt_file
+from nostr_training.media.recording import upload_recording
 from nostr_training.nips.blossom import authorization_template, encode_authorization
 from nostr_training.signer import LocalSigner
 
@@ -220,6 +221,9 @@ async def test_server_get_and_head_follow_bud01(server):
             assert response.status == 400 and response.headers["X-Reason"]
         async with session.head(f"{server.url}/{'00' * 32}") as response:
             assert response.status == 404
+        async with session.options(f"{server.url}/upload") as response:
+            assert response.headers["Access-Control-Allow-Methods"] == "GET, HEAD, PUT, DELETE"
+            assert response.headers["Access-Control-Allow-Headers"].startswith("Authorization")
 
 
 async def test_an_empty_file_uploads_and_downloads(server, client, tmp_path):
@@ -235,3 +239,23 @@ async def test_head_describes_a_held_blob(server, client):
     held = await client.head(sha256)
     assert (held.size, held.type, held.url) == (10, "video/mp4", f"{server.url}/{sha256}.mp4")
     assert await client.head("00" * 32) is None
+
+
+async def test_a_clear_recording_upload(server, client, recording):
+    uploaded = await upload_recording(client, recording, mime="video/webm", encrypt=False)
+    assert not uploaded.encrypted and uploaded.key is None
+    assert uploaded.descriptor.sha256 == uploaded.plaintext_sha256 == hash_file(recording)[0]
+    assert uploaded.descriptor.type == "video/webm"
+
+
+async def test_an_e2ee_recording_is_encrypted_before_it_leaves(server, client, recording, tmp_path):
+    uploaded = await upload_recording(client, recording, mime="video/webm", encrypt=True)
+    assert uploaded.encrypted and len(uploaded.key) == 32 and uploaded.algorithm == ALGORITHM
+    assert uploaded.descriptor.type == "application/octet-stream"
+    assert not server.holds(uploaded.plaintext_sha256)
+    stored = server.path_of(uploaded.descriptor.sha256).read_bytes()
+    assert recording.read_bytes()[:4096] not in stored
+    assert sorted(p.name for p in recording.parent.iterdir()) == ["blobs", recording.name]
+    fetched = await client.download(uploaded.descriptor.sha256, tmp_path / "fetched.enc")
+    assert decrypt_file(fetched, tmp_path / "plain.webm", uploaded.key) == uploaded.plaintext_sha256
+    assert uploaded.key.hex() not in repr(uploaded)
