@@ -106,7 +106,7 @@ def test_read_from_the_daemon_config_file(home, monkeypatch):
     assert config is not None and config.api_secret.reveal() == SECRET
 
 
-@pytest.mark.parametrize("name", ["base", "config", "livekit"])
+@pytest.mark.parametrize("name", ["base", "config", "livekit", "webhook_http"])
 def test_public_api_resolves(name):
     module = importlib.import_module(f"nostr_training.sfu.{name}")
     assert module.__all__ and not [n for n in module.__all__ if not hasattr(module, n)]
