@@ -15,7 +15,7 @@ here, so this one follows the spec's MUSTs and is strict where the spec lets a s
 
 Faults for resume tests: ``faults`` is a queue of what the next uploads suffer: ``"lost-answer"``
 stores the blob and then answers 500 (the client never hears it was stored), ``"drop"`` reads part
-of the body, stores nothing and closes the connection.
+of the body, stores nothing and closes the connection; ``"unavailable"`` answers 503 unread.
 """
 
 from __future__ import annotations
@@ -174,6 +174,8 @@ class BlossomServer:
             if why:
                 return self._refuse(401, why)
         fault = self.faults.pop(0) if self.faults else None
+        if fault == "unavailable":
+            return self._refuse(503, "fault: try again later")
         digest = hashlib.sha256()
         with tempfile.NamedTemporaryFile(dir=self.root, prefix=".upload-", delete=False) as handle:
             partial = Path(handle.name)

@@ -120,6 +120,12 @@ class BlossomClient:
 
     async def head(self, sha256: str) -> BlobDescriptor | None:
         """What the server holds under ``sha256`` (BUD-01 HEAD), or None when it holds nothing."""
+        try:
+            return await self._head(sha256)
+        except _Transient as exc:
+            raise BlossomError(str(exc), server=self.server) from None
+
+    async def _head(self, sha256: str) -> BlobDescriptor | None:
         if not is_sha256(sha256):
             raise BlossomError(f"not a lowercase sha256: {sha256[:80]!r}", server=self.server)
         url = blob_url(self.server, sha256)
@@ -174,7 +180,7 @@ class BlossomClient:
             if attempt:
                 await self._clock.sleep(self._retry_delay * 2 ** (attempt - 1))
             try:
-                held = await self.head(sha256)
+                held = await self._head(sha256)
                 if held is not None and held.size in (size, -1):
                     if progress is not None:
                         progress(size, size)

@@ -3,6 +3,7 @@ by hash, authorisation refusals, and resume-safe retries."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from pathlib import Path
@@ -108,6 +109,34 @@ async def test_a_stored_upload_whose_answer_was_lost_is_not_sent_twice(server, c
     assert server.put_count == 1
     assert server.bytes_received - received_before == recording.stat().st_size
     assert descriptor.sha256 == hash_file(recording)[0]
+
+
+async def test_a_busy_server_is_asked_again(server, client, recording):
+    server.faults = ["unavailable", "unavailable"]
+    descriptor = await client.upload_file(recording)
+    assert server.put_count == 3 and server.holds(descriptor.sha256)
+
+
+async def test_retries_wait_on_the_injected_clock(server, keys, recording):
+    clock = server.clock
+    asleep = asyncio.Event()
+    real_sleep = clock.sleep
+
+    async def sleep(seconds):
+        asleep.set()
+        await real_sleep(seconds)
+
+    clock.sleep = sleep
+    server.faults = ["unavailable"]
+    async with BlossomClient(server.url, LocalSigner(keys), clock=clock, retry_delay=30) as c:
+        upload = asyncio.ensure_future(c.upload_file(recording))
+        await asyncio.wait_for(asleep.wait(), 30)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not upload.done() and server.put_count == 1
+        await clock.advance(30)
+        descriptor = await upload
+    assert server.put_count == 2 and server.holds(descriptor.sha256)
 
 
 async def test_retries_end_with_an_error(server, keys, recording):
