@@ -54,17 +54,7 @@ from typing import Collection, Iterable, Mapping, Sequence
 from ..kinds.calendar import Lesson, Rsvp
 from ..kinds.reminders import ReminderKind
 from .lifecycle import AFTER_END, SessionState
-from .rsvp import (
-    answered_at,
-    answered_since,
-    answers_by_author,
-    counted_rsvps,
-    material_revisions,
-    needs_reconfirmation,
-    ordered_revisions,
-    promotion_times,
-    roster,
-)
+from .rsvp import answered_at, current_answer_since, material_revisions, ordered_revisions, reconfirmation_judge, standing
 
 __all__ = [
     "ReminderPolicy",
@@ -127,6 +117,10 @@ class ReminderPlan:
     """The earliest moment after ``now`` at which something becomes due, for the scheduler."""
 
 
+_Owed = tuple[ReminderKind, str, int, int, str, int]
+"""(kind, learner, moment, deadline, occasion, expires_at) of one reminder owed."""
+
+
 def _seen(revision: Lesson, first_seen: Mapping[str, int]) -> int:
     written = revision.created_at if revision.created_at is not None else 0
     seen = first_seen.get(revision.event_id) if revision.event_id is not None else None
@@ -142,22 +136,20 @@ def _candidates(
     cancelled_at: int | None,
     recording_available_at: int | None,
     policy: ReminderPolicy,
-) -> list[DueReminder]:
+) -> list[_Owed]:
     """Every reminder the lesson owes anyone, sent or not, whose window is not empty."""
     ordered = ordered_revisions(revisions)
     lesson = ordered[-1]
-    coord, start = lesson.coordinate, lesson.start
+    start = lesson.start
     expires = lesson.end + policy.expire_after_end
-    out: list[DueReminder] = []
+    out: list[_Owed] = []
 
     def owe(kind: ReminderKind, pubkey: str, moment: int, deadline: int, occasion: str | int, until: int = expires) -> None:
         if moment < deadline:
-            out.append(DueReminder(kind, pubkey, moment, deadline, coord, str(occasion), until))
+            out.append((kind, pubkey, moment, deadline, str(occasion), until))
 
-    counted = counted_rsvps(lesson, rsvps, first_seen)
-    history = answers_by_author(counted, coord)
-    history.pop(lesson.instructor, None)
-    seated = roster(lesson, counted, first_seen=first_seen)
+    counted = standing(lesson, rsvps, first_seen=first_seen)
+    history, seated = counted.history, counted.roster
     if state is SessionState.CANCELLED or cancelled_at is not None:
         if cancelled_at is not None:
             for pubkey in (*seated.confirmed, *seated.waitlist, *seated.tentative):
@@ -172,24 +164,23 @@ def _candidates(
     material = material_revisions(ordered)[-1]
     timing_known_at = _seen(material, first_seen)
     changed_occasion = material.event_id or str(material.created_at)
+    judge = reconfirmation_judge(ordered)
     for pubkey in (*seated.confirmed, *seated.waitlist, *seated.tentative):
-        if needs_reconfirmation(history[pubkey][-1], ordered):
+        if judge(history[pubkey][-1]):
             owe(ReminderKind.CHANGED, pubkey, timing_known_at, start, changed_occasion)
 
-    promoted = promotion_times(lesson, counted, first_seen=first_seen)
+    promoted = counted.promoted
+    timed = [
+        (ReminderKind.DAY_BEFORE, start - policy.day_before, start - policy.day_before_until),
+        (ReminderKind.HOUR_BEFORE, start - policy.hour_before, start - policy.hour_before_until),
+    ]
+    if state not in AFTER_END:
+        timed.append((ReminderKind.STARTING, start, lesson.end))
     for pubkey in (*seated.confirmed, *seated.tentative):
-        answers = history[pubkey]
-        run = answered_since(answers, frozenset({answers[-1].status}))
-        since = max(answered_at(run, first_seen), timing_known_at)
+        since = max(answered_at(current_answer_since(history[pubkey]), first_seen), timing_known_at)
         if pubkey in promoted:
             owe(ReminderKind.PROMOTED, pubkey, promoted[pubkey], start, promoted[pubkey])
             since = max(since, promoted[pubkey])
-        timed = [
-            (ReminderKind.DAY_BEFORE, start - policy.day_before, start - policy.day_before_until),
-            (ReminderKind.HOUR_BEFORE, start - policy.hour_before, start - policy.hour_before_until),
-        ]
-        if state not in AFTER_END:
-            timed.append((ReminderKind.STARTING, start, lesson.end))
         for kind, moment, deadline in timed:
             if moment >= since:
                 owe(kind, pubkey, moment, deadline, start)
@@ -225,17 +216,18 @@ def plan_reminders(
         return ReminderPlan((), (), None)
     due, missed, future = [], [], []
     sent_keys = sent if isinstance(sent, (set, frozenset, dict)) else frozenset(sent)
-    for reminder in _candidates(
+    coord = history[0].coordinate
+    for kind, pubkey, moment, deadline, occasion, expires in _candidates(
         history, rsvps, enrolled, first_seen or {}, state, cancelled_at, recording_available_at, policy
     ):
-        if reminder.key in sent_keys:
+        if sent_keys and reminder_action_key(coord, pubkey, kind, occasion) in sent_keys:
             continue
-        if reminder.due_at > now:
-            future.append(reminder.due_at)
-        elif now < reminder.deadline:
-            due.append(reminder)
+        if moment > now:
+            future.append(moment)
         else:
-            missed.append(reminder)
+            (due if now < deadline else missed).append(
+                DueReminder(kind, pubkey, moment, deadline, coord, occasion, expires)
+            )
 
     def order(r: DueReminder) -> tuple[int, int, str]:
         return (r.due_at, _ORDER[r.kind], r.pubkey)

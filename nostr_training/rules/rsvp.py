@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cmp_to_key
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ..errors import MalformedEvent, RsvpRefused
 from ..kinds.calendar import Lesson, Rsvp, RsvpStatus, rsvp_status
@@ -41,10 +41,13 @@ __all__ = [
     "answers_by_author",
     "latest_rsvps",
     "answered_since",
+    "current_answer_since",
     "Roster",
     "roster",
     "promotions",
     "promotion_times",
+    "Standing",
+    "standing",
     "check_rsvp",
     "MATERIAL_FIELDS",
     "material_changes",
@@ -52,6 +55,7 @@ __all__ = [
     "material_revisions",
     "revision_sequence",
     "needs_reconfirmation",
+    "reconfirmation_judge",
     "reconfirmations",
     "RosterRow",
     "roster_rows",
@@ -96,14 +100,17 @@ def answered_at(rsvp: Rsvp, first_seen: Mapping[str, int] | None = None) -> int:
     return rsvp.created_at if seen is None else max(rsvp.created_at, seen)
 
 
+def _unique(rsvps: Iterable[Rsvp]) -> Iterable[Rsvp]:
+    """Each answer once: by event id when signed (cheap), by value for unsigned drafts."""
+    return {r.event_id or r: r for r in rsvps}.values()
+
+
 def counted_rsvps(
     lesson: Lesson, rsvps: Iterable[Rsvp], first_seen: Mapping[str, int] | None = None
 ) -> list[Rsvp]:
     """The answers to ``lesson`` that count: those that reached us before RSVPs closed."""
-    closes = lesson.rsvp_closes_at
-    return [
-        r for r in set(rsvps) if r.lesson == lesson.coordinate and answered_at(r, first_seen) < closes
-    ]
+    closes, coord = lesson.rsvp_closes_at, lesson.coordinate
+    return [r for r in _unique(rsvps) if r.lesson == coord and answered_at(r, first_seen) < closes]
 
 
 def _compare(a: Rsvp, b: Rsvp) -> int:
@@ -124,11 +131,12 @@ _order = cmp_to_key(_compare)
 def answers_by_author(rsvps: Iterable[Rsvp], lesson: str) -> dict[str, list[Rsvp]]:
     """Each author's answers to ``lesson``, oldest first, the NIP-01 winner last."""
     out: dict[str, list[Rsvp]] = {}
-    for rsvp in set(rsvps):
+    for rsvp in _unique(rsvps):
         if rsvp.lesson == lesson:
             out.setdefault(rsvp.author, []).append(rsvp)
     for answers in out.values():
-        answers.sort(key=_order)
+        if len(answers) > 1:
+            answers.sort(key=_order)
     return out
 
 
@@ -167,10 +175,19 @@ class Roster:
 
 
 _ACCEPTED = frozenset({RsvpStatus.ACCEPTED})
+_YES, _MAYBE = RsvpStatus.ACCEPTED, RsvpStatus.TENTATIVE
 
 
 def _seat_key(rsvp: Rsvp) -> tuple[int, str, str]:
     return (rsvp.created_at, rsvp.event_id or "~", rsvp.author)
+
+
+def _learner_history(
+    lesson: Lesson, rsvps: Iterable[Rsvp], first_seen: Mapping[str, int] | None
+) -> dict[str, list[Rsvp]]:
+    history = answers_by_author(counted_rsvps(lesson, rsvps, first_seen), lesson.coordinate)
+    history.pop(lesson.instructor, None)
+    return history
 
 
 def roster(
@@ -180,23 +197,41 @@ def roster(
 
     Only answers that reached us before RSVPs closed count (see the module).
     """
-    history = answers_by_author(counted_rsvps(lesson, rsvps, first_seen), lesson.coordinate)
-    history.pop(lesson.instructor, None)
-    by_status: dict[RsvpStatus, list[tuple[int, str, str]]] = {s: [] for s in RsvpStatus}
-    for author, answers in history.items():
-        status = answers[-1].status
-        since = answered_since(answers, frozenset({status}))
-        by_status[status].append(_seat_key(since))
-    ordered = {s: tuple(e[2] for e in sorted(entries)) for s, entries in by_status.items()}
-    accepted = ordered[RsvpStatus.ACCEPTED]
+    return _roster(lesson, _learner_history(lesson, rsvps, first_seen))
+
+
+def current_answer_since(answers: list[Rsvp]) -> Rsvp:
+    """The first answer of the trailing run of the current answer (oldest first): where a
+    learner's place in line, or their claim to reminders, starts."""
+    last = answers[-1]
+    first = last
+    for rsvp in reversed(answers):
+        if rsvp.status is not last.status:
+            break
+        first = rsvp
+    return first
+
+
+def _roster(lesson: Lesson, history: Mapping[str, list[Rsvp]]) -> Roster:
+    accepted_keys: list[tuple[int, str, str]] = []
+    tentative_keys: list[tuple[int, str, str]] = []
+    declined_keys: list[tuple[int, str, str]] = []
+    for answers in history.values():
+        since = current_answer_since(answers) if len(answers) > 1 else answers[0]
+        status = since.status
+        target = accepted_keys if status is _YES else tentative_keys if status is _MAYBE else declined_keys
+        target.append(_seat_key(since))
+    accepted, tentative, declined = (
+        tuple(e[2] for e in sorted(keys)) for keys in (accepted_keys, tentative_keys, declined_keys)
+    )
     seats = lesson.max_participants
     cut = len(accepted) if seats is None else seats
     return Roster(
         seats=seats,
         confirmed=accepted[:cut],
         waitlist=accepted[cut:],
-        tentative=ordered[RsvpStatus.TENTATIVE],
-        declined=ordered[RsvpStatus.DECLINED],
+        tentative=tentative,
+        declined=declined,
     )
 
 
@@ -229,30 +264,57 @@ def promotion_times(
     every seat; they got the seat when the ``(p + k - seats + 1)``-th of those left. Only the
     last ``k`` places can have waited, so the cost is O(k^2) in the departures, not the class.
     """
+    history = _learner_history(lesson, rsvps, first_seen)
+    return _promotion_times(lesson, history, _roster(lesson, history).confirmed, first_seen)
+
+
+def _promotion_times(
+    lesson: Lesson,
+    history: Mapping[str, list[Rsvp]],
+    confirmed: Sequence[str],
+    first_seen: Mapping[str, int] | None,
+) -> dict[str, int]:
     seats = lesson.max_participants
     if seats is None:
         return {}
-    counted = counted_rsvps(lesson, rsvps, first_seen)
-    history = answers_by_author(counted, lesson.coordinate)
-    history.pop(lesson.instructor, None)
-    ended = [run for answers in history.values() for run in _accepted_runs(answers)]
+    ended = sorted(
+        (_seat_key(first), end.created_at, answered_at(end, first_seen))
+        for answers in history.values()
+        if len(answers) > 1
+        for first, end in _accepted_runs(answers)
+    )
     if not ended:
         return {}
-    confirmed = roster(lesson, counted, first_seen=first_seen).confirmed
     out: dict[str, int] = {}
     for place in range(max(0, len(confirmed) - len(ended)), len(confirmed)):
         learner = confirmed[place]
         since = answered_since(history[learner], _ACCEPTED)
-        key = _seat_key(since)
-        left = sorted(
-            (end.created_at, answered_at(end, first_seen))
-            for first, end in ended
-            if _seat_key(first) < key and end.created_at > since.created_at
-        )
+        key, started = _seat_key(since), since.created_at
+        left = sorted((ended_at, told_at) for first, ended_at, told_at in ended if first < key and ended_at > started)
         freed = place + len(left) - seats
         if freed >= 0:
             out[learner] = left[freed][1]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Everything the lesson's counted answers say, computed once for a planner's tick."""
+
+    history: Mapping[str, list[Rsvp]]
+    """Each learner's counted answers, oldest first (the instructor left out)."""
+    roster: Roster
+    promoted: Mapping[str, int]
+    """Seated learners who came off the waitlist, and when their seat came free."""
+
+
+def standing(
+    lesson: Lesson, rsvps: Iterable[Rsvp], *, first_seen: Mapping[str, int] | None = None
+) -> Standing:
+    """``roster`` and ``promotion_times`` in one pass over the answers."""
+    history = _learner_history(lesson, rsvps, first_seen)
+    seated = _roster(lesson, history)
+    return Standing(history, seated, _promotion_times(lesson, history, seated.confirmed, first_seen))
 
 
 def check_rsvp(lesson: Lesson, state: SessionState, now: int) -> None:
@@ -309,19 +371,30 @@ def revision_sequence(revisions: Iterable[Lesson]) -> int:
     return max(0, len(material_revisions(revisions)) - 1)
 
 
-def needs_reconfirmation(rsvp: Rsvp, revisions: Sequence[Lesson]) -> bool:
-    """Whether an accepted or tentative answer predates the latest material revision."""
-    if rsvp.status is RsvpStatus.DECLINED:
-        return False
+def reconfirmation_judge(revisions: Iterable[Lesson]) -> Callable[[Rsvp], bool]:
+    """``needs_reconfirmation`` with the revisions sorted once, for judging many answers."""
     ordered = ordered_revisions(revisions)
     material = material_revisions(ordered)
     if len(material) < 2:
-        return False
+        return lambda rsvp: False
     latest = material[-1]
     index = {r.event_id: i for i, r in enumerate(ordered) if r.event_id is not None}
-    if rsvp.revision is not None and rsvp.revision in index:
-        return index[rsvp.revision] < index.get(latest.event_id, len(ordered) - 1)
-    return rsvp.created_at < (latest.created_at or 0)
+    latest_index = index.get(latest.event_id, len(ordered) - 1)
+    latest_at = latest.created_at or 0
+
+    def judge(rsvp: Rsvp) -> bool:
+        if rsvp.status is RsvpStatus.DECLINED:
+            return False
+        if rsvp.revision is not None and rsvp.revision in index:
+            return index[rsvp.revision] < latest_index
+        return rsvp.created_at < latest_at
+
+    return judge
+
+
+def needs_reconfirmation(rsvp: Rsvp, revisions: Iterable[Lesson]) -> bool:
+    """Whether an accepted or tentative answer predates the latest material revision."""
+    return reconfirmation_judge(revisions)(rsvp)
 
 
 def reconfirmations(revisions: Sequence[Lesson], rsvps: Iterable[Rsvp]) -> tuple[str, ...]:
@@ -332,7 +405,8 @@ def reconfirmations(revisions: Sequence[Lesson], rsvps: Iterable[Rsvp]) -> tuple
     current = ordered[-1]
     latest = latest_rsvps(rsvps, current.coordinate)
     latest.pop(current.instructor, None)
-    return tuple(sorted(p for p, r in latest.items() if needs_reconfirmation(r, ordered)))
+    judge = reconfirmation_judge(ordered)
+    return tuple(sorted(p for p, r in latest.items() if judge(r)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,10 +431,9 @@ def roster_rows(
     """Every learner's standing on the current revision: seated, waiting, maybe, then declined."""
     ordered = ordered_revisions(revisions)
     lesson = ordered[-1]
-    counted = counted_rsvps(lesson, rsvps, first_seen)
-    seated = roster(lesson, counted, first_seen=first_seen)
-    latest = latest_rsvps(counted, lesson.coordinate)
-    promoted = promotion_times(lesson, counted, first_seen=first_seen)
+    now = standing(lesson, rsvps, first_seen=first_seen)
+    seated, promoted, judge = now.roster, now.promoted, reconfirmation_judge(ordered)
+    latest = {pubkey: answers[-1] for pubkey, answers in now.history.items()}
     groups = (
         ("confirmed", seated.confirmed),
         ("waitlisted", seated.waitlist),
@@ -373,7 +446,7 @@ def roster_rows(
             status=status,
             answered_at=answered_at(latest[pubkey], first_seen),
             waitlist_position=seated.waitlist_position(pubkey),
-            needs_reconfirmation=needs_reconfirmation(latest[pubkey], ordered),
+            needs_reconfirmation=judge(latest[pubkey]),
             promoted_at=promoted.get(pubkey),
         )
         for status, members in groups
