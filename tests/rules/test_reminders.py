@@ -337,3 +337,14 @@ def test_a_scheduler_that_never_sleeps_through_a_moment_misses_nothing(raw, seat
             assert r.due_at == now or r.kind is K.PROMOTED
             sent.add(r.key)
         now = min([t for t in (plan.next_at, *wake) if t is not None and t > now], default=None)
+
+
+def test_a_backdated_revision_counts_from_when_the_daemon_first_saw_it():
+    answers = [rsvp(ALICE, "accepted", EARLY)]
+    backdated = replace(RESCHEDULED, created_at=EARLY + 1)
+    seen = START + 2 * HOUR  # seen only after the old start; the new start is 2 days out
+    plan = plan_reminders([SESSION, backdated], answers, seen, first_seen={REV2: seen})
+    assert [(r.kind, r.due_at) for r in plan.due] == [(K.CHANGED, seen)]
+    assert plan.next_at == MOVED - DAY
+    unseen = plan_reminders([SESSION, backdated], answers, seen)
+    assert [(r.kind, r.due_at) for r in unseen.due] == [(K.CHANGED, EARLY + 1)]
