@@ -112,7 +112,8 @@ class ReminderPlan:
 
     due: tuple[DueReminder, ...]
     missed: tuple[DueReminder, ...]
-    """Owed, never sent, and no longer meaningful: for the instructor's view and the log."""
+    """Owed, never sent, and no longer meaningful: for the instructor's view. Logging their keys
+    as dropped reports each once; they stay out of ``due`` either way."""
     next_at: int | None
     """The earliest moment after ``now`` at which something becomes due, for the scheduler."""
 

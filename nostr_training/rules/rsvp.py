@@ -431,9 +431,9 @@ def roster_rows(
     """Every learner's standing on the current revision: seated, waiting, maybe, then declined."""
     ordered = ordered_revisions(revisions)
     lesson = ordered[-1]
-    now = standing(lesson, rsvps, first_seen=first_seen)
-    seated, promoted, judge = now.roster, now.promoted, reconfirmation_judge(ordered)
-    latest = {pubkey: answers[-1] for pubkey, answers in now.history.items()}
+    counted = standing(lesson, rsvps, first_seen=first_seen)
+    seated, promoted, judge = counted.roster, counted.promoted, reconfirmation_judge(ordered)
+    latest = {pubkey: answers[-1] for pubkey, answers in counted.history.items()}
     groups = (
         ("confirmed", seated.confirmed),
         ("waitlisted", seated.waitlist),
