@@ -142,10 +142,17 @@ class Lesson:
     """The event content: NIP-52's detailed description."""
     references: tuple[str, ...] = ()
     """Plain ``r`` links other than the recording."""
+    rsvp_until: int | None = None
+    """The instructor's RSVP cut-off (unix seconds, not after ``start``); None: the start."""
 
     @property
     def coordinate(self) -> str:
         return coordinate(31923, self.author, self.d)
+
+    @property
+    def rsvp_closes_at(self) -> int:
+        """When RSVPs stop counting: the cut-off when one is set, else the start."""
+        return self.start if self.rsvp_until is None else min(self.rsvp_until, self.start)
 
     @property
     def duration_seconds(self) -> int:
@@ -319,6 +326,8 @@ def build_lesson(lesson: Lesson, *, created_at: int) -> EventTemplate:
     tags.append(("duration", str(lesson.end - lesson.start)))
     if lesson.max_participants is not None:
         tags.append(("max_participants", _wire.check_int("max_participants", lesson.max_participants, minimum=1)))
+    if lesson.rsvp_until is not None:
+        tags.append(("rsvp_until", _wire.check_int("rsvp_until", lesson.rsvp_until, maximum=lesson.start)))
     tags += [
         ("requires_rsvp", _wire.bool_text(lesson.requires_rsvp)),
         ("waiting_room", _wire.bool_text(lesson.waiting_room)),
@@ -401,6 +410,7 @@ def parse_lesson(event: Event) -> Lesson:
         room=room,
         recording_url=recording,
         max_participants=r.optional_int("max_participants", minimum=1),
+        rsvp_until=r.optional_int("rsvp_until", maximum=start),
         requires_rsvp=r.boolean("requires_rsvp", True),
         waiting_room=r.boolean("waiting_room", False),
         allow_recording=r.boolean("recording_allowed", False),

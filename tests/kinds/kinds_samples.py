@@ -189,7 +189,7 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
     )
     return {
         "course": (k.build_course(course, created_at=NOW), True),
-        "lesson": (k.build_lesson(lesson, created_at=NOW), True),
+        "lesson": (k.build_lesson(dataclasses.replace(lesson, rsvp_until=START - 3600), created_at=NOW), True),
         "rsvp": (k.build_rsvp(parsed_lesson, "confirmed", created_at=NOW + 60, free_busy="busy", note="see you"), True),
         "room": (k.build_room(room, created_at=START - 600), True),
         "meeting": (k.build_meeting(meeting, created_at=START + 60), True),
