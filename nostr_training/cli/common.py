@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any, Awaitable, Sequence, TypeVar
 
@@ -43,7 +44,9 @@ def run(coro: Awaitable[T]) -> T:
 
 
 def emit(value: Any) -> None:
+    """One JSON line on stdout, flushed (a reader of a pipe sees it at once)."""
     click.echo(json.dumps(value))
+    sys.stdout.flush()
 
 
 def note(text: str) -> None:

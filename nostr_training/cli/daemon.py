@@ -199,6 +199,8 @@ PUBLISH_BATCH = 50
 
 
 def _publish_via_daemon(client: Any, events: list[Any], relays: tuple[str, ...], wait: float, allow_unknown: bool) -> list[dict[str, Any]]:
+    """Batch by batch, printing each batch's results as they come: if the daemon dies, what it
+    committed before has been reported."""
     from .client import DaemonGone
 
     out: list[dict[str, Any]] = []
@@ -209,12 +211,13 @@ def _publish_via_daemon(client: Any, events: list[Any], relays: tuple[str, ...],
         try:
             answer = client.call("POST", "/publish", body, timeout=wait + 30)
         except DaemonGone as exc:
-            for line in out:
-                emit(line)
             raise DaemonGone(
                 f"{exc}; {len(out)} of {len(events)} events were committed before and will be delivered when it runs again"
             ) from None
-        out += [dict(r, via="daemon") for r in answer["results"]]
+        for result in answer["results"]:
+            line = dict(result, via="daemon")
+            emit(line)
+            out.append(line)
     return out
 
 
@@ -259,8 +262,8 @@ def publish(data_dir: str | None, relays: tuple[str, ...], timeout: float, allow
             raise ConfigError(f"no relays: pass --relay or run 'nostr-training relays set URL...' ({config.config_path})")
         note("nostr-training: no daemon running: sending directly; what is not acknowledged stays queued for the daemon")
         results = run(_publish_direct(config, events, relays, timeout, allow_unknown_lesson))
-    for line in results:
-        emit(line)
+        for line in results:
+            emit(line)
     return 0 if all(r["accepted"] and r["delivered"] for r in results) else 1
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +104,64 @@ async def test_a_full_disk_stops_indexing_visibly_and_loses_nothing(tmp_path, mo
             assert {e.id for e in sent} <= stored
         finally:
             await daemon.stop()
+
+
+def test_publish_through_a_daemon_killed_midway_reports_what_was_committed(tmp_path, alice):
+    """The daemon is SIGKILLed while ``publish`` streams 20,000 events to it: the CLI prints the
+    events it was told are committed, one error line, exits 1; every one of them is in the
+    outbox when the daemon runs again."""
+    import signal
+    import sys
+    import time
+
+    from nostr_training.daemon.app import read_runtime
+    from nostr_training.daemon.config import write_config
+
+    exe = str(Path(sys.executable).with_name("nostr-training"))
+    home = tmp_path / "home"
+    home.mkdir()
+    write_config(load_config(home).with_overrides(relays=["ws://127.0.0.1:9"], port=0))
+    env = {**os.environ, "NOSTR_TRAINING_HOME": str(home)}
+    env.pop("NOSTR_TRAINING_KEY_FILE", None)
+    log = open(home / "daemon.log", "ab")
+    daemon = subprocess.Popen([exe, "daemon", "run"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(400):
+            if read_runtime(home) is not None:
+                break
+            time.sleep(0.05)
+        events = "\n".join(signed(alice, 1, content=f"n{i}", created_at=1_800_000_000 + i).to_json() for i in range(20000))
+        publisher = subprocess.Popen([exe, "publish", "--timeout", "0"], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        publisher.stdin.write(events.encode())
+        publisher.stdin.close()
+        deadline = time.monotonic() + 30
+        first = publisher.stdout.readline()  # the first batch is committed: now kill the daemon
+        assert first, publisher.stderr.read()
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait(10)
+        out = first + publisher.stdout.read()
+        err = publisher.stderr.read().decode()
+        assert publisher.wait(max(1, deadline - time.monotonic())) == 1
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        log.close()
+    reported = [json.loads(line) for line in out.decode().splitlines()]
+    assert 0 < len(reported) < 20000 and all(r["accepted"] for r in reported)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "stopped answering" in lines[0] and "Traceback" not in err, err
+    assert f"{len(reported)} of 20000 events were committed" in lines[0]
+
+    import asyncio
+
+    from nostr_training.store.sqlite import SqliteStore
+
+    async def queued() -> set[str]:
+        store = await SqliteStore.open(home / "index.sqlite")
+        try:
+            return {e.event_id for e in await store.outbox_entries()}
+        finally:
+            await store.close()
+
+    assert {r["id"] for r in reported} <= asyncio.run(queued())
