@@ -27,7 +27,6 @@ from ..errors import ConfigError
 from ..event import verify_event
 from ..signer import Signer
 from ..store.base import Store
-from . import maybe_await
 from .config import DaemonConfig
 from .follows import Follows
 from .local_relay import LocalRelay
@@ -125,7 +124,7 @@ def make_pool(*, signer: Signer | None, clock: Clock) -> Any:
     """The relay pool, answering NIP-42 challenges with the user's signer when there is one."""
     from .relays import RelayPool
 
-    kwargs: dict[str, Any] = {"verify": verify_event, "now": clock.now}
+    kwargs: dict[str, Any] = {"verify": verify_event, "clock": clock}
     if signer is not None:
         kwargs["sign"] = signer.sign_event
     return RelayPool(**kwargs)
@@ -203,7 +202,7 @@ class Daemon:
         if self._pool is None:
             self._pool = self._pool_factory(signer=self.signer, clock=self.clock)
         for url in self.config.relays:
-            await maybe_await(self._pool.add_relay(url))
+            await self._pool.add_relay(url)
         self.outbox = Outbox(
             self._store, self._pool, clock=self.clock, default_relays=self.config.relays,
             timeout=self.config.publish_timeout,
@@ -256,7 +255,7 @@ class Daemon:
                 log.exception("task %s failed while stopping", task.get_name())
         self._tasks = []
         if self._pool is not None and self._owns_pool:
-            await maybe_await(self._pool.close())
+            await self._pool.close()
         if self._store is not None and self._owns_store:
             await self._store.close()
         if self._lock_fh is not None:
@@ -269,12 +268,12 @@ class Daemon:
         """Disconnect relays nothing needs any more: not configured, no subscription on them and
         no delivery to them still pending. The outbox adds other people's relays as it publishes;
         without this the daemon would keep reconnecting to every one of them forever."""
-        if self._pool is None or not hasattr(self._pool, "remove_relay"):
+        if self._pool is None:
             return []
         keep = set(self.config.relays)
         keep.update(e.relay for e in await self.store.outbox_entries() if e.state.value in ("pending", "retrying"))
         dropped = []
-        for relay in await maybe_await(self._pool.status()):
+        for relay in self._pool.status():
             if relay.url not in keep and not relay.subscriptions:
                 await self._pool.remove_relay(relay.url)
                 dropped.append(relay.url)
@@ -321,7 +320,7 @@ class Daemon:
         """What ``daemon status`` shows: relays and their state, outbox, index counts."""
         relays = []
         if self._pool is not None:
-            relays = jsonable(await maybe_await(self._pool.status()))
+            relays = jsonable(self._pool.status())
         entries = await self.store.outbox_entries()
         refused = [jsonable(e) for e in entries if getattr(e.state, "value", e.state) == "refused"][-20:]
         out: dict[str, Any] = {

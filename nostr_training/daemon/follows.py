@@ -25,7 +25,7 @@ from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
 from ..store.base import AddOutcome, Store
-from . import maybe_await
+from .pool import Pool
 
 __all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
 
@@ -141,19 +141,23 @@ class _Cursor:
 
 
 class Follows:
-    """Keeps the planned subscriptions open, indexes events and persists cursors."""
+    """Keeps the planned subscriptions open, indexes events and persists cursors.
+
+    ``on_indexed`` is called, synchronously, with each event newly stored (the local endpoint
+    queues it for its clients); ``run`` flushes every ``flush_interval`` seconds of ``clock``.
+    """
 
     def __init__(
         self,
         store: Store,
-        pool: Any,
+        pool: Pool,
         *,
         clock: Clock,
         me: str | None,
         relays: Sequence[str],
         courses: Sequence[str] = (),
         authors: Sequence[str] = (),
-        on_indexed: Callable[[Event], Awaitable[None] | None] | None = None,
+        on_indexed: Callable[[Event], None] | None = None,
         flush_interval: float = 2.0,
         batch_size: int = 500,
         batch_delay: float = 0.05,
@@ -338,7 +342,7 @@ class Follows:
                 self.counters.rejected += len(batch)
                 log.error("%d events not indexed: %s", len(batch), exc)
                 return
-            for (slot, live, event), outcome in zip(batch, outcomes):
+            for (slot, live, event), outcome in zip(batch, outcomes, strict=True):
                 if outcome is AddOutcome.DUPLICATE:
                     self.counters.duplicates += 1
                 elif not outcome.accepted:
@@ -352,7 +356,7 @@ class Follows:
                     ):
                         self._replan.set()
                     if self.on_indexed is not None and outcome is AddOutcome.STORED:
-                        await maybe_await(self.on_indexed(event))
+                        self.on_indexed(event)
                 if live:
                     self._advance(slot, event.created_at)
 
@@ -368,7 +372,7 @@ class Follows:
         """Flush cursors and re-plan when the user's own courses, lessons or learners change."""
         try:
             while True:
-                await asyncio.sleep(self.flush_interval)
+                await self.clock.sleep(self.flush_interval)
                 await self.flush()
                 if self._replan.is_set():
                     self._replan.clear()

@@ -7,10 +7,8 @@ import asyncio
 import pytest
 
 from nostr_training import kinds
-from nostr_training.daemon.outbox import (
-    NO_INBOX_PREFIX, UNRESOLVED, Outbox, is_final_refusal, plan_targets, retry_delay,
-)
-from nostr_training.errors import MalformedEvent
+from nostr_training.daemon.outbox import NO_INBOX_PREFIX, UNRESOLVED, Outbox, is_final_refusal, plan_targets, retry_delay
+from nostr_training.errors import MalformedEvent, RelayUnreachable
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.store.base import OutboxState
@@ -330,3 +328,13 @@ async def test_an_old_revision_still_queued_is_not_sent_once_a_newer_one_is(stor
     (old,) = await store.outbox_entries(first.id)
     assert old.state is OutboxState.REFUSED and old.last_message.startswith("superseded:")
     assert await outbox.deliver_due() == 0
+
+
+async def test_an_outbox_without_a_pool_queues_and_says_it_cannot_send(store, alice, clock):
+    """The CLI's outbox when a daemon runs: it commits, and delivering is the daemon's job."""
+    outbox = Outbox(store, None, clock=clock, default_relays=[A])
+    note = signed(alice, 1, created_at=clock.now())
+    assert (await outbox.submit(note)).relays == (A,)
+    with pytest.raises(RelayUnreachable, match="no relay pool"):
+        await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id))[A] is OutboxState.PENDING
