@@ -268,11 +268,12 @@ class RelayConnection:
             message = json.loads(frame)
         except (ValueError, RecursionError) as exc:
             raise _Malformed(f"not valid JSON ({exc.__class__.__name__}: {exc})") from None
-        _need(isinstance(message, list) and message and isinstance(message[0], str),
+        _need(isinstance(message, list) and bool(message) and isinstance(message[0], str),
               "not a JSON array starting with a message type")
         kind = message[0]
         handler = _HANDLERS.get(kind)
-        _need(handler is not None, f"unknown message type {kind[:20]!r}")
+        if handler is None:
+            raise _Malformed(f"unknown message type {kind[:20]!r}")
         return handler(self, message, frame)
 
     def _drop(self, category: Literal["malformed", "invalid_signature", "unexpected"], reason: str,

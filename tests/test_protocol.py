@@ -408,7 +408,7 @@ def test_default_backoff_stays_between_half_and_all_of_its_cap(draws):
     it = iter(draws)
     delays = list(islice(backoff(rng=lambda: next(it)), 12))
     caps = [min(0.5 * 2**n, 60.0) for n in range(12)]
-    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps))
+    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
 
 
 def test_default_backoff_is_a_fresh_generator_each_time():

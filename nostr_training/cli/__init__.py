@@ -29,7 +29,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import toolbox, daemon
+    from . import daemon, toolbox
 
     for module in (toolbox, daemon):
         module.register(cli)

@@ -23,18 +23,11 @@ from typing import Any, Iterable, Sequence
 import aiosqlite
 
 from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, StoreError
-from ..event import Event, supersedes, verify_event
+from ..event import Event, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
 from .base import AddOutcome, OutboxEntry, OutboxItem, OutboxState, is_delivered_message
-from .serving import (
-    CourseQueries,
-    DeletionMark,
-    a_deletion_applies,
-    check_private_id,
-    deletion_marks,
-    e_deletion_applies,
-)
+from .serving import CourseQueries, DeletionMark, a_deletion_applies, check_private_id, deletion_marks, e_deletion_applies
 
 __all__ = ["SqliteStore", "SCHEMA_VERSION"]
 
