@@ -186,9 +186,9 @@ class RelayConnection:
     def request(self, subscription_id: str, filters: Sequence[Filter]) -> str:
         """A REQ frame; reusing an open id replaces that subscription, as NIP-01 says."""
         if not subscription_id or len(subscription_id) > 64:
-            raise ValueError("a subscription id is 1 to 64 characters")
+            raise MalformedEvent("a subscription id is 1 to 64 characters", field="subscription_id")
         if not filters:
-            raise ValueError("a REQ needs at least one filter")
+            raise MalformedEvent("a REQ needs at least one filter", field="filters")
         self.subscriptions[subscription_id] = tuple(filters)
         self.stored_done.discard(subscription_id)
         self.closing.pop(subscription_id, None)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nostr_training.daemon.backoff import backoff, default_backoff
-from nostr_training.errors import RelayError, RelayRefused
+from nostr_training.errors import MalformedEvent, RelayError, RelayRefused
 from nostr_training.event import Event, EventTemplate, sign_event
 from nostr_training.filters import Filter
 from nostr_training.nips.nip11 import RelayInformation, RelayLimits, information_url, parse_information
@@ -72,7 +72,7 @@ def test_request_with_an_open_id_replaces_the_subscription(conn):
 
 @pytest.mark.parametrize("sub", ["", "x" * 65])
 def test_request_refuses_a_subscription_id_nip01_forbids(conn, sub):
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedEvent, match="subscription id"):
         conn.request(sub, [Filter()])
 
 

@@ -598,9 +598,13 @@ async def test_reconnect_waits_on_the_injected_clock(make_pool):
     await wait_until(lambda: len(attempts) == 2)
 
 
-async def test_a_subscription_needs_a_filter(make_pool):
+async def test_a_subscription_and_a_fetch_need_a_filter(make_pool):
+    pool = make_pool()
     with pytest.raises(MalformedEvent, match="at least one filter"):
-        await make_pool().subscribe("k", [], ["ws://127.0.0.1:1"], Inbox().on_event)
+        await pool.subscribe("k", [], ["ws://127.0.0.1:1"], Inbox().on_event)
+    with pytest.raises(MalformedEvent, match="at least one filter"):
+        await pool.fetch([], ["ws://127.0.0.1:1"])
+    assert pool.status() == []
 
 
 async def test_since_is_merged_into_each_filter_and_callbacks_use_the_callers_spelling(make_pool, alice):

@@ -785,6 +785,8 @@ class RelayPool:
     async def fetch(self, filters: Sequence[Filter], relays: Sequence[str], timeout: float = 10) -> list[Event]:
         """Stored events matching ``filters`` from every relay, until each sends EOSE (or
         ``timeout``), verified, de-duplicated by id, newest first."""
+        if not filters:
+            raise MalformedEvent("a fetch needs at least one filter", field="filters")
         found: dict[str, Event] = {}
         targets = [self._relay(url) for url in dict.fromkeys(relays)]
         frozen = tuple(filters)
