@@ -58,6 +58,9 @@ class StreamingPool:
     async def add_relay(self, url: str) -> None:
         return None
 
+    async def remove_relay(self, url: str) -> None:
+        return None
+
     async def subscribe(self, key, filters, relays, on_event, *, since=None, on_eose=None) -> None:
         self.subscriptions[key] = (on_event, on_eose)
 

@@ -147,7 +147,7 @@ def wrapping(args: argparse.Namespace, due_wave: list) -> None:
 
     async def build_wrap_and_queue(signer: LocalSigner) -> list:
         queue = []
-        for who, tz in zip(learners, zones):
+        for who, tz in zip(learners, zones, strict=False):
             rumor = build_reminder(ReminderKind.DAY_BEFORE, lesson, who, created_at=START, expires_at=expires, viewer_tz=tz)
             queue.append(await nip59.gift_wrap(rumor, signer, who, now=START, expiration=expires))
         return queue

@@ -13,10 +13,11 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── DecryptionError
     │   └── UnsupportedVersion
     ├── EncodingError           NIP-19 / bech32 input that cannot be decoded
-    ├── RelayError              a relay refused, timed out or broke the protocol
-    │   ├── RelayRefused
-    │   ├── RelayTimeout
-    │   └── AuthRequired
+    ├── RelayError              a relay cannot be used: refused, timed out, unreachable, pool closed
+    │   ├── RelayRefused        the relay said no (OK false or CLOSED; ``reason`` is its prefix)
+    │   ├── RelayTimeout        no answer in time
+    │   ├── RelayUnreachable    no connection to the relay
+    │   └── AuthRequired        NIP-42 AUTH needed and not given (no signer, or refused)
     ├── StoreError              the local index cannot do what was asked
     │   └── DatabaseTooNew
     ├── DomainError             a training rule says no
@@ -55,6 +56,7 @@ __all__ = [
     "RelayError",
     "RelayRefused",
     "RelayTimeout",
+    "RelayUnreachable",
     "AuthRequired",
     "StoreError",
     "DatabaseTooNew",
@@ -134,7 +136,7 @@ class EncodingError(NostrTrainingError):
 
 
 class RelayError(NostrTrainingError):
-    """A relay refused, timed out or broke the protocol."""
+    """A relay cannot be used for what was asked (also: the relay pool is closed)."""
 
     def __init__(self, message: str, *, relay: str | None = None):
         self.relay = relay
@@ -151,6 +153,10 @@ class RelayRefused(RelayError):
 
 class RelayTimeout(RelayError):
     """A relay did not answer in time."""
+
+
+class RelayUnreachable(RelayError):
+    """No connection to the relay: down, refusing connections, or not in a usable state."""
 
 
 class AuthRequired(RelayError):

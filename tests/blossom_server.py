@@ -31,11 +31,7 @@ from aiohttp import web
 
 from nostr_training.clock import Clock, SystemClock
 from nostr_training.errors import NostrTrainingError
-from nostr_training.nips.blossom import (
-    check_authorization,
-    decode_authorization,
-    is_sha256,
-)
+from nostr_training.nips.blossom import check_authorization, decode_authorization, is_sha256
 
 _EXT = {"video/mp4": "mp4", "video/webm": "webm", "application/octet-stream": "bin"}
 

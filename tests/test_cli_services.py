@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
+from daemon.daemon_fakes import FakePool, signed
 
 from nostr_training import kinds
 from nostr_training.cli import main
@@ -19,8 +20,6 @@ from nostr_training.errors import ConfigError
 from nostr_training.event import sign_event
 from nostr_training.keys import Keys, save_key_file
 from nostr_training.signer import LocalSigner
-
-from daemon.daemon_fakes import FakePool, signed
 
 R = "wss://relay.example"
 T = 1_800_000_000

@@ -18,8 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from nostr_training.cli import cli, main
-from nostr_training.cli import toolbox
+from nostr_training.cli import cli, main, toolbox
 from nostr_training.event import Event, EventTemplate, sign_event, verify_event
 from nostr_training.keys import Keys, load_key_file
 from nostr_training.nips import nip59

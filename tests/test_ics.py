@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from nostr_training.ics import CalendarEntry, calendar_entry, lesson_uid, lessons_to_ics

@@ -72,5 +72,5 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
     cells = [[str(c) for c in header], *[[("-" if c is None else str(c)) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for row in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 

@@ -62,7 +62,7 @@ def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...],
     setup_logging(config.log_format)
     signer = load_signer(key_file, config, required=False)
     if not config.relays:
-        note(f"nostr-training: no relays configured: pass --relay or run 'nostr-training relays set URL...'")
+        note("nostr-training: no relays configured: pass --relay or run 'nostr-training relays set URL...'")
     try:
         asyncio.run(Daemon(config, signer=signer).run())
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, Any, Callable
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError
@@ -37,9 +37,7 @@ from .follows import Follows
 from .http import HttpServer
 from .local_relay import LocalRelay
 from .outbox import Outbox
-
-if TYPE_CHECKING:
-    from .pool import Pool
+from .pool import Pool
 
 __all__ = ["Daemon", "RuntimeInfo", "read_runtime", "RUNTIME_FILE", "LOCK_FILE", "open_store", "make_pool"]
 
@@ -114,13 +112,13 @@ async def open_store(path: Path) -> Store:
     return await SqliteStore.open(path)
 
 
-def make_pool(*, signer: Signer | None, clock: Clock) -> "Pool":
+def make_pool(*, signer: Signer | None, clock: Clock) -> Pool:
     """The relay pool, answering NIP-42 challenges with the user's signer when there is one."""
     from .relays import RelayPool
 
     if signer is not None:
-        return RelayPool(verify=verify_event, now=clock.now, sign=signer.sign_event)
-    return RelayPool(verify=verify_event, now=clock.now)
+        return RelayPool(verify=verify_event, clock=clock, sign=signer.sign_event)
+    return RelayPool(verify=verify_event, clock=clock)
 
 
 class Daemon:
@@ -132,9 +130,9 @@ class Daemon:
         *,
         signer: Signer | None = None,
         store: Store | None = None,
-        pool: "Pool | None" = None,
+        pool: Pool | None = None,
         clock: Clock | None = None,
-        pool_factory: Callable[..., "Pool"] = make_pool,
+        pool_factory: Callable[..., Pool] = make_pool,
         components: tuple[Component, ...] = (),
     ):
         self.config = config
@@ -168,7 +166,7 @@ class Daemon:
         return self._store
 
     @property
-    def pool(self) -> "Pool | None":
+    def pool(self) -> Pool | None:
         return self._pool
 
     @property

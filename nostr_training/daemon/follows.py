@@ -21,12 +21,12 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
+from ..errors import NostrTrainingError
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
-from ..errors import NostrTrainingError
 from ..store.base import AddOutcome, Store
-from . import maybe_await
+from .pool import Pool
 
 __all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
 
@@ -149,19 +149,23 @@ class _Cursor:
 
 
 class Follows:
-    """Keeps the planned subscriptions open, indexes events and persists cursors."""
+    """Keeps the planned subscriptions open, indexes events and persists cursors.
+
+    ``on_indexed`` is called, synchronously, with each event newly stored (the local endpoint
+    queues it for its clients); ``run`` flushes every ``flush_interval`` seconds of ``clock``.
+    """
 
     def __init__(
         self,
         store: Store,
-        pool: Any,
+        pool: Pool,
         *,
         clock: Clock,
         me: str | None,
         relays: Sequence[str],
         courses: Sequence[str] = (),
         authors: Sequence[str] = (),
-        on_indexed: Callable[[Event], Awaitable[None] | None] | None = None,
+        on_indexed: Callable[[Event], None] | None = None,
         flush_interval: float = 2.0,
         batch_size: int = 500,
         batch_delay: float = 0.05,
@@ -368,7 +372,7 @@ class Follows:
                 log.warning("indexing again after %s s; asking the relays again from the cursors",
                             self.clock.now() - (self.failing_since or self.clock.now()))
                 self.failing = self.failing_since = None
-            for (slot, live, event), outcome in zip(batch, outcomes):
+            for (slot, live, event), outcome in zip(batch, outcomes, strict=True):
                 if outcome is AddOutcome.DUPLICATE:
                     self.counters.duplicates += 1
                 elif not outcome.accepted:
@@ -382,7 +386,7 @@ class Follows:
                     ):
                         self._replan.set()
                     if self.on_indexed is not None and outcome is AddOutcome.STORED:
-                        await maybe_await(self.on_indexed(event))
+                        self.on_indexed(event)
                 if live:
                     self._advance(slot, event.created_at)
         if recovered:

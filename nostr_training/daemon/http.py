@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from ..errors import ConfigError, DomainError, MalformedEvent, NostrTrainingError, NotFound
+from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
 from ..nips.nip11 import ACCEPT as NIP11_ACCEPT
 from .local_relay import LOOPBACK_NAMES, LocalRelay
 

@@ -21,13 +21,16 @@ import logging
 import random
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any, Callable, Collection, Iterable, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
+from ..errors import MalformedEvent, RelayUnreachable, StoreError
 from ..event import Event, KindClass, supersedes
 from ..filters import Filter
-from ..errors import MalformedEvent, StoreError
+from ..nips.nip17 import parse_inbox_relays
+from ..nips.nip19 import npub_encode
+from ..nips.nip65 import normalize_relay_url, parse_relay_list
 from ..store.base import (
     LOOKUP,
     ActionRecord,
@@ -41,9 +44,7 @@ from ..store.base import (
     is_delivered_message,
 )
 from .backoff import backoff
-from ..nips.nip17 import parse_inbox_relays
-from ..nips.nip19 import npub_encode
-from ..nips.nip65 import normalize_relay_url, parse_relay_list
+from .pool import Pool
 
 __all__ = [
     "Outbox",
@@ -61,8 +62,6 @@ log = logging.getLogger("nostr_training.outbox")
 #: OK-false prefixes that no retry will change (NIP-01): the row is refused for good.
 FINAL_PREFIXES = ("invalid:", "blocked:", "restricted:", "pow:", "mute:")
 _GIFT_WRAPS = (kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL)
-#: Pool states in which a relay can answer a look-up.
-_UP = ("connected", "authenticating", "authenticated")
 #: Extra seconds granted to a pool's own fetch timeout before the outbox gives up on it.
 _FETCH_GRACE = 1.0
 
@@ -171,12 +170,6 @@ class Submission:
     unresolved: tuple[str, ...] = ()
 
 
-class Pool(Protocol):
-    async def publish(self, event: Event, relays: Sequence[str], timeout: float) -> dict[str, Any]: ...
-
-    async def fetch(self, filters: Sequence[Filter], relays: Sequence[str], timeout: float) -> list[Event]: ...
-
-
 @dataclass
 class OutboxCounters:
     attempts: int = 0
@@ -230,14 +223,14 @@ class Outbox:
         return out
 
     def _reachable(self) -> bool:
-        """Is any configured relay connected? A pool that cannot tell is taken at its word."""
-        status = getattr(self.pool, "status", None)
-        if status is None:
-            return True
-        states = {s.url: s.state for s in status()}
+        """Is any configured relay connected? A relay the pool does not know yet is given the
+        benefit of the doubt (the look-up itself added it)."""
+        if self.pool is None:
+            return False
+        states = {s.url: s.state for s in self.pool.status()}
         if any(url not in states for url in self._configured):
             return True
-        return any(states[url] in _UP for url in self._configured)
+        return any(states[url].is_up for url in self._configured)
 
     async def _fetch_missing(self, kind: int, pubkeys: set[str]) -> bool:
         """Ask the configured relays for relay lists we lack, and index what comes back.
@@ -450,7 +443,8 @@ class Outbox:
                 )
         if not relays:
             return
-        assert self.pool is not None
+        if self.pool is None:
+            raise RelayUnreachable("this outbox has no relay pool; the deliveries stay queued for the daemon")
         try:
             results = await self.pool.publish(event, relays, self.timeout)
         except Exception as exc:  # the pool failing as a whole is retried like a timeout

@@ -13,14 +13,12 @@ import zoneinfo
 from dataclasses import dataclass
 
 from ..event import Event, EventTemplate, coordinate
-from . import (
-    BADGE_DEFINITION as BADGE_DEFINITION_KIND,
-    COURSE as COURSE_KIND,
-    DATE_EVENT as DATE_EVENT_KIND,
-    LESSON as LESSON_KIND,
-    ROOM as ROOM_KIND,
-    RSVP as RSVP_KIND,
-)
+from . import BADGE_DEFINITION as BADGE_DEFINITION_KIND
+from . import COURSE as COURSE_KIND
+from . import DATE_EVENT as DATE_EVENT_KIND
+from . import LESSON as LESSON_KIND
+from . import ROOM as ROOM_KIND
+from . import RSVP as RSVP_KIND
 from . import _wire
 from ._wire import Reader
 
@@ -225,9 +223,7 @@ def build_course(course: Course, *, created_at: int) -> EventTemplate:
 def parse_course(event: Event) -> Course:
     r = Reader(event, COURSE_KIND)
     d = r.d()
-    title = r.optional("title") or r.optional("name")
-    if not title:
-        r.required("title")
+    title = r.optional("title") or r.optional("name") or r.required("title")
     lessons: list[str] = []
     for coord in r.coordinates(CALENDAR_EVENT_KINDS):
         if coord not in lessons:
@@ -369,9 +365,7 @@ def parse_lesson(event: Event) -> Lesson:
     """Read a 31923 as a lesson: start/end digits only, end after start, D consistent, a host."""
     r = Reader(event, LESSON_KIND)
     d = r.d()
-    title = r.optional("title") or r.optional("name")
-    if not title:
-        r.required("title")
+    title = r.optional("title") or r.optional("name") or r.required("title")
     start = r.required_int("start")
     duration = r.optional_int("duration", minimum=1)
     end_text = r.optional("end")

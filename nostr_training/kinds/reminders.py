@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
 from ..event import Event, EventTemplate
-from . import (
-    DIRECT_MESSAGE as DIRECT_MESSAGE_KIND,
-    LESSON as LESSON_KIND,
-)
+from . import DIRECT_MESSAGE as DIRECT_MESSAGE_KIND
+from . import LESSON as LESSON_KIND
 from . import _wire
 from ._wire import Reader
 from .calendar import Lesson

@@ -224,4 +224,5 @@ def parse_blob_descriptor(data: Any, *, server: str | None = None) -> BlobDescri
         raise fail("type", f"must be a MIME type string, got {mime!r}")
     if uploaded is not None and (type(uploaded) is not int or uploaded < 0):
         raise fail("uploaded", f"must be a unix timestamp, got {uploaded!r}")
+    assert isinstance(digest, str)
     return BlobDescriptor(url=url, sha256=digest, size=size, type=mime, uploaded=uploaded)

@@ -215,7 +215,9 @@ def plan_reminders(
     history = (revisions,) if isinstance(revisions, Lesson) else tuple(revisions)
     if not history:
         return ReminderPlan((), (), None)
-    due, missed, future = [], [], []
+    due: list[DueReminder] = []
+    missed: list[DueReminder] = []
+    future: list[int] = []
     sent_keys = sent if isinstance(sent, (set, frozenset, dict)) else frozenset(sent)
     coord = history[0].coordinate
     for kind, pubkey, moment, deadline, occasion, expires in _candidates(

@@ -360,7 +360,7 @@ def material_revisions(revisions: Iterable[Lesson]) -> tuple[Lesson, ...]:
     """The first revision and every later one that changed the lesson materially."""
     ordered = ordered_revisions(revisions)
     out = ordered[:1]
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if material_changes(before, after):
             out.append(after)
     return tuple(out)
@@ -379,7 +379,7 @@ def reconfirmation_judge(revisions: Iterable[Lesson]) -> Callable[[Rsvp], bool]:
         return lambda rsvp: False
     latest = material[-1]
     index = {r.event_id: i for i, r in enumerate(ordered) if r.event_id is not None}
-    latest_index = index.get(latest.event_id, len(ordered) - 1)
+    latest_index = index.get(latest.event_id, len(ordered) - 1) if latest.event_id is not None else len(ordered) - 1
     latest_at = latest.created_at or 0
 
     def judge(rsvp: Rsvp) -> bool:

@@ -24,13 +24,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import (
-    AdmissionRequired,
-    InvalidKey,
-    JoinRefused,
-    RecordingRefused,
-    RoomKeyRequired,
-)
+from ..errors import AdmissionRequired, InvalidKey, JoinRefused, RecordingRefused, RoomKeyRequired
 
 __all__ = [
     "KEY_RING_SIZE",

@@ -26,15 +26,7 @@ from livekit.protocol.webhook import WebhookEvent
 
 from ..errors import WebhookRefused
 from ..rules.attendance import Join, Leave
-from .base import (
-    E2eeKey,
-    JoinPermit,
-    Role,
-    SfuEvent,
-    SfuEventType,
-    e2ee_shared_key,
-    is_pubkey,
-)
+from .base import E2eeKey, JoinPermit, Role, SfuEvent, SfuEventType, e2ee_shared_key, is_pubkey
 from .config import SfuConfig
 
 __all__ = ["EVENT_TYPES", "SOURCE", "LiveKitAdapter", "WebhookLedger", "video_grants"]

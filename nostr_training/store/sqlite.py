@@ -23,27 +23,18 @@ from typing import Any, Iterable, Sequence
 import aiosqlite
 
 from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, StoreError
-from ..event import Event, supersedes, verify_event
+from ..event import Event, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
-from .base import (
-    ActionRecord,
-    AddOutcome,
-    OutboxEntry,
-    OutboxItem,
-    OutboxState,
-    OutboxTarget,
-    TargetKind,
-    is_delivered_message,
-)
+from .base import ActionRecord, AddOutcome, OutboxEntry, OutboxItem, OutboxState, OutboxTarget, TargetKind, is_delivered_message
 from .serving import (
+    GIFT_WRAP_KINDS,
     CourseQueries,
     DeletionMark,
     a_deletion_applies,
     check_private_id,
     deletion_marks,
     e_deletion_applies,
-    GIFT_WRAP_KINDS,
 )
 
 __all__ = ["SqliteStore", "SCHEMA_VERSION"]

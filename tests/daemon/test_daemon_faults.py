@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import json
 import os
+import subprocess
 from pathlib import Path
 
-import pytest
 from websockets.asyncio.client import connect
 
 from nostr_training.clock import ManualClock

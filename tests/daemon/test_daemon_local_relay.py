@@ -16,9 +16,9 @@ from nostr_training import kinds
 from nostr_training.daemon.http import HttpServer, Route, host_allowed, origin_allowed
 from nostr_training.daemon.local_relay import LocalRelay
 from nostr_training.daemon.outbox import Outbox
+from nostr_training.event import sign_event
 from nostr_training.keys import Keys
 from nostr_training.nips.nip42 import auth_template
-from nostr_training.event import sign_event
 from nostr_training.store.base import OutboxState
 from nostr_training.store.memory import MemoryStore
 

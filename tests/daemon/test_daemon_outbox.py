@@ -7,10 +7,8 @@ import asyncio
 import pytest
 
 from nostr_training import kinds
-from nostr_training.daemon.outbox import (
-    Outbox, publish_refusal, is_final_refusal, plan_targets, retry_delay,
-)
-from nostr_training.errors import MalformedEvent
+from nostr_training.daemon.outbox import Outbox, is_final_refusal, plan_targets, publish_refusal, retry_delay
+from nostr_training.errors import MalformedEvent, RelayUnreachable
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.store.base import LOOKUP, OutboxState, OutboxTarget
@@ -350,3 +348,13 @@ async def test_a_refusal_for_want_of_an_inbox_goes_once_a_later_attempt_delivers
     assert states(await store.outbox_entries(wrap.id)) == {C: OutboxState.DELIVERED}
     ctx = ServiceContext(config=None, store=store, outbox=outbox, clock=clock)  # type: ignore[arg-type]
     assert (await store_status(ctx))["outbox_refused"] == []
+
+
+async def test_an_outbox_without_a_pool_queues_and_says_it_cannot_send(store, alice, clock):
+    """The CLI's outbox when a daemon runs: it commits, and delivering is the daemon's job."""
+    outbox = Outbox(store, None, clock=clock, default_relays=[A])
+    note = signed(alice, 1, created_at=clock.now())
+    assert (await outbox.submit(note)).relays == (A,)
+    with pytest.raises(RelayUnreachable, match="no relay pool"):
+        await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id))[A] is OutboxState.PENDING

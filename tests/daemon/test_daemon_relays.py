@@ -24,8 +24,8 @@ from nostr_training.cli import _register, cli
 from nostr_training.clock import ManualClock
 from nostr_training.daemon.app import Daemon, read_runtime
 from nostr_training.daemon.backoff import backoff
-from nostr_training.daemon.follows import RESUME_OVERLAP
 from nostr_training.daemon.config import DaemonConfig, load_config, write_config
+from nostr_training.daemon.follows import RESUME_OVERLAP
 from nostr_training.daemon.outbox import Outbox
 from nostr_training.daemon.relays import RelayPool
 from nostr_training.event import verify_event
@@ -70,7 +70,7 @@ async def test_outbox_delivers_once_the_down_relay_comes_up(tmp_path, restartabl
     down.stop()
     clock = ManualClock(int(time.time()))
     store = await SqliteStore.open(tmp_path / "index.sqlite")
-    pool = fast_pool(now=clock.now)
+    pool = fast_pool(clock=clock)
     try:
         outbox = Outbox(store, pool, clock=clock, default_relays=[nostr_relay.url, down.url], timeout=5)
         note = signed(alice, 1, content=f"hello {os.urandom(4).hex()}", created_at=int(time.time()))
@@ -102,7 +102,7 @@ async def test_refusal_reason_is_recorded_and_shown_by_status(home, nostr_relay,
     config.data_dir.mkdir(parents=True, exist_ok=True)
     clock = ManualClock(int(time.time()))
     store = await SqliteStore.open(config.database_path)
-    pool = fast_pool(now=clock.now)
+    pool = fast_pool(clock=clock)
     try:
         outbox = Outbox(store, pool, clock=clock, default_relays=config.relays, timeout=5)
         too_long = signed(alice, 1, content="x" * 5000, created_at=int(time.time()))

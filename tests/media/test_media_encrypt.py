@@ -8,13 +8,7 @@ import os
 import pytest
 
 from nostr_training.errors import DecryptionError, InvalidKey
-from nostr_training.media.encrypt import (
-    ALGORITHM,
-    CHUNK_SIZE,
-    MAGIC,
-    decrypt_file,
-    encrypt_file,
-)
+from nostr_training.media.encrypt import ALGORITHM, CHUNK_SIZE, MAGIC, decrypt_file, encrypt_file
 
 SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 7]
 

@@ -5,17 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nostr_training.kinds.reminders import ReminderKind as K
 from nostr_training.rules.lifecycle import SessionState
-from nostr_training.rules.reminders import (
-    ReminderPolicy,
-    next_reminder_at,
-    plan_reminders,
-    reminder_action_key,
-    reminders_due,
-)
+from nostr_training.rules.reminders import ReminderPolicy, next_reminder_at, plan_reminders, reminder_action_key, reminders_due
 
 from .factories import ALICE, BOB, CAROL, DAVE, DAY, ERIN, HOST, HOUR, START, lesson, rsvp
 

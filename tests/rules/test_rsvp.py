@@ -6,7 +6,8 @@ import random
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nostr_training.errors import MalformedEvent, RsvpRefused
 from nostr_training.kinds.calendar import RsvpStatus
@@ -210,7 +211,7 @@ def _replayed_promotions(target, answers):
     """Brute force: the roster after every answer, and when each learner moved from line to seat."""
     promoted: dict[str, int] = {}
     before = roster(target, [])
-    for i, answer in enumerate(sorted(answers, key=lambda a: a.created_at)):
+    for _i, answer in enumerate(sorted(answers, key=lambda a: a.created_at)):
         after = roster(target, [a for a in answers if a.created_at <= answer.created_at])
         for who in promotions(before, after):
             promoted[who] = answer.created_at

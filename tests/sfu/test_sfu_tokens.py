@@ -13,13 +13,7 @@ from hypothesis import strategies as st
 from livekit.api import AccessToken, TokenVerifier, VideoGrants
 
 from nostr_training.clock import SystemClock
-from nostr_training.errors import (
-    AdmissionRequired,
-    InvalidKey,
-    JoinRefused,
-    RecordingRefused,
-    RoomKeyRequired,
-)
+from nostr_training.errors import AdmissionRequired, InvalidKey, JoinRefused, RecordingRefused, RoomKeyRequired
 from nostr_training.sfu.base import (
     KEY_RING_SIZE,
     JoinPermit,

@@ -20,14 +20,7 @@ from livekit.protocol.webhook import WebhookEvent
 
 from nostr_training.clock import SystemClock
 from nostr_training.errors import WebhookRefused
-from nostr_training.rules.attendance import (
-    AttendancePolicy,
-    Heartbeat,
-    Join,
-    Leave,
-    SessionWindow,
-    compute_attendance,
-)
+from nostr_training.rules.attendance import AttendancePolicy, Heartbeat, Join, Leave, SessionWindow, compute_attendance
 from nostr_training.sfu.base import SfuEventType
 from nostr_training.sfu.config import SecretText, SfuConfig
 from nostr_training.sfu.livekit import SOURCE, LiveKitAdapter, WebhookLedger

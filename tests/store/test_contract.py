@@ -615,8 +615,8 @@ async def test_typed_targets_round_trip(store: Store, alice: Keys, bob: Keys):
 
 
 async def test_typed_lookups_parse_and_skip_what_the_parsers_refuse(store: Store, alice: Keys, bob: Keys):
-    from nostr_training.kinds import Lesson, build_lesson, build_rsvp
     from nostr_training.event import sign_event
+    from nostr_training.kinds import Lesson, build_lesson, build_rsvp
 
     lesson = Lesson(author=alice.public_key, d="l1", title="Ownership", start=T + 3600, end=T + 7200,
                     instructor=alice.public_key)
