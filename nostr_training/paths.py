@@ -84,3 +84,15 @@ def make_private_file(path: str | os.PathLike[str]) -> Path:
     finally:
         os.close(fd)
     return target
+
+
+def secure_data_dir(path: str | os.PathLike[str]) -> Path:
+    """Make a data dir and everything already in it private (dirs 0700, files 0600), whatever
+    modes an earlier version or the user's umask left: it holds the index of the user's
+    correspondence, the key and the runtime secret."""
+    root = make_private_dir(path)
+    for entry in root.rglob("*"):
+        if entry.is_symlink():
+            continue
+        os.chmod(entry, _PRIVATE_DIR if entry.is_dir() else _PRIVATE_FILE)
+    return root

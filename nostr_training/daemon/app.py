@@ -26,6 +26,7 @@ from typing import IO, Any, Callable
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError
 from ..event import verify_event
+from ..paths import make_private_dir, make_private_file, secure_data_dir
 from ..services.context import ServiceContext
 from ..services.status import jsonable, store_status
 from ..signer import Signer
@@ -105,11 +106,16 @@ def read_runtime(data_dir: Path) -> RuntimeInfo | None:
 
 
 async def open_store(path: Path) -> Store:
-    """The SQLite index at ``path``."""
+    """The SQLite index at ``path``, in a private data dir; the database and the journal files
+    SQLite makes beside it are created readable by the user only."""
     from ..store.sqlite import SqliteStore
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return await SqliteStore.open(path)
+    secure_data_dir(path.parent)
+    previous = os.umask(0o077)
+    try:
+        return await SqliteStore.open(path)
+    finally:
+        os.umask(previous)
 
 
 def make_pool(*, signer: Signer | None, clock: Clock) -> Pool:
@@ -176,8 +182,8 @@ class Daemon:
     # Lifecycle -----------------------------------------------------------------------------
 
     def _take_lock(self) -> None:
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.config.data_dir / LOCK_FILE, "a+")
+        make_private_dir(self.config.data_dir)
+        fh = open(make_private_file(self.config.data_dir / LOCK_FILE), "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from .. import kinds
@@ -265,15 +265,42 @@ class RelaySession:
             self.push(_dumps(["CLOSED", subid, f"rate-limited: at most {relay.max_subscriptions} subscriptions"]))
             return
         self.subs[subid] = filters
-        clamped = [
-            dataclasses.replace(f, limit=min(f.limit if f.limit is not None else relay.max_limit, relay.max_limit))
-            for f in filters
-        ]
-        events = await relay.store.query(clamped, now=relay.clock.now(), recipients=self.recipients)
         prefix = '["EVENT",' + _dumps(subid) + ","
-        for ev in events:
-            await self.put(prefix + ev.to_json() + "]")
+        sent: set[str] = set()
+        async with relay.replays:
+            for f in filters:
+                limit = min(f.limit if f.limit is not None else relay.max_limit, relay.max_limit)
+                async for ev in self._pages(f, limit):
+                    if ev.id not in sent:
+                        sent.add(ev.id)
+                        await self.put(prefix + ev.to_json() + "]")
         await self.put(_dumps(["EOSE", subid]))
+
+    async def _pages(self, f: Filter, limit: int) -> AsyncIterator[Event]:
+        """A filter's stored events, newest first, read a page at a time (keyset on created_at,
+        then id), so a large replay to a slow client holds one page in memory, not all of it."""
+        relay = self.relay
+        until = f.until
+        seen_at_until: set[str] = set()
+        page = relay.page_size
+        left = limit
+        while left > 0:
+            want = min(page, left + len(seen_at_until))
+            got = await relay.store.query(
+                [dataclasses.replace(f, until=until, limit=want)], now=relay.clock.now(), recipients=self.recipients
+            )
+            fresh = [e for e in got if not (e.created_at == until and e.id in seen_at_until)]
+            for ev in fresh[:left]:
+                yield ev
+            left -= min(len(fresh), left)
+            if len(got) < want:
+                return
+            last = got[-1].created_at
+            if not fresh:  # a whole page at one second, all sent: ask for more at once
+                page *= 2
+                continue
+            seen_at_until = {e.id for e in got if e.created_at == last} | (seen_at_until if last == until else set())
+            until = last
 
     async def _count(self, data: list[Any]) -> None:
         parsed = self._filters(data)
@@ -366,8 +393,10 @@ class LocalRelay:
         max_message_bytes: int = 512 * 1024,
         max_subscriptions: int = 64,
         max_limit: int = 5000,
-        max_buffer_bytes: int = 8 * 1024 * 1024,
+        max_buffer_bytes: int = 2 * 1024 * 1024,
         send_timeout: float = 10.0,
+        page_size: int = 200,
+        concurrent_replays: int = 4,
     ):
         self.store = store
         self.submit = submit
@@ -378,6 +407,9 @@ class LocalRelay:
         self.max_limit = max_limit
         self.max_buffer_bytes = max_buffer_bytes
         self.send_timeout = send_timeout
+        self.page_size = page_size
+        #: Stored-event replays run a few at a time: memory is bounded by them, not by clients.
+        self.replays = asyncio.Semaphore(concurrent_replays)
         self.counters = RelayCounters()
         self.sessions: set[RelaySession] = set()
         self.auth_urls: frozenset[str] = frozenset()

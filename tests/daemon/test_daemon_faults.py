@@ -164,3 +164,27 @@ def test_publish_through_a_daemon_killed_midway_reports_what_was_committed(tmp_p
             await store.close()
 
     assert {r["id"] for r in reported} <= asyncio.run(queued())
+
+
+async def test_a_data_dir_left_world_readable_is_made_private(home, alice):
+    """An existing 755 data dir with 644 files (an older version, a loose umask) is tightened
+    at start, and the index the daemon creates is the user's alone."""
+    import stat
+
+    home.mkdir(parents=True)
+    os.chmod(home, 0o755)
+    old = home / "notes.txt"
+    old.write_text("old")
+    os.chmod(old, 0o644)
+    config = load_config().with_overrides(relays=[R], port=0)
+    daemon = Daemon(config, signer=LocalSigner(alice), pool=FakePool(), clock=ManualClock(1_800_000_000))
+    await daemon.start()
+    try:
+        mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+        assert mode(home) == 0o700 and mode(old) == 0o600
+        for name in ("index.sqlite", "daemon.json", "daemon.lock"):
+            assert mode(home / name) == 0o600, name
+        for extra in home.glob("index.sqlite-*"):
+            assert mode(extra) == 0o600, extra.name
+    finally:
+        await daemon.stop()

@@ -372,3 +372,27 @@ async def test_hostile_frames_get_an_answer_and_the_connection_lives(relay, fram
     assert (await until(ws, "EOSE", "after"))[-1] == ["EOSE", "after"]
     await ws.close()
     assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+
+
+@pytest.mark.parametrize("limit", [None, 1, 5, 7, 40])
+async def test_paged_replay_serves_exactly_what_one_query_would(relay, limit):
+    """Replays are read a page at a time; with pages of 3 and many events in the same second,
+    a REQ still gets exactly the events (and order) one unpaged query gives."""
+    import random as _random
+
+    rng = _random.Random(limit or 0)
+    author = Keys.generate()
+    events = [signed(author, 1, content=str(i), created_at=1_800_000_000 + rng.choice([0, 0, 1, 2, 2, 2, 5]))
+              for i in range(30)]
+    for ev in events:
+        await relay.store.add(ev)
+    relay.local.page_size = 3
+    wanted = {"authors": [author.public_key]} | ({"limit": limit} if limit is not None else {})
+    from nostr_training.filters import Filter
+
+    expected = [e.id for e in await relay.store.query([Filter.from_dict(wanted)])]
+    ws, _ = await open_client(relay)
+    await ws.send(json.dumps(["REQ", "p", wanted]))
+    got = [m[2]["id"] for m in await until(ws, "EOSE", "p") if m[0] == "EVENT"]
+    assert got == expected
+    await ws.close()
