@@ -24,7 +24,8 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── RsvpRefused
     │   ├── CertificateRefused
     │   └── NotFound
-    └── ConfigError             settings, key files and passwords
+    ├── ConfigError             settings, key files and passwords
+    └── ContactError            a contact, or a line of a contacts CSV, we cannot accept
 
 The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
 exit 2 only for usage errors raised by click itself.
@@ -56,6 +57,7 @@ __all__ = [
     "CertificateRefused",
     "NotFound",
     "ConfigError",
+    "ContactError",
 ]
 
 
@@ -171,3 +173,14 @@ class NotFound(DomainError):
 
 class ConfigError(NostrTrainingError):
     """Settings, key files or passwords are missing or wrong."""
+
+
+class ContactError(NostrTrainingError):
+    """A contact we cannot accept, or a contacts CSV line we cannot read; names line and column."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: str | None = None):
+        self.line = line
+        self.column = column
+        at_line = f"line {line}: " if line is not None else ""
+        at_column = f"{column}: " if column else ""
+        super().__init__(f"{at_line}{at_column}{message}")

@@ -5,6 +5,10 @@ relays delete expired events, and a certificate's proof must outlive its validit
 a NIP-09 deletion of the award plus a durable issuer-signed 8314 record, since deletions are
 only requests and copies persist.
 
+A private award (delivered by gift wrap, never published) is revoked with a hash-only marker:
+an 8314 carrying only ``x`` = sha256(award id), so the revocation stays checkable by anyone who
+holds the award without naming the holder, the course or the definition.
+
 Verification codes are 16 symbols of Crockford base32 (no I, L, O, U), 80 bits drawn at random,
 shown as ``XXXX-XXXX-XXXX-XXXX``. Random rather than derived: a code derived from public fields
 (course, learner, date) could be computed by anyone and would link private certificates.
@@ -12,6 +16,7 @@ shown as ``XXXX-XXXX-XXXX-XXXX``. Random rather than derived: a code derived fro
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -31,6 +36,7 @@ __all__ = [
     "CertificateDefinition",
     "CertificateAward",
     "CertificateRevocation",
+    "RevocationMarker",
     "CODE_ALPHABET",
     "CODE_BITS",
     "verification_code",
@@ -42,11 +48,16 @@ __all__ = [
     "parse_certificate_award",
     "build_certificate_revocation",
     "parse_certificate_revocation",
+    "award_hash",
+    "build_revocation_marker",
+    "parse_revocation_marker",
+    "parse_revocation",
     "build_award_deletion",
 ]
 
 
 REVOCATION_ALT = "Certificate revocation by its issuer"
+MARKER_ALT = "Certificate revocation by its issuer (award named by hash)"
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_SYMBOLS = 16
 CODE_BITS = CODE_SYMBOLS * 5
@@ -97,6 +108,20 @@ class CertificateRevocation:
     created_at: int
     reason: str = ""
     event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationMarker:
+    """A hash-only 8314: the issuer revokes the award whose id hashes to ``award_hash``."""
+
+    author: str
+    award_hash: str
+    created_at: int
+    reason: str = ""
+    event_id: str | None = None
+
+    def names(self, award_id: str) -> bool:
+        return award_hash(award_id) == self.award_hash
 
 
 # Verification codes ---------------------------------------------------------------------------
@@ -260,6 +285,40 @@ def parse_certificate_revocation(event: Event) -> CertificateRevocation:
         reason=event.content,
         event_id=event.id,
     )
+
+
+def award_hash(award_id: str) -> str:
+    """sha256 hex of the award id's 32 bytes: what a hash-only marker names."""
+    _wire.check_event_id("e", award_id)
+    return hashlib.sha256(bytes.fromhex(award_id)).hexdigest()
+
+
+def build_revocation_marker(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
+    """The 8314 for a private award: ``x`` = sha256(award id) and nothing about holder or course."""
+    tags: list[tuple[str, ...]] = [("x", award_hash(award_id)), _wire.alt(MARKER_ALT)]
+    return EventTemplate(
+        CERTIFICATE_REVOCATION_KIND, tuple(tags), _wire.check_text("content", reason, allow_empty=True), created_at
+    )
+
+
+def parse_revocation_marker(event: Event) -> RevocationMarker:
+    r = Reader(event, CERTIFICATE_REVOCATION_KIND)
+    for name in ("a", "e", "p"):
+        if r.optional(name) is not None:
+            raise r.fail(name, "a hash-only revocation marker names nothing but x")
+    value = r.required("x")
+    if not _wire.is_hex(value, 64):
+        raise r.fail("x", f"must be a 64-character lowercase sha256 hex, got {value[:70]!r}")
+    return RevocationMarker(
+        author=event.pubkey, award_hash=value, created_at=event.created_at, reason=event.content, event_id=event.id
+    )
+
+
+def parse_revocation(event: Event) -> CertificateRevocation | RevocationMarker:
+    """Either form of 8314: the public one (``a``/``e``/``p``) or the hash-only marker (``x``)."""
+    if event.tag_value("e") is None and event.tag_value("x") is not None:
+        return parse_revocation_marker(event)
+    return parse_certificate_revocation(event)
 
 
 def build_award_deletion(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
