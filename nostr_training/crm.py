@@ -79,6 +79,11 @@ class Contact:
 
 def check_contact(contact: Contact) -> Contact:
     """The contact with spaces trimmed and tags deduplicated, or ``ContactError`` naming the field."""
+    for column, value in (("name", contact.name), ("email", contact.email), ("notes", contact.notes)):
+        if not isinstance(value, str) or "\x00" in value:
+            raise ContactError("must be text without NUL characters", column=column)
+    if any(not isinstance(tag, str) or "\x00" in tag for tag in contact.tags):
+        raise ContactError("must be text without NUL characters", column="tags")
     name = contact.name.strip()
     if not name:
         raise ContactError("must not be empty", column="name")
