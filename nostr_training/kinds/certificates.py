@@ -5,6 +5,10 @@ relays delete expired events, and a certificate's proof must outlive its validit
 a NIP-09 deletion of the award plus a durable issuer-signed 8314 record, since deletions are
 only requests and copies persist.
 
+A learner shows ("accepts") a certificate by adding its definition/award pair to their NIP-58
+profile badges (10008, consecutive ``a``/``e`` tags); the legacy 30008 ``d=profile_badges``
+form is read too.
+
 A private award (delivered by gift wrap, never published) is revoked with a hash-only marker:
 an 8314 carrying only ``x`` = sha256(award id), so the revocation stays checkable by anyone who
 holds the award without naming the holder, the course or the definition.
@@ -27,6 +31,7 @@ from . import (
     BADGE_DEFINITION as BADGE_DEFINITION_KIND,
     CERTIFICATE_REVOCATION as CERTIFICATE_REVOCATION_KIND,
     COURSE as COURSE_KIND,
+    PROFILE_BADGES as PROFILE_BADGES_KIND,
 )
 from . import _wire
 from ._wire import Reader
@@ -53,6 +58,9 @@ __all__ = [
     "parse_revocation_marker",
     "parse_revocation",
     "build_award_deletion",
+    "ProfileBadges",
+    "parse_profile_badges",
+    "build_profile_badge_acceptance",
 ]
 
 
@@ -324,3 +332,55 @@ def parse_revocation(event: Event) -> CertificateRevocation | RevocationMarker:
 def build_award_deletion(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
     """NIP-09 deletion request for a kind-8 award (``e`` + ``k``), signed by the issuer."""
     return build_deletion(events=((award_id, BADGE_AWARD_KIND),), created_at=created_at, reason=reason)
+
+
+# Profile badges 10008 (the learner accepts a certificate) ---------------------------------------
+
+_LEGACY_PROFILE_BADGES = (30008, "profile_badges")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileBadges:
+    """The badges a learner shows, in order: (definition coordinate, award id) pairs."""
+
+    author: str
+    pairs: tuple[tuple[str, str], ...]
+    created_at: int
+    event_id: str | None = None
+
+
+def parse_profile_badges(event: Event) -> ProfileBadges:
+    """Read a 10008 (or the legacy 30008 ``d=profile_badges``); unpaired tags are ignored (NIP-58)."""
+    if (event.kind, event.d) != _LEGACY_PROFILE_BADGES:
+        Reader(event, PROFILE_BADGES_KIND)
+    pairs = []
+    tags = [t for t in event.tags if len(t) > 1]
+    for first, second in zip(tags, tags[1:], strict=False):
+        if first[0] == "a" and second[0] == "e" and first[1].startswith(f"{BADGE_DEFINITION_KIND}:"):
+            if _wire.is_hex(second[1], 64) and (first[1], second[1]) not in pairs:
+                pairs.append((first[1], second[1]))
+    return ProfileBadges(event.pubkey, tuple(pairs), event.created_at, event.id)
+
+
+def build_profile_badge_acceptance(
+    award: CertificateAward, *, created_at: int, current: Event | None = None
+) -> EventTemplate:
+    """The learner's 10008 with this certificate added last; other badges and tags are kept.
+
+    ``current`` is the learner's present 10008 (or legacy 30008), if any; accepting twice
+    changes nothing but ``created_at``.
+    """
+    if award.event_id is None:
+        raise _wire.malformed("e", "the award to show has no event id")
+    _wire.check_event_id("e", award.event_id)
+    tags: list[tuple[str, ...]] = []
+    content = ""
+    if current is not None:
+        shown = parse_profile_badges(current)
+        legacy = current.kind != PROFILE_BADGES_KIND
+        tags = [t for t in current.tags if not (legacy and t and t[0] == "d")]
+        content = current.content
+        if (award.definition, award.event_id) in shown.pairs:
+            return EventTemplate(PROFILE_BADGES_KIND, tuple(tags), content, created_at)
+    tags += [("a", award.definition), ("e", award.event_id)]
+    return EventTemplate(PROFILE_BADGES_KIND, tuple(tags), content, created_at)

@@ -157,7 +157,9 @@ def certificate_status(
 
 def current_certificate(certs: Iterable[Certificate], now: int) -> Certificate | None:
     """The certificate that decides the status (see the module docstring); None if none issued."""
-    issued = [c for c in set(certs) if c.issued_at <= now]
+    issued = [c for c in certs if c.issued_at <= now]
+    if len(issued) == 1:
+        return issued[0]
     held = [c for c in issued if certificate_status(c, now) in _HELD]
     if held:
         return max(
@@ -306,10 +308,13 @@ def check_requirements(
     expiring_within_days: int = 30,
 ) -> RequirementsReport:
     """Per required course: met while the holder's current certificate is valid or expiring."""
-    mine = [c for c in certs if c.holder == holder]
+    mine: dict[str, list[Certificate]] = {}
+    for cert in certs:
+        if cert.holder == holder:
+            mine.setdefault(cert.course, []).append(cert)
     rows = []
     for course in dict.fromkeys(required_courses):
-        current = current_certificate((c for c in mine if c.course == course), now)
+        current = current_certificate(mine.get(course, ()), now)
         status = certificate_status(current, now, expiring_within_days)
         rows.append(
             Requirement(

@@ -20,7 +20,8 @@ invalid         1          ``problem``: tampered, malformed, self_issued, foreig
                            incomplete, code_mismatch or not_yet_valid
 ==============  =========  ==============================================================
 
-Revocations count from their ``created_at`` (as in ``rules.certification``), by the award's
+When the events hold several versions of the definition or the course, the newest decides (a
+bundle holds the versions current at export). Revocations count from their ``created_at`` (as in ``rules.certification``), by the award's
 author only: the public form names the award id and its definition; the hash-only marker for a
 private award names sha256(award id). A bundle that carries a revocation with a bad signature
 was edited, and is invalid like any other tampered bundle.
@@ -29,7 +30,7 @@ was edited, and is invalid like any other tampered bundle.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..errors import InvalidEvent, MalformedEvent
@@ -189,14 +190,14 @@ def verify_certificate(
     if not awards:
         what = f"with code {wanted}" if wanted else "among the events given"
         return Verdict(VerdictStatus.NOT_FOUND, f"no certificate award {what}", code=wanted)
-    if isinstance(bundle_or_events, CertificateBundle):
-        for event in events[1:]:
-            problem = _authentic(event)
-            if problem:
-                return _invalid(Problem.TAMPERED, f"kind {event.kind}: {problem}", award_id=awards[0].id)
     context = _Context(
         by_kind.get(BADGE_DEFINITION, []), by_kind.get(COURSE, []), by_kind.get(CERTIFICATE_REVOCATION, [])
     )
+    if isinstance(bundle_or_events, CertificateBundle):
+        for event in events[1:]:
+            problem = context.authentic(event)
+            if problem:
+                return _invalid(Problem.TAMPERED, f"kind {event.kind}: {problem}", award_id=awards[0].id)
     verdicts = [_verify_award(award, context, now, expiring_days) for award in awards]
     return min(verdicts, key=lambda v: _RANK[v.status])
 
@@ -213,15 +214,18 @@ class _Context:
     definitions: list[Event]
     courses: list[Event]
     revocations: list[Event]
+    verified: set[Event] = field(default_factory=set)
 
-
-def _authentic(event: Event) -> str | None:
-    """None when the event is what its author signed, else why not."""
-    try:
-        verify_event(event)
-    except InvalidEvent as exc:
-        return str(exc)
-    return None
+    def authentic(self, event: Event) -> str | None:
+        """None when the event is what its author signed, else why not; each checked once."""
+        if event in self.verified:
+            return None
+        try:
+            verify_event(event)
+        except InvalidEvent as exc:
+            return str(exc)
+        self.verified.add(event)
+        return None
 
 
 def _newest(events: Iterable[Event], address: str) -> Event | None:
@@ -234,7 +238,7 @@ def _newest(events: Iterable[Event], address: str) -> Event | None:
 
 def _verify_award(event: Event, context: _Context, now: int, expiring_days: int) -> Verdict:
     known: dict[str, Any] = {"award_id": event.id}
-    problem = _authentic(event)
+    problem = context.authentic(event)
     if problem:
         return _invalid(Problem.TAMPERED, f"award: {problem}", **known)
     claimed = event.tag_value("a")
@@ -266,7 +270,7 @@ def _verify_award(event: Event, context: _Context, now: int, expiring_days: int)
     definition_event = _newest(context.definitions, award.definition)
     if definition_event is None:
         return _invalid(Problem.INCOMPLETE, f"the definition {award.definition} is not among the events", **known)
-    problem = _authentic(definition_event)
+    problem = context.authentic(definition_event)
     if problem:
         return _invalid(Problem.TAMPERED, f"definition: {problem}", **known)
     try:
@@ -280,7 +284,7 @@ def _verify_award(event: Event, context: _Context, now: int, expiring_days: int)
     course_event = _newest(context.courses, definition.course)
     if course_event is None:
         return _invalid(Problem.INCOMPLETE, f"the course {definition.course} is not among the events", **known)
-    problem = _authentic(course_event)
+    problem = context.authentic(course_event)
     if problem:
         return _invalid(Problem.TAMPERED, f"course: {problem}", **known)
     try:
@@ -301,14 +305,14 @@ def _verify_award(event: Event, context: _Context, now: int, expiring_days: int)
 
 
 def _revocation_of(
-    award: CertificateAward, definition: CertificateDefinition, revocations: list[Event]
+    award: CertificateAward, definition: CertificateDefinition, context: _Context
 ) -> CertificateRevocation | RevocationMarker | None:
     """The earliest revocation of this award by its issuer, in either form.
 
     Raises ``InvalidEvent`` for one that names the award but is not what the issuer signed.
     """
     found: CertificateRevocation | RevocationMarker | None = None
-    for event in revocations:
+    for event in context.revocations:
         if event.pubkey != award.author:
             continue
         try:
@@ -320,7 +324,9 @@ def _revocation_of(
         else:
             applies = revocation.award == award.event_id and revocation.definition == definition.coordinate
         if applies:
-            verify_event(event)
+            problem = context.authentic(event)
+            if problem:
+                raise InvalidEvent(problem)
             if found is None or revocation.created_at < found.created_at:
                 found = revocation
     return found
@@ -336,7 +342,7 @@ def _status(
     known: dict[str, Any],
 ) -> Verdict:
     try:
-        revocation = _revocation_of(award, definition, context.revocations)
+        revocation = _revocation_of(award, definition, context)
     except InvalidEvent as exc:
         return _invalid(Problem.TAMPERED, f"revocation: {exc}", **known)
     cert = Certificate(

@@ -9,7 +9,7 @@ import pytest
 
 from nostr_training import kinds as k
 from nostr_training.errors import MalformedEvent, MissingTag
-from nostr_training.event import coordinate
+from nostr_training.event import EventTemplate, coordinate
 from nostr_training.keys import Keys
 from nostr_training.rules.certification import CertificateStatus, certificate_status, certificates_from_records
 
@@ -101,6 +101,42 @@ def test_a_marker_revokes_in_the_certification_rules_only_for_the_awards_issuer(
     (kept,) = certificates_from_records([definition], [award], [theirs])
     assert certificate_status(kept, START + 60) is CertificateStatus.VALID
     assert certificates_from_records([definition], [], [mine]) == ()
+
+
+# Profile badges: the learner accepts ------------------------------------------------------------
+
+
+def test_accepting_adds_the_pair_last_keeps_other_badges_and_is_idempotent():
+    award = k.parse_certificate_award(award_event())
+    other = (coordinate(k.BADGE_DEFINITION, SCHOOL.public_key, "first-aid"), "9" * 64)
+    current = signed(
+        EventTemplate(k.PROFILE_BADGES, (("a", other[0]), ("e", other[1]), ("t", "kept")), "", START), LEARNER
+    )
+    accepted = signed(k.build_profile_badge_acceptance(award, created_at=START + 1, current=current), LEARNER)
+    shown = k.parse_profile_badges(accepted)
+    assert shown.pairs == (other, (award.definition, award.event_id)) and ("t", "kept") in accepted.tags
+    again = k.build_profile_badge_acceptance(award, created_at=START + 2, current=accepted)
+    assert again.tags == accepted.tags
+
+
+def test_the_legacy_30008_profile_badges_is_read_and_rewritten_as_10008():
+    award = k.parse_certificate_award(award_event())
+    other = (coordinate(k.BADGE_DEFINITION, SCHOOL.public_key, "first-aid"), "9" * 64)
+    legacy = signed(EventTemplate(30008, (("d", "profile_badges"), ("a", other[0]), ("e", other[1])), "", START), LEARNER)
+    assert k.parse_profile_badges(legacy).pairs == (other,)
+    rewritten = k.build_profile_badge_acceptance(award, created_at=START + 1, current=legacy)
+    assert rewritten.kind == k.PROFILE_BADGES and not [t for t in rewritten.tags if t[0] == "d"]
+    assert k.parse_profile_badges(signed(rewritten, LEARNER)).pairs == (other, (award.definition, award.event_id))
+    badge_set = signed(EventTemplate(30008, (("d", "travel"),), "", START), LEARNER)
+    with pytest.raises(MalformedEvent, match="expected kind 10008"):
+        k.parse_profile_badges(badge_set)
+
+
+def test_unpaired_badge_tags_are_ignored():
+    definition = coordinate(k.BADGE_DEFINITION, HOST.public_key, "c")
+    tags = (("a", definition), ("a", definition), ("e", "1" * 64), ("e", "2" * 64), ("e", "not hex"), ("a", definition))
+    event = signed(EventTemplate(k.PROFILE_BADGES, tags, "", START), LEARNER)
+    assert k.parse_profile_badges(event).pairs == ((definition, "1" * 64),)
 
 
 # Door check-in/check-out -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ PARSERS = {
     k.BADGE_AWARD: k.parse_certificate_award,
     k.CERTIFICATE_REVOCATION: k.parse_revocation,
     k.DOOR_CHECK: k.parse_door_check,
+    k.PROFILE_BADGES: k.parse_profile_badges,
     k.DELETION: k.parse_deletion,
     k.FILE_METADATA: k.parse_recording,
     k.DIRECT_MESSAGE: k.parse_reminder,

@@ -59,6 +59,11 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         v = k.parse_certificate_revocation(event)
         award = k.CertificateAward(HOST.public_key, v.definition, v.learner, 0, "", 0, event_id=v.award)
         return k.build_certificate_revocation(award, created_at=at, reason=v.reason)
+    if name == "profile_badges":
+        v = k.parse_profile_badges(event)
+        (definition, award_id), = v.pairs
+        award = k.CertificateAward(HOST.public_key, definition, LEARNER.public_key, 0, "", 0, event_id=award_id)
+        return k.build_profile_badge_acceptance(award, created_at=at)
     if name == "revocation_marker":
         v = k.parse_revocation(event)
         assert isinstance(v, k.RevocationMarker) and v.names(award_event().id)
