@@ -170,17 +170,8 @@ def verify_certificate(
             wanted = normalize_code(code)
         except MalformedEvent as exc:
             return Verdict(VerdictStatus.NOT_FOUND, f"{code!r} is not a verification code: {exc}")
-    if isinstance(bundle_or_events, CertificateBundle):
-        bundle = bundle_or_events
-        events = bundle.events
-        if bundle.code and bundle.code != (bundle.award.tag_value("code") or ""):
-            return _invalid(
-                Problem.CODE_MISMATCH,
-                f"the bundle shows code {bundle.code!r} but its award carries {bundle.award.tag_value('code')!r}",
-                award_id=bundle.award.id,
-            )
-    else:
-        events = tuple(bundle_or_events)
+    bundle = bundle_or_events if isinstance(bundle_or_events, CertificateBundle) else None
+    events = bundle.events if bundle is not None else tuple(bundle_or_events)
     by_kind: dict[int, list[Event]] = {}
     for event in events:
         by_kind.setdefault(event.kind, []).append(event)
@@ -193,11 +184,18 @@ def verify_certificate(
     context = _Context(
         by_kind.get(BADGE_DEFINITION, []), by_kind.get(COURSE, []), by_kind.get(CERTIFICATE_REVOCATION, [])
     )
-    if isinstance(bundle_or_events, CertificateBundle):
-        for event in events[1:]:
+    if bundle is not None:
+        for event in events:
             problem = context.authentic(event)
             if problem:
-                return _invalid(Problem.TAMPERED, f"kind {event.kind}: {problem}", award_id=awards[0].id)
+                return _invalid(Problem.TAMPERED, f"kind {event.kind}: {problem}", award_id=bundle.award.id)
+        carried = bundle.award.tag_value("code") or ""
+        if bundle.code and bundle.code != carried:
+            return _invalid(
+                Problem.CODE_MISMATCH,
+                f"the bundle shows code {bundle.code!r} but its award carries {carried!r}",
+                award_id=bundle.award.id,
+            )
     verdicts = [_verify_award(award, context, now, expiring_days) for award in awards]
     return min(verdicts, key=lambda v: _RANK[v.status])
 

@@ -264,6 +264,13 @@ def test_an_edited_display_code_is_refused():
     assert (verdict.status, verdict.problem) == (V.INVALID, Problem.CODE_MISMATCH)
 
 
+def test_an_award_whose_code_was_edited_is_tampered_not_a_code_mismatch():
+    award, definition, course = genuine()
+    tags = tuple(("code", "ZZZZ-ZZZZ-ZZZZ-ZZZZ") if t[0] == "code" else t for t in award.tags)
+    verdict = verify_certificate(k.CertificateBundle(edited(award, tags=tags), definition, course, (), CODE), now=T)
+    assert verdict.problem is Problem.TAMPERED
+
+
 def test_missing_pieces_are_incomplete_and_no_award_is_not_found():
     award, definition, course = genuine()
     assert verify_certificate([award, course], now=T).problem is Problem.INCOMPLETE
