@@ -11,7 +11,8 @@ CSV: a header row names the columns, in any order and any case: ``name`` (requir
 ``notes``, ``tags`` (separated by ``;``), ``npub`` or ``pubkey`` (an npub, an nprofile or 64 hex
 characters) and ``id``. Fields follow RFC 4180 quoting, so commas, quotes and line breaks
 inside a field survive. Every error names the line (of the file, counting the header as 1) and
-the column. Export writes ``id,name,email,npub,tags,notes``, which imports back unchanged.
+the column. Export writes ``id,name,email,npub,tags,notes``, which imports back unchanged;
+``plan_contact_import`` matches imported rows to stored contacts by id, else by pubkey.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "TAG_SEPARATOR",
     "parse_contacts_csv",
     "format_contacts_csv",
+    "ImportPlan",
+    "plan_contact_import",
     "Enrolment",
     "TrainingBook",
     "CertificationState",
@@ -206,6 +209,50 @@ def format_contacts_csv(contacts: Iterable[Contact]) -> str:
             )
         )
     return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What importing rows does to the stored contacts: new ones, changed ones, the rest."""
+
+    add: tuple[Contact, ...]
+    update: tuple[Contact, ...]
+    unchanged: tuple[Contact, ...]
+
+
+def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) -> ImportPlan:
+    """Match each row to a stored contact by its id, else by its pubkey; the others are new.
+
+    Exporting, editing and importing again therefore updates in place, and a list from
+    elsewhere that knows only npubs updates the contacts already linked to them. A row whose id
+    and pubkey name two different contacts, or two rows naming one contact, are refused.
+    """
+    by_id = {c.id: c for c in existing if c.id is not None}
+    by_pubkey = {c.pubkey: c for c in by_id.values() if c.pubkey is not None}
+    add: list[Contact] = []
+    update: list[Contact] = []
+    unchanged: list[Contact] = []
+    claimed: dict[int, Contact] = {}
+    for row in rows:
+        row = check_contact(row)
+        owner = by_pubkey.get(row.pubkey) if row.pubkey else None
+        target = by_id.get(row.id) if row.id is not None else owner
+        if owner is not None and target is not None and owner.id != target.id:
+            raise ContactError(
+                f"row {row.name!r}: id {row.id} is {target.name!r}, but its pubkey belongs to {owner.name!r} "
+                f"(id {owner.id})"
+            )
+        if target is None:
+            if owner is not None:
+                raise ContactError(f"row {row.name!r}: its pubkey belongs to {owner.name!r} (id {owner.id})")
+            add.append(row)
+            continue
+        if target.id in claimed:
+            raise ContactError(f"rows {claimed[target.id].name!r} and {row.name!r} both update contact {target.id}")
+        merged = replace(row, id=target.id)
+        claimed[target.id] = row
+        (unchanged if merged == target else update).append(merged)
+    return ImportPlan(tuple(add), tuple(update), tuple(unchanged))
 
 
 # Training answers -----------------------------------------------------------------------------

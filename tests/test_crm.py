@@ -16,6 +16,7 @@ from nostr_training.crm import (
     filter_contacts_by_certification,
     format_contacts_csv,
     parse_contacts_csv,
+    plan_contact_import,
 )
 from nostr_training.errors import ContactError
 from nostr_training.keys import Keys
@@ -248,3 +249,33 @@ def test_a_pubkey_listed_twice_names_both_lines():
     with pytest.raises(ContactError, match="line 4: npub: this pubkey is already on line 2") as caught:
         parse_contacts_csv(text)
     assert caught.value.line == 4
+
+
+# Importing into stored contacts --------------------------------------------------------------------
+
+
+STORED = [Contact("Ann", pubkey=VALID, id=1), Contact("Bob", "bob@example.org", id=2), Contact("Cem", pubkey=EXPIRING, id=3)]
+
+
+def test_an_edited_export_updates_in_place_and_npub_only_rows_update_linked_contacts():
+    rows = parse_contacts_csv(format_contacts_csv(STORED).replace("bob@example.org", "bob@new.example"))
+    rows.append(Contact("Cem Renamed", pubkey=EXPIRING))
+    rows.append(Contact("Dee", pubkey=EXPIRED))
+    rows = [r for r in rows if r.name != "Cem"]
+    plan = plan_contact_import(STORED, rows)
+    assert plan.unchanged == (STORED[0],)
+    assert plan.update == (Contact("Bob", "bob@new.example", id=2), Contact("Cem Renamed", pubkey=EXPIRING, id=3))
+    assert plan.add == (Contact("Dee", pubkey=EXPIRED),)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([Contact("Ann", pubkey=EXPIRING, id=1)], "id 1 is 'Ann', but its pubkey belongs to 'Cem'"),
+        ([Contact("New", pubkey=VALID, id=9)], "its pubkey belongs to 'Ann'"),
+        ([Contact("Ann", id=1), Contact("Ann again", pubkey=VALID)], "both update contact 1"),
+    ],
+)
+def test_an_import_that_would_merge_two_people_is_refused(rows, message):
+    with pytest.raises(ContactError, match=message):
+        plan_contact_import(STORED, rows)

@@ -98,6 +98,7 @@ __all__ = [
     # certificate bundle
     "CertificateBundle",
     "build_certificate_bundle",
+    "collect_certificate_bundle",
     "bundle_to_dict",
     "bundle_to_json",
     "parse_certificate_bundle",
@@ -298,6 +299,7 @@ from .certificate_bundle import (  # noqa: E402
     CertificateBundle,
     build_certificate_bundle,
     bundle_to_dict,
+    collect_certificate_bundle,
     bundle_to_json,
     parse_certificate_bundle,
 )

@@ -20,8 +20,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..errors import MalformedEvent
-from ..event import Event
+from ..errors import MalformedEvent, NotFound
+from ..event import Event, supersedes
 from . import (
     BADGE_AWARD as BADGE_AWARD_KIND,
     BADGE_DEFINITION as BADGE_DEFINITION_KIND,
@@ -29,12 +29,14 @@ from . import (
     COURSE as COURSE_KIND,
 )
 from . import _wire
+from .certificates import award_hash
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "CertificateBundle",
     "build_certificate_bundle",
+    "collect_certificate_bundle",
     "bundle_to_dict",
     "bundle_to_json",
     "parse_certificate_bundle",
@@ -86,6 +88,40 @@ def build_certificate_bundle(
         raise _fail("course", f"is {course.address}, which the definition does not name")
     _wire.check_int("exported_at", exported_at)
     return CertificateBundle(award, definition, course, revoked, award.tag_value("code") or "", exported_at)
+
+
+def _newest(events: Iterable[Event], address: str | None) -> Event | None:
+    found = None
+    for event in events:
+        if address is not None and event.address == address and (found is None or supersedes(event, found)):
+            found = event
+    return found
+
+
+def collect_certificate_bundle(award: Event, events: Iterable[Event], *, exported_at: int) -> CertificateBundle:
+    """The bundle for ``award`` from a pile of events (the local index): the newest definition
+    and course it names, and every revocation by the award's author naming it or its hash.
+
+    Raises ``NotFound`` naming what the pile lacks.
+    """
+    pool = list(events)
+    definition = _newest((e for e in pool if e.kind == BADGE_DEFINITION_KIND), award.tag_value("a"))
+    if definition is None:
+        raise NotFound(f"certificate {award.id[:16]}: its definition {award.tag_value('a')} is not here")
+    course_refs = [v for v in definition.tag_values("a") if v.startswith(f"{COURSE_KIND}:")]
+    course = _newest((e for e in pool if e.kind == COURSE_KIND), course_refs[0] if course_refs else None)
+    if course is None:
+        raise NotFound(f"certificate {award.id[:16]}: the course {course_refs[:1] or 'it names'} is not here")
+    hashed = award_hash(award.id)
+    revocations = [
+        e
+        for e in pool
+        if e.kind == CERTIFICATE_REVOCATION_KIND
+        and e.pubkey == award.pubkey
+        and (e.tag_value("e") == award.id or (e.tag_value("e") is None and e.tag_value("x") == hashed))
+    ]
+    revocations.sort(key=lambda e: (e.created_at, e.id))
+    return build_certificate_bundle(award, definition, course, revocations, exported_at=exported_at)
 
 
 def bundle_to_dict(bundle: CertificateBundle) -> dict[str, Any]:

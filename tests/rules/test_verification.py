@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nostr_training import kinds as k
-from nostr_training.errors import MalformedEvent
+from nostr_training.errors import MalformedEvent, NotFound
 from nostr_training.event import Event, EventTemplate, coordinate, sign_event
 from nostr_training.keys import Keys
 from nostr_training.rules.verification import EXIT_CODES, Problem, VerdictStatus as V, verify_certificate
@@ -361,3 +361,30 @@ def test_building_a_bundle_refuses_events_that_do_not_belong_together():
         k.build_certificate_bundle(definition, definition, course, exported_at=T)
     with pytest.raises(MalformedEvent, match="bundle.revocations"):
         k.build_certificate_bundle(award, definition, course, [award], exported_at=T)
+
+
+def test_collecting_a_bundle_from_an_index_takes_the_newest_versions_and_the_issuers_revocations():
+    award, definition, course = genuine()
+    newer_course = sign(
+        EventTemplate(course.kind, tuple(t if t[0] != "title" else ("title", "Jail Support 2") for t in course.tags), "", course.created_at + 1),
+        INSTRUCTOR,
+    )
+    other = award_event(INSTRUCTOR, definition, SCHOOL, code=k.verification_code(bytes(10)))
+    public = revocation(award, at=T + 3 * DAY)
+    marker = sign(k.build_revocation_marker(award.id, created_at=T + 2 * DAY), INSTRUCTOR)
+    foreign = sign(k.build_revocation_marker(award.id, created_at=T + DAY), FORGER)
+    pile = [other, course, newer_course, definition, revocation(other), foreign, public, marker, award]
+    collected = k.collect_certificate_bundle(award, pile, exported_at=T + 4 * DAY)
+    assert collected.course == newer_course and collected.definition == definition
+    assert collected.revocations == (marker, public)
+    verdict = verify_certificate(k.parse_certificate_bundle(k.bundle_to_json(collected)), now=T + 4 * DAY)
+    assert verdict.status is V.REVOKED and verdict.revoked_at == T + 2 * DAY
+    assert verdict.course_title == "Jail Support 2"
+
+
+def test_collecting_a_bundle_names_what_is_missing():
+    award, definition, course = genuine()
+    with pytest.raises(NotFound, match="definition"):
+        k.collect_certificate_bundle(award, [course], exported_at=T)
+    with pytest.raises(NotFound, match="course"):
+        k.collect_certificate_bundle(award, [definition], exported_at=T)
