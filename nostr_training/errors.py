@@ -30,10 +30,11 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   │   └── RoomKeyRequired     E2EE is required and there is no room key
     │   └── RecordingRefused    a recording the session's settings exclude
     ├── ConfigError             settings, key files and passwords
-    └── MediaError              an SFU or a blob server refused, or sent what does not verify
-        ├── WebhookRefused      an SFU webhook whose signature, body hash or shape is wrong
-        ├── BlossomError        a Blossom server refused a request or broke BUD-01/02/11
-        └── BlobMismatch        downloaded or stored bytes do not hash to the sha256 asked for
+    ├── MediaError              an SFU or a blob server refused, or sent what does not verify
+    │   ├── WebhookRefused      an SFU webhook whose signature, body hash or shape is wrong
+    │   ├── BlossomError        a Blossom server refused a request or broke BUD-01/02/11
+    │   └── BlobMismatch        downloaded or stored bytes do not hash to the sha256 asked for
+    └── ContactError            a contact, or a line of a contacts CSV, we cannot accept
 
 The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
 exit 2 only for usage errors raised by click itself.
@@ -74,6 +75,7 @@ __all__ = [
     "WebhookRefused",
     "BlossomError",
     "BlobMismatch",
+    "ContactError",
 ]
 
 
@@ -236,3 +238,12 @@ class BlossomError(MediaError):
 
 class BlobMismatch(MediaError):
     """Bytes that do not hash to the sha256 they were asked for or announced under."""
+class ContactError(NostrTrainingError):
+    """A contact we cannot accept, or a contacts CSV line we cannot read; names line and column."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: str | None = None):
+        self.line = line
+        self.column = column
+        at_line = f"line {line}: " if line is not None else ""
+        at_column = f"{column}: " if column else ""
+        super().__init__(f"{at_line}{at_column}{message}")

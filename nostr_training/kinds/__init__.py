@@ -7,8 +7,10 @@ take ``created_at``; parsers take a verified ``Event`` and return a typed value 
 
 One module per family: ``calendar`` (course 31924, lesson 31923, RSVP 31925), ``rooms`` (30312,
 30313, 10312, room-key rumor 8310, waiting-room decision 8313), ``attendance`` (claim 8315,
-record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314), ``recordings``
-(1063), ``reminders`` (kind-14 rumors) and ``deletion`` (5).
+record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314) with
+``certificate_bundle`` (the offline verification file), ``training_events`` (NIP-52 events
+linked to training, door check-in 8316), ``recordings`` (1063), ``reminders`` (kind-14 rumors)
+and ``deletion`` (5).
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ __all__ = [
     "CertificateDefinition",
     "CertificateAward",
     "CertificateRevocation",
+    "RevocationMarker",
+    "award_hash",
+    "build_revocation_marker",
+    "parse_revocation_marker",
+    "parse_revocation",
     "verification_code",
     "new_verification_code",
     "normalize_code",
@@ -85,6 +92,24 @@ __all__ = [
     "build_certificate_revocation",
     "parse_certificate_revocation",
     "build_award_deletion",
+    "ProfileBadges",
+    "parse_profile_badges",
+    "build_profile_badge_acceptance",
+    # certificate bundle
+    "CertificateBundle",
+    "build_certificate_bundle",
+    "collect_certificate_bundle",
+    "bundle_to_dict",
+    "bundle_to_json",
+    "parse_certificate_bundle",
+    # training events
+    "DoorAction",
+    "DoorCheck",
+    "TrainingLink",
+    "build_door_check",
+    "parse_door_check",
+    "build_event_link",
+    "parse_training_link",
     # recordings, reminders, deletion
     "Recording",
     "build_recording",
@@ -124,6 +149,7 @@ ROOM_KEY = 8310
 WAITING_ROOM_DECISION = 8313
 CERTIFICATE_REVOCATION = 8314
 ATTENDANCE_CLAIM = 8315
+DOOR_CHECK = 8316
 PROFILE_BADGES = 10008
 RELAY_LIST = 10002
 DM_RELAYS = 10050
@@ -159,6 +185,7 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(WAITING_ROOM_DECISION, "waiting-room admit/deny", "ours", ours=True),
         KindInfo(CERTIFICATE_REVOCATION, "certificate revocation", "ours", ours=True),
         KindInfo(ATTENDANCE_CLAIM, "learner join/leave claim", "ours", ours=True),
+        KindInfo(DOOR_CHECK, "door check-in/check-out (host-signed)", "ours", ours=True),
         KindInfo(RELAY_LIST, "relay list", "65"),
         KindInfo(PROFILE_BADGES, "profile badges", "58"),
         KindInfo(DM_RELAYS, "DM inbox relays", "17"),
@@ -224,19 +251,35 @@ from .calendar import (  # noqa: E402
     rsvp_d,
     rsvp_status,
 )
+from .certificate_bundle import (  # noqa: E402
+    CertificateBundle,
+    build_certificate_bundle,
+    bundle_to_dict,
+    bundle_to_json,
+    collect_certificate_bundle,
+    parse_certificate_bundle,
+)
 from .certificates import (  # noqa: E402
     CertificateAward,
     CertificateDefinition,
     CertificateRevocation,
+    ProfileBadges,
+    RevocationMarker,
+    award_hash,
     build_award_deletion,
     build_certificate_award,
     build_certificate_definition,
     build_certificate_revocation,
+    build_profile_badge_acceptance,
+    build_revocation_marker,
     new_verification_code,
     normalize_code,
     parse_certificate_award,
     parse_certificate_definition,
     parse_certificate_revocation,
+    parse_profile_badges,
+    parse_revocation,
+    parse_revocation_marker,
     verification_code,
 )
 from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
@@ -261,4 +304,13 @@ from .rooms import (  # noqa: E402
     parse_room,
     parse_room_key,
     parse_waiting_room_decision,
+)
+from .training_events import (  # noqa: E402
+    DoorAction,
+    DoorCheck,
+    TrainingLink,
+    build_door_check,
+    build_event_link,
+    parse_door_check,
+    parse_training_link,
 )

@@ -12,7 +12,7 @@ import hashlib
 import zoneinfo
 from dataclasses import dataclass
 
-from ..event import Event, EventTemplate, coordinate
+from ..event import Event, EventTemplate, coordinate, parse_coordinate
 from . import BADGE_DEFINITION as BADGE_DEFINITION_KIND
 from . import COURSE as COURSE_KIND
 from . import DATE_EVENT as DATE_EVENT_KIND
@@ -100,10 +100,17 @@ class Course:
     created_at: int | None = None
     certificate: str | None = None
     """Coordinate of the 30009 certificate definition this course awards, if any."""
+    issuer: str | None = None
+    """The key that signs this course's certificates (a school key); None means the author."""
 
     @property
     def coordinate(self) -> str:
         return coordinate(31924, self.author, self.d)
+
+    @property
+    def certificate_issuer(self) -> str:
+        """The only key whose definitions and awards certify this course."""
+        return self.issuer or self.author
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +222,13 @@ def build_course(course: Course, *, created_at: int) -> EventTemplate:
     if course.validity_days is not None:
         tags.append(("validity_days", _wire.check_int("validity_days", course.validity_days, minimum=1)))
     tags += [("required", coord) for coord in course.required_lessons]
+    if course.issuer is not None:
+        tags.append(("issuer", _wire.check_pubkey("issuer", course.issuer)))
     if course.certificate is not None:
-        tags.append(("certificate", _wire.check_coordinate("certificate", course.certificate, (BADGE_DEFINITION_KIND,))))
+        _wire.check_coordinate("certificate", course.certificate, (BADGE_DEFINITION_KIND,))
+        if parse_coordinate(course.certificate)[1] != course.certificate_issuer:
+            raise _wire.malformed("certificate", "the definition is not signed by the course's issuer")
+        tags.append(("certificate", course.certificate))
     return EventTemplate(COURSE_KIND, tuple(tags), course.description, created_at)
 
 
@@ -247,9 +259,14 @@ def parse_course(event: Event) -> Course:
         if coord not in lessons:
             raise r.fail("required", f"{coord[:80]!r} is not a course lesson")
         required.append(coord)
+    issuer = r.optional("issuer")
+    if issuer is not None:
+        r.pubkey("issuer", issuer)
     certificate = r.optional("certificate")
     if certificate is not None:
         r.coordinate("certificate", certificate, (BADGE_DEFINITION_KIND,))
+        if parse_coordinate(certificate)[1] != (issuer or event.pubkey):
+            raise r.fail("certificate", "the definition is not signed by the course's issuer")
     return Course(
         author=event.pubkey,
         d=d,
@@ -263,6 +280,7 @@ def parse_course(event: Event) -> Course:
         event_id=event.id,
         created_at=event.created_at,
         certificate=certificate,
+        issuer=issuer,
     )
 
 

@@ -5,6 +5,14 @@ relays delete expired events, and a certificate's proof must outlive its validit
 a NIP-09 deletion of the award plus a durable issuer-signed 8314 record, since deletions are
 only requests and copies persist.
 
+A learner shows ("accepts") a certificate by adding its definition/award pair to their NIP-58
+profile badges (10008, consecutive ``a``/``e`` tags); the legacy 30008 ``d=profile_badges``
+form is read too.
+
+A private award (delivered by gift wrap, never published) is revoked with a hash-only marker:
+an 8314 carrying only ``x`` = sha256(award id), so the revocation stays checkable by anyone who
+holds the award without naming the holder, the course or the definition.
+
 Verification codes are 16 symbols of Crockford base32 (no I, L, O, U), 80 bits drawn at random,
 shown as ``XXXX-XXXX-XXXX-XXXX``. Random rather than derived: a code derived from public fields
 (course, learner, date) could be computed by anyone and would link private certificates.
@@ -12,6 +20,7 @@ shown as ``XXXX-XXXX-XXXX-XXXX``. Random rather than derived: a code derived fro
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -21,6 +30,7 @@ from . import BADGE_AWARD as BADGE_AWARD_KIND
 from . import BADGE_DEFINITION as BADGE_DEFINITION_KIND
 from . import CERTIFICATE_REVOCATION as CERTIFICATE_REVOCATION_KIND
 from . import COURSE as COURSE_KIND
+from . import PROFILE_BADGES as PROFILE_BADGES_KIND
 from . import _wire
 from ._wire import Reader
 from .deletion import build_deletion
@@ -29,6 +39,7 @@ __all__ = [
     "CertificateDefinition",
     "CertificateAward",
     "CertificateRevocation",
+    "RevocationMarker",
     "CODE_ALPHABET",
     "CODE_BITS",
     "verification_code",
@@ -40,11 +51,19 @@ __all__ = [
     "parse_certificate_award",
     "build_certificate_revocation",
     "parse_certificate_revocation",
+    "award_hash",
+    "build_revocation_marker",
+    "parse_revocation_marker",
+    "parse_revocation",
     "build_award_deletion",
+    "ProfileBadges",
+    "parse_profile_badges",
+    "build_profile_badge_acceptance",
 ]
 
 
 REVOCATION_ALT = "Certificate revocation by its issuer"
+MARKER_ALT = "Certificate revocation by its issuer (award named by hash)"
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_SYMBOLS = 16
 CODE_BITS = CODE_SYMBOLS * 5
@@ -95,6 +114,20 @@ class CertificateRevocation:
     created_at: int
     reason: str = ""
     event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationMarker:
+    """A hash-only 8314: the issuer revokes the award whose id hashes to ``award_hash``."""
+
+    author: str
+    award_hash: str
+    created_at: int
+    reason: str = ""
+    event_id: str | None = None
+
+    def names(self, award_id: str) -> bool:
+        return award_hash(award_id) == self.award_hash
 
 
 # Verification codes ---------------------------------------------------------------------------
@@ -260,6 +293,92 @@ def parse_certificate_revocation(event: Event) -> CertificateRevocation:
     )
 
 
+def award_hash(award_id: str) -> str:
+    """sha256 hex of the award id's 32 bytes: what a hash-only marker names."""
+    _wire.check_event_id("e", award_id)
+    return hashlib.sha256(bytes.fromhex(award_id)).hexdigest()
+
+
+def build_revocation_marker(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
+    """The 8314 for a private award: ``x`` = sha256(award id) and nothing about holder or course."""
+    tags: list[tuple[str, ...]] = [("x", award_hash(award_id)), _wire.alt(MARKER_ALT)]
+    return EventTemplate(
+        CERTIFICATE_REVOCATION_KIND, tuple(tags), _wire.check_text("content", reason, allow_empty=True), created_at
+    )
+
+
+def parse_revocation_marker(event: Event) -> RevocationMarker:
+    r = Reader(event, CERTIFICATE_REVOCATION_KIND)
+    for name in ("a", "e", "p"):
+        if r.optional(name) is not None:
+            raise r.fail(name, "a hash-only revocation marker names nothing but x")
+    value = r.required("x")
+    if not _wire.is_hex(value, 64):
+        raise r.fail("x", f"must be a 64-character lowercase sha256 hex, got {value[:70]!r}")
+    return RevocationMarker(
+        author=event.pubkey, award_hash=value, created_at=event.created_at, reason=event.content, event_id=event.id
+    )
+
+
+def parse_revocation(event: Event) -> CertificateRevocation | RevocationMarker:
+    """Either form of 8314: the public one (``a``/``e``/``p``) or the hash-only marker (``x``)."""
+    if event.tag_value("e") is None and event.tag_value("x") is not None:
+        return parse_revocation_marker(event)
+    return parse_certificate_revocation(event)
+
+
 def build_award_deletion(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
     """NIP-09 deletion request for a kind-8 award (``e`` + ``k``), signed by the issuer."""
     return build_deletion(events=((award_id, BADGE_AWARD_KIND),), created_at=created_at, reason=reason)
+
+
+# Profile badges 10008 (the learner accepts a certificate) ---------------------------------------
+
+_LEGACY_PROFILE_BADGES = (30008, "profile_badges")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileBadges:
+    """The badges a learner shows, in order: (definition coordinate, award id) pairs."""
+
+    author: str
+    pairs: tuple[tuple[str, str], ...]
+    created_at: int
+    event_id: str | None = None
+
+
+def parse_profile_badges(event: Event) -> ProfileBadges:
+    """Read a 10008 (or the legacy 30008 ``d=profile_badges``); unpaired tags are ignored (NIP-58)."""
+    if (event.kind, event.d) != _LEGACY_PROFILE_BADGES:
+        Reader(event, PROFILE_BADGES_KIND)
+    pairs = []
+    tags = [t for t in event.tags if len(t) > 1]
+    for first, second in zip(tags, tags[1:], strict=False):
+        if first[0] == "a" and second[0] == "e" and first[1].startswith(f"{BADGE_DEFINITION_KIND}:"):
+            if _wire.is_hex(second[1], 64) and (first[1], second[1]) not in pairs:
+                pairs.append((first[1], second[1]))
+    return ProfileBadges(event.pubkey, tuple(pairs), event.created_at, event.id)
+
+
+def build_profile_badge_acceptance(
+    award: CertificateAward, *, created_at: int, current: Event | None = None
+) -> EventTemplate:
+    """The learner's 10008 with this certificate added last; other badges and tags are kept.
+
+    ``current`` is the learner's present 10008 (or legacy 30008), if any; accepting twice
+    changes nothing but ``created_at``.
+    """
+    if award.event_id is None:
+        raise _wire.malformed("e", "the award to show has no event id")
+    _wire.check_event_id("e", award.event_id)
+    tags: list[tuple[str, ...]] = []
+    content = ""
+    if current is not None:
+        shown = parse_profile_badges(current)
+        legacy = current.kind != PROFILE_BADGES_KIND
+        tags = [t for t in current.tags if not (legacy and t and t[0] == "d")]
+        content = current.content
+        if (award.definition, award.event_id) in shown.pairs:
+            return EventTemplate(PROFILE_BADGES_KIND, tuple(tags), content, created_at)
+    tags += [("a", award.definition), ("e", award.event_id)]
+    return EventTemplate(PROFILE_BADGES_KIND, tuple(tags), content, created_at)

@@ -27,7 +27,7 @@ from typing import Collection, Iterable
 
 from ..errors import CertificateRefused
 from ..kinds.calendar import Course
-from ..kinds.certificates import CertificateAward, CertificateDefinition, CertificateRevocation
+from ..kinds.certificates import CertificateAward, CertificateDefinition, CertificateRevocation, RevocationMarker, award_hash
 
 __all__ = [
     "DAY",
@@ -80,7 +80,7 @@ class Certificate:
 def certificates_from_records(
     definitions: Iterable[CertificateDefinition],
     awards: Iterable[CertificateAward],
-    revocations: Iterable[CertificateRevocation],
+    revocations: Iterable[CertificateRevocation | RevocationMarker],
 ) -> tuple[Certificate, ...]:
     """The rule's certificates from parsed 30009 definitions, kind-8 awards and 8314 revocations.
 
@@ -88,13 +88,26 @@ def certificates_from_records(
     learner, at its earliest ``created_at``. One matching no award given (the award was deleted)
     becomes a revoked certificate of its own definition and learner, issued and revoked at that
     moment since the award's dates went with it. Only definitions naming a course count here.
+    A hash-only marker applies to the award by the marker's author whose id it hashes; without
+    that award it says nothing (it names no definition or learner).
     """
     courses = {d.coordinate: d.course for d in definitions if d.course is not None}
     awards = {a for a in awards if a.definition in courses}
     revoked: dict[tuple[str | None, str, str], int] = {}
+    markers: dict[tuple[str, str], int] = {}
     for r in revocations:
+        if isinstance(r, RevocationMarker):
+            mark = (r.author, r.award_hash)
+            markers[mark] = min(r.created_at, markers.get(mark, r.created_at))
+            continue
         key = (r.award, r.definition, r.learner)
         revoked[key] = min(r.created_at, revoked.get(key, r.created_at))
+    if markers:
+        for a in awards:
+            at = markers.get((a.author, award_hash(a.event_id))) if a.event_id else None
+            if at is not None and a.event_id is not None:
+                key = (a.event_id, a.definition, a.learner)
+                revoked[key] = min(at, revoked.get(key, at))
     out = {
         Certificate(
             course=courses[a.definition],
@@ -138,7 +151,9 @@ def certificate_status(
 
 def current_certificate(certs: Iterable[Certificate], now: int) -> Certificate | None:
     """The certificate that decides the status (see the module docstring); None if none issued."""
-    issued = [c for c in set(certs) if c.issued_at <= now]
+    issued = [c for c in certs if c.issued_at <= now]
+    if len(issued) == 1:
+        return issued[0]
     held = [c for c in issued if certificate_status(c, now) in _HELD]
     if held:
         return max(
@@ -193,13 +208,23 @@ def issue_decision(
     now: int,
     *,
     reissue_revoked: bool = False,
+    signer: str | None = None,
 ) -> IssueDecision:
     """May ``holder`` be issued a certificate of ``course`` at ``now``, and until when.
 
     ``existing`` may hold anyone's certificates; only the holder's for this course count.
     ``reissue_revoked`` is the issuer's explicit decision to certify again after a revocation.
+    ``signer``, when given, is the key that would sign: only the course's issuer may, and no
+    one certifies themselves (the origin's learners awarded their own certificates).
     """
     name = course.coordinate
+    issuer = course.certificate_issuer
+    if signer is not None and signer != issuer:
+        return IssueDecision(
+            False, f"course {course.d}: only its issuer {issuer[:16]} signs certificates, not {signer[:16]}"
+        )
+    if holder == issuer or holder == signer:
+        return IssueDecision(False, f"course {course.d}: a key never certifies itself")
     if not course.certification_enabled:
         return IssueDecision(False, f"course {course.d}: certification is not enabled")
     if completion.course != name or not completion.complete:
@@ -240,10 +265,11 @@ def check_issue(
     now: int,
     *,
     reissue_revoked: bool = False,
+    signer: str | None = None,
 ) -> int | None:
     """The new certificate's expiry; raises ``CertificateRefused`` when it must not be issued."""
     decision = issue_decision(
-        course, completion, existing, holder, now, reissue_revoked=reissue_revoked
+        course, completion, existing, holder, now, reissue_revoked=reissue_revoked, signer=signer
     )
     if not decision.allowed:
         raise CertificateRefused(decision.reason)
@@ -278,10 +304,13 @@ def check_requirements(
     expiring_within_days: int = 30,
 ) -> RequirementsReport:
     """Per required course: met while the holder's current certificate is valid or expiring."""
-    mine = [c for c in certs if c.holder == holder]
+    mine: dict[str, list[Certificate]] = {}
+    for cert in certs:
+        if cert.holder == holder:
+            mine.setdefault(cert.course, []).append(cert)
     rows = []
     for course in dict.fromkeys(required_courses):
-        current = current_certificate((c for c in mine if c.course == course), now)
+        current = current_certificate(mine.get(course, ()), now)
         status = certificate_status(current, now, expiring_within_days)
         rows.append(
             Requirement(

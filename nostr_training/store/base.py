@@ -27,6 +27,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
+from ..crm import Contact
 from ..event import Event
 from ..filters import Filter
 
@@ -46,6 +47,7 @@ __all__ = [
     "EXPIRATION_TAG",
     "expiration_of",
     "is_delivered_message",
+    "contact_sort_key",
 ]
 
 EXPIRATION_TAG = "expiration"
@@ -182,6 +184,14 @@ def expiration_of(event: Event) -> int | None:
 def is_delivered_message(ok: bool, message: str) -> bool:
     """OK true, or a relay saying it already has the event, both mean delivered."""
     return ok or message.startswith("duplicate:")
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def contact_sort_key(contact: Contact) -> tuple[str, int]:
+    """The order of ``list_contacts``: SQLite's NOCASE folds ASCII letters only, so this does too."""
+    return (contact.name.translate(_ASCII_LOWER), contact.id or 0)
 
 
 @runtime_checkable
@@ -336,6 +346,30 @@ class Store(Protocol):
 
     async def is_done(self, key: str) -> bool:
         """Is this key in the action log?"""
+
+    # Contacts (CRM) ------------------------------------------------------------------------
+
+    async def add_contact(self, contact: Contact, *, now: int) -> Contact:
+        """Store a new contact and return it with its id (the given one, if any, must be free).
+
+        Raises ``ContactError`` for a field we cannot accept and ``StoreError`` when the id is
+        taken or the pubkey is already linked to another contact.
+        """
+
+    async def update_contact(self, contact: Contact, *, now: int) -> Contact:
+        """Replace the contact with ``contact.id``; ``NotFound`` when there is none."""
+
+    async def get_contact(self, contact_id: int) -> Contact | None:
+        """The contact with this id, or None."""
+
+    async def list_contacts(self, *, tag: str | None = None) -> list[Contact]:
+        """Every contact (or those carrying ``tag``), by name (ASCII case folded), then id."""
+
+    async def delete_contact(self, contact_id: int) -> bool:
+        """Delete a contact; False when there was none."""
+
+    async def find_contact_by_pubkey(self, pubkey: str) -> Contact | None:
+        """The contact linked to this Nostr identity, or None."""
 
     # Housekeeping --------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ import itertools
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-from ..errors import InvalidEvent, MalformedEvent, StoreError
+from ..crm import Contact, check_contact
+from ..errors import InvalidEvent, MalformedEvent, NotFound, StoreError
 from ..event import Event, KindClass, kind_class, supersedes, verify_event
 from ..filters import Filter, order_key
 from ..kinds import DELETION
@@ -23,6 +24,7 @@ from .base import (
     OutboxState,
     OutboxTarget,
     TargetKind,
+    contact_sort_key,
     expiration_of,
     is_delivered_message,
 )
@@ -73,6 +75,7 @@ class MemoryStore(CourseQueries):
         self._order = itertools.count()
         self._cursors: dict[tuple[str, str], int] = {}
         self._actions: dict[str, ActionRecord] = {}
+        self._contacts: dict[int, Contact] = {}
         self._closed = False
 
     @classmethod
@@ -322,6 +325,52 @@ class MemoryStore(CourseQueries):
     async def is_done(self, key: str) -> bool:
         self._check_open()
         return key in self._actions
+
+    # Contacts (CRM) ----------------------------------------------------------------------
+
+    def _contact_conflict(self, contact: Contact) -> None:
+        if contact.pubkey is None:
+            return
+        for other in self._contacts.values():
+            if other.pubkey == contact.pubkey and other.id != contact.id:
+                raise StoreError(f"contact: pubkey {contact.pubkey[:16]} is already linked to contact {other.id}")
+
+    async def add_contact(self, contact: Contact, *, now: int) -> Contact:
+        self._check_open()
+        contact = check_contact(contact)
+        if contact.id is not None and contact.id in self._contacts:
+            raise StoreError(f"contact: id {contact.id} is taken")
+        contact_id = contact.id if contact.id is not None else max(self._contacts, default=0) + 1
+        stored = replace(contact, id=contact_id)
+        self._contact_conflict(stored)
+        self._contacts[contact_id] = stored
+        return stored
+
+    async def update_contact(self, contact: Contact, *, now: int) -> Contact:
+        self._check_open()
+        contact = check_contact(contact)
+        if contact.id is None or contact.id not in self._contacts:
+            raise NotFound(f"contact {contact.id}: no such contact")
+        self._contact_conflict(contact)
+        self._contacts[contact.id] = contact
+        return contact
+
+    async def get_contact(self, contact_id: int) -> Contact | None:
+        self._check_open()
+        return self._contacts.get(contact_id)
+
+    async def list_contacts(self, *, tag: str | None = None) -> list[Contact]:
+        self._check_open()
+        found = (c for c in self._contacts.values() if tag is None or tag in c.tags)
+        return sorted(found, key=contact_sort_key)
+
+    async def delete_contact(self, contact_id: int) -> bool:
+        self._check_open()
+        return self._contacts.pop(contact_id, None) is not None
+
+    async def find_contact_by_pubkey(self, pubkey: str) -> Contact | None:
+        self._check_open()
+        return next((c for c in self._contacts.values() if c.pubkey == pubkey), None)
 
     # Housekeeping ------------------------------------------------------------------------
 

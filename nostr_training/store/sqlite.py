@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import aiosqlite
 
-from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, StoreError
+from ..crm import Contact, check_contact
+from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, NotFound, StoreError
 from ..event import Event, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
@@ -563,6 +564,75 @@ class SqliteStore(CourseQueries):
     async def is_done(self, key: str) -> bool:
         return bool(await self._fetch(self._reader, "SELECT 1 FROM actions WHERE key = ?", (key,)))
 
+    # Contacts (CRM) ----------------------------------------------------------------------
+
+    _CONTACT_COLUMNS = "id, name, email, notes, tags, pubkey"
+
+    async def _contact_write(self, sql: str, params: Sequence[Any], contact: Contact) -> int:
+        """Run one contact write; a taken id or linked pubkey becomes a ``StoreError`` naming it."""
+
+        async def work() -> int:
+            if contact.pubkey is not None:
+                rows = await self._fetch(
+                    self._writer, "SELECT id FROM contacts WHERE pubkey = ? AND id IS NOT ?", (contact.pubkey, contact.id)
+                )
+                if rows:
+                    raise StoreError(f"contact: pubkey {contact.pubkey[:16]} is already linked to contact {rows[0][0]}")
+            if contact.id is not None and sql.startswith("INSERT"):
+                if await self._fetch(self._writer, "SELECT 1 FROM contacts WHERE id = ?", (contact.id,)):
+                    raise StoreError(f"contact: id {contact.id} is taken")
+            cursor = await self._writer.execute(sql, params)
+            return cursor.lastrowid if sql.startswith("INSERT") else cursor.rowcount
+
+        return await self._transaction(work)
+
+    async def add_contact(self, contact: Contact, *, now: int) -> Contact:
+        contact = check_contact(contact)
+        new_id = await self._contact_write(
+            "INSERT INTO contacts (id, name, email, notes, tags, pubkey, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (contact.id, contact.name, contact.email, contact.notes, _dumps(list(contact.tags)), contact.pubkey, now, now),
+            contact,
+        )
+        return replace(contact, id=new_id)
+
+    async def update_contact(self, contact: Contact, *, now: int) -> Contact:
+        contact = check_contact(contact)
+        changed = 0
+        if contact.id is not None:
+            changed = await self._contact_write(
+                "UPDATE contacts SET name = ?, email = ?, notes = ?, tags = ?, pubkey = ?, updated_at = ? WHERE id = ?",
+                (contact.name, contact.email, contact.notes, _dumps(list(contact.tags)), contact.pubkey, now, contact.id),
+                contact,
+            )
+        if not changed:
+            raise NotFound(f"contact {contact.id}: no such contact")
+        return contact
+
+    async def get_contact(self, contact_id: int) -> Contact | None:
+        rows = await self._fetch(self._reader, f"SELECT {self._CONTACT_COLUMNS} FROM contacts WHERE id = ?", (contact_id,))
+        return _contact(rows[0]) if rows else None
+
+    async def list_contacts(self, *, tag: str | None = None) -> list[Contact]:
+        sql = f"SELECT {self._CONTACT_COLUMNS} FROM contacts"
+        params: tuple[Any, ...] = ()
+        if tag is not None:
+            sql += " WHERE EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ?)"
+            params = (tag,)
+        rows = await self._fetch(self._reader, sql + " ORDER BY name COLLATE NOCASE, id", params)
+        return [_contact(row) for row in rows]
+
+    async def delete_contact(self, contact_id: int) -> bool:
+        async def work() -> int:
+            cursor = await self._writer.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+            return cursor.rowcount
+
+        return await self._transaction(work) == 1
+
+    async def find_contact_by_pubkey(self, pubkey: str) -> Contact | None:
+        rows = await self._fetch(self._reader, f"SELECT {self._CONTACT_COLUMNS} FROM contacts WHERE pubkey = ?", (pubkey,))
+        return _contact(rows[0]) if rows else None
+
     # Housekeeping ------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
@@ -589,6 +659,11 @@ class SqliteStore(CourseQueries):
             "outbox_depth": await self.outbox_depth(),
             "db_bytes": pages * page_size,
         }
+
+
+def _contact(row: Sequence[Any]) -> Contact:
+    contact_id, name, email, notes, tags, pubkey = row
+    return Contact(name=name, email=email, notes=notes, tags=tuple(_loads(tags)), pubkey=pubkey, id=contact_id)
 
 
 def _beats(event: Event, winner: tuple[Event | None, str, int]) -> bool:

@@ -210,6 +210,24 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
         "certificate_definition": (k.build_certificate_definition(definition, created_at=NOW), True),
         "certificate_award": (award_event().template(), True),
         "certificate_revocation": (k.build_certificate_revocation(award, created_at=START + 9000, reason="issued in error"), True),
+        "profile_badges": (k.build_profile_badge_acceptance(award, created_at=START + 5000), True),
+        "revocation_marker": (
+            k.build_revocation_marker(award_event().id, created_at=START + 9000, reason="issued in error"),
+            True,
+        ),
+        "door_check": (
+            k.build_door_check(lesson.coordinate, LEARNER.public_key, "check_in", at=START + 120, created_at=START + 125),
+            True,
+        ),
+        "event_link": (
+            k.build_event_link(
+                signed(k.build_lesson(dataclasses.replace(lesson, d="street-day", course=None), created_at=NOW)),
+                course=course.coordinate,
+                lesson=lesson.coordinate,
+                created_at=NOW + 60,
+            ),
+            True,
+        ),
         "award_deletion": (k.build_award_deletion("4" * 64, created_at=START + 9000, reason="revoked"), True),
         "deletion": (
             k.build_deletion(events=(("5" * 64, k.LESSON),), addresses=(lesson.coordinate,), created_at=START + 9000),

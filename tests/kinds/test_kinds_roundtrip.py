@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nostr_training import kinds as k
 from nostr_training.event import EventTemplate
 
-from kinds_samples import HOST, LEARNER, NOW, START, lesson_value, rumor, samples, signed
+from kinds_samples import HOST, LEARNER, NOW, START, award_event, lesson_value, rumor, samples, signed
 
 
 def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
@@ -59,6 +59,21 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         v = k.parse_certificate_revocation(event)
         award = k.CertificateAward(HOST.public_key, v.definition, v.learner, 0, "", 0, event_id=v.award)
         return k.build_certificate_revocation(award, created_at=at, reason=v.reason)
+    if name == "profile_badges":
+        v = k.parse_profile_badges(event)
+        (definition, award_id), = v.pairs
+        award = k.CertificateAward(HOST.public_key, definition, LEARNER.public_key, 0, "", 0, event_id=award_id)
+        return k.build_profile_badge_acceptance(award, created_at=at)
+    if name == "revocation_marker":
+        v = k.parse_revocation(event)
+        assert isinstance(v, k.RevocationMarker) and v.names(award_event().id)
+        return k.build_revocation_marker(award_event().id, created_at=at, reason=v.reason)
+    if name == "door_check":
+        v = k.parse_door_check(event)
+        return k.build_door_check(v.lesson, v.learner, v.action, at=v.at, created_at=at)
+    if name == "event_link":
+        v = k.parse_training_link(event)
+        return k.build_event_link(event, course=v.course, lesson=v.lesson, created_at=at)
     if name in ("award_deletion", "deletion"):
         v = k.parse_deletion(event)
         kinds = dict.fromkeys(v.kinds)

@@ -316,3 +316,25 @@ def test_holders_of_a_course():
     ]
     assert holders(certs, JAIL.coordinate, NOW) == (ALICE,)
     assert holders(certs, JAIL.coordinate, NOW, include_expired=True) == tuple(sorted((ALICE, BOB)))
+
+
+# Who may issue ------------------------------------------------------------------------------
+
+
+def test_only_the_courses_issuer_signs_and_no_key_certifies_itself():
+    assert decide([], signer=HOST).allowed
+    refused = decide([], signer=BOB)
+    assert not refused.allowed and "only its issuer" in refused.reason
+    assert not decide([], holder=HOST).allowed
+    assert "never certifies itself" in decide([], holder=HOST).reason
+    with pytest.raises(CertificateRefused, match="never certifies itself"):
+        check_issue(JAIL, DONE, [], HOST, NOW, signer=HOST)
+
+
+def test_a_school_key_named_as_issuer_signs_instead_of_the_author():
+    school = "5" * 64
+    by_school = course(issuer=school)
+    done = course_completion(by_school, set(LESSONS))
+    assert issue_decision(by_school, done, [], ALICE, NOW, signer=school).allowed
+    assert not issue_decision(by_school, done, [], ALICE, NOW, signer=HOST).allowed
+    assert not issue_decision(by_school, done, [], school, NOW).allowed

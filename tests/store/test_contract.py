@@ -633,3 +633,106 @@ async def test_typed_lookups_parse_and_skip_what_the_parsers_refuse(store: Store
     assert rsvp.author == bob.public_key and rsvp.status.value == "accepted"
     with pytest.raises(MalformedEvent):
         await store.lesson(f"{COURSE}:{alice.public_key}:l1")
+
+
+# Contacts (CRM) --------------------------------------------------------------------------------
+
+from nostr_training.crm import Contact  # noqa: E402
+from nostr_training.errors import ContactError, NotFound  # noqa: E402
+
+PK1, PK2 = "1" * 64, "2" * 64
+
+
+async def test_contacts_get_ids_and_come_back_as_stored(store: Store):
+    alice = await store.add_contact(Contact("Alice", "alice@example.org", "medic", ("medic", "berlin"), PK1), now=T)
+    bob = await store.add_contact(Contact("  Bob ", tags=("berlin", "berlin", " ")), now=T)
+    assert alice.id is not None and bob.id is not None and alice.id != bob.id
+    assert await store.get_contact(alice.id) == alice
+    assert await store.get_contact(bob.id) == Contact("Bob", tags=("berlin",), id=bob.id)
+    assert await store.get_contact(999) is None
+    assert await store.find_contact_by_pubkey(PK1) == alice
+    assert await store.find_contact_by_pubkey(PK2) is None
+
+
+async def test_contacts_list_by_name_folding_ascii_case_and_filter_by_tag(store: Store):
+    for name, tags in (("carol", ("a",)), ("Émile", ("b",)), ("Bob", ("a", "b")), ("alice", ())):
+        await store.add_contact(Contact(name, tags=tags), now=T)
+    assert [c.name for c in await store.list_contacts()] == ["alice", "Bob", "carol", "Émile"]
+    assert [c.name for c in await store.list_contacts(tag="b")] == ["Bob", "Émile"]
+    assert await store.list_contacts(tag="none") == []
+
+
+async def test_contact_ids_can_be_given_but_not_reused(store: Store):
+    kept = await store.add_contact(Contact("Kept", id=7), now=T)
+    assert kept.id == 7
+    with pytest.raises(StoreError):
+        await store.add_contact(Contact("Other", id=7), now=T)
+    assert (await store.add_contact(Contact("Next"), now=T)).id == 8
+    assert [c.name for c in await store.list_contacts()] == ["Kept", "Next"]
+
+
+async def test_one_contact_per_pubkey(store: Store):
+    first = await store.add_contact(Contact("First", pubkey=PK1), now=T)
+    second = await store.add_contact(Contact("Second"), now=T)
+    with pytest.raises(StoreError):
+        await store.add_contact(Contact("Again", pubkey=PK1), now=T)
+    with pytest.raises(StoreError):
+        await store.update_contact(Contact("Second", pubkey=PK1, id=second.id), now=T)
+    assert await store.find_contact_by_pubkey(PK1) == first
+    renamed = await store.update_contact(Contact("First, renamed", pubkey=PK1, id=first.id), now=T + 1)
+    assert await store.find_contact_by_pubkey(PK1) == renamed
+
+
+async def test_update_links_and_unlinks_a_pubkey(store: Store):
+    contact = await store.add_contact(Contact("Dana"), now=T)
+    linked = await store.update_contact(Contact("Dana", pubkey=PK2, id=contact.id), now=T + 1)
+    assert await store.find_contact_by_pubkey(PK2) == linked
+    await store.update_contact(Contact("Dana", id=contact.id), now=T + 2)
+    assert await store.find_contact_by_pubkey(PK2) is None
+    with pytest.raises(NotFound):
+        await store.update_contact(Contact("Ghost", id=404), now=T)
+    with pytest.raises(NotFound):
+        await store.update_contact(Contact("No id"), now=T)
+
+
+async def test_delete_contact(store: Store):
+    contact = await store.add_contact(Contact("Eve", pubkey=PK1), now=T)
+    assert await store.delete_contact(contact.id) is True
+    assert await store.delete_contact(contact.id) is False
+    assert await store.get_contact(contact.id) is None
+    assert await store.find_contact_by_pubkey(PK1) is None
+    assert (await store.add_contact(Contact("Eve again", pubkey=PK1), now=T)).pubkey == PK1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [Contact(""), Contact("x", email="not an email"), Contact("x", tags=("a;b",)), Contact("x", pubkey="AB" * 32)],
+)
+async def test_contacts_with_bad_fields_are_refused(store: Store, bad: Contact):
+    with pytest.raises(ContactError):
+        await store.add_contact(bad, now=T)
+    assert await store.list_contacts() == []
+
+
+async def test_sqlite_contacts_survive_reopen_and_a_version_1_database_is_migrated(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "index.db"
+    store = await SqliteStore.open(path)
+    await store.add_contact(Contact("Kept", pubkey=PK1), now=T)
+    await store.close()
+    store = await SqliteStore.open(path)
+    try:
+        assert [c.name for c in await store.list_contacts()] == ["Kept"]
+    finally:
+        await store.close()
+    old = tmp_path / "old.db"
+    await (await SqliteStore.open(old)).close()
+    with sqlite3.connect(old) as conn:
+        conn.execute("DROP TABLE contacts")
+        conn.execute("PRAGMA user_version = 2")  # as the version before contacts (0003) left it
+    store = await SqliteStore.open(old)
+    try:
+        assert (await store.add_contact(Contact("Migrated"), now=T)).id == 1
+    finally:
+        await store.close()
