@@ -24,7 +24,10 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── RsvpRefused
     │   ├── CertificateRefused
     │   └── NotFound
-    └── ConfigError             settings, key files and passwords
+    ├── ConfigError             settings, key files and passwords
+    └── SignerError             a remote signer (NIP-46) could not do what was asked
+        ├── SignerRefused       it said no (permission denied, wrong secret)
+        └── SignerUnavailable   offline, or no answer in time
 
 The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
 exit 2 only for usage errors raised by click itself.
@@ -33,29 +36,32 @@ exit 2 only for usage errors raised by click itself.
 from __future__ import annotations
 
 __all__ = [
-    "NostrTrainingError",
-    "MalformedEvent",
-    "MissingTag",
+    "AuthRequired",
+    "CertificateRefused",
+    "ConfigError",
+    "CryptoError",
+    "DatabaseTooNew",
+    "DecryptionError",
+    "DomainError",
+    "EncodingError",
+    "IllegalTransition",
     "InvalidEvent",
     "InvalidId",
-    "InvalidSignature",
-    "CryptoError",
     "InvalidKey",
-    "DecryptionError",
-    "UnsupportedVersion",
-    "EncodingError",
+    "InvalidSignature",
+    "MalformedEvent",
+    "MissingTag",
+    "NostrTrainingError",
+    "NotFound",
     "RelayError",
     "RelayRefused",
     "RelayTimeout",
-    "AuthRequired",
-    "StoreError",
-    "DatabaseTooNew",
-    "DomainError",
-    "IllegalTransition",
     "RsvpRefused",
-    "CertificateRefused",
-    "NotFound",
-    "ConfigError",
+    "SignerError",
+    "SignerRefused",
+    "SignerUnavailable",
+    "StoreError",
+    "UnsupportedVersion",
 ]
 
 
@@ -171,3 +177,20 @@ class NotFound(DomainError):
 
 class ConfigError(NostrTrainingError):
     """Settings, key files or passwords are missing or wrong."""
+
+
+
+class SignerError(NostrTrainingError):
+    """A remote signer could not do what was asked, or answered something we cannot use."""
+
+
+class SignerRefused(SignerError):
+    """The signer answered no: permission denied, wrong connection secret, request rejected."""
+
+    def __init__(self, message: str, *, method: str | None = None):
+        self.method = method
+        super().__init__(message)
+
+
+class SignerUnavailable(SignerError):
+    """The signer did not answer in time, or none of its relays took the request."""

@@ -8,7 +8,8 @@ take ``created_at``; parsers take a verified ``Event`` and return a typed value 
 One module per family: ``calendar`` (course 31924, lesson 31923, RSVP 31925), ``rooms`` (30312,
 30313, 10312, room-key rumor 8310, waiting-room decision 8313), ``attendance`` (claim 8315,
 record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314), ``recordings``
-(1063), ``reminders`` (kind-14 rumors) and ``deletion`` (5).
+(1063), ``reminders`` (kind-14 rumors), ``deletion`` (5) and ``profile`` (0, and what an
+imported key already publishes in 0/10002/10050).
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ __all__ = [
     "Deletion",
     "build_deletion",
     "parse_deletion",
+    # profile
+    "Profile",
+    "build_profile",
+    "parse_profile",
+    "ExistingIdentity",
+    "identity_to_reuse",
 ]
 
 
@@ -262,3 +269,4 @@ from .certificates import (  # noqa: E402
 )
 from .recordings import Recording, build_recording, parse_recording  # noqa: E402
 from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
+from .profile import ExistingIdentity, Profile, build_profile, identity_to_reuse, parse_profile  # noqa: E402
