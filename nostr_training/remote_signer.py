@@ -23,6 +23,7 @@ and asks ``get_public_key``: the remote-signer key may differ from the user's ke
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +67,7 @@ _SINCE_SLACK = 60
 """Seconds of clock skew tolerated between us, the relay and the signer."""
 
 OnAuthUrl = Callable[[str], None]
+_instances = itertools.count(1)
 
 
 def _report_auth_url(url: str) -> None:
@@ -103,8 +105,9 @@ class RemoteSigner:
         self._log = logger or logging.getLogger("nostr_training.remote_signer")
         self._conversation_key = nip44.get_conversation_key(session.secret, bunker.remote_signer_pubkey)
         self._waiting: dict[str, asyncio.Queue[Response]] = {}
-        self._subscription = f"nip46:{session.public_key[:16]}:{bunker.remote_signer_pubkey[:16]}"
+        self._subscription = f"nip46:{session.public_key[:16]}:{next(_instances)}"
         self._subscribed: asyncio.Event | None = None
+        self._subscribe_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._user_pubkey: str | None = None
         self._closed = False
@@ -297,6 +300,10 @@ class RemoteSigner:
     async def _subscribe(self) -> None:
         """Listen for answers, and wait until a relay is live: kind 24133 is ephemeral, so an
         answer sent before our REQ is open is lost."""
+        async with self._subscribe_lock:
+            await self._subscribe_once()
+
+    async def _subscribe_once(self) -> None:
         if self._subscribed is not None and self._subscribed.is_set():
             return
         if self._closed:

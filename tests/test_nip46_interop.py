@@ -8,6 +8,7 @@ Signed events and gift wraps are also checked by rust-nostr, a third implementat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -82,15 +83,23 @@ class Bunker:
     process: subprocess.Popen[str]
     decisions: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
+    _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def follow(self) -> None:
         def read() -> None:
             assert self.process.stdout is not None
             for line in self.process.stdout:
-                self.decisions.append(line.strip())
+                with self._changed:
+                    self.decisions.append(line.strip())
+                    self._changed.notify_all()
 
         self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
+
+    def saw(self, line: str) -> bool:
+        """Whether the bunker printed ``line`` (it prints before answering; the pipe may lag)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: line in self.decisions, timeout=TIMEOUT)
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -163,7 +172,18 @@ async def test_connect_with_a_bunker_uri_and_learn_the_user_key(start_bunker, po
     assert await signer.get_public_key() == bunker.user.public_key
     assert signer.connection_uri == uri.without_secret()
     await signer.ping()
-    assert "request connect allowed" in bunker.decisions
+    assert bunker.saw("request connect allowed")
+
+
+async def test_concurrent_first_calls_share_one_connect(start_bunker, pool):
+    bunker = start_bunker()
+    signer = remote(pool, bunker.uri)
+    peers = [Keys.generate() for _ in range(4)]
+    payloads = await asyncio.gather(*(signer.nip44_encrypt(p.public_key, f"to {i}") for i, p in enumerate(peers)))
+    for i, (peer, payload) in enumerate(zip(peers, payloads)):
+        assert nip44.decrypt(payload, nip44.get_conversation_key(peer.secret, bunker.user.public_key)) == f"to {i}"
+    assert bunker.saw("request nip44_encrypt allowed")
+    assert bunker.decisions.count("request connect allowed") == 1
 
 
 async def test_signed_events_verify_here_and_in_rust_nostr(start_bunker, pool):
@@ -214,7 +234,7 @@ async def test_a_refused_permission_is_signer_refused_and_the_session_goes_on(st
     with pytest.raises(SignerRefused):
         await signer.nip44_decrypt(Keys.generate().public_key, "AgAA")
     assert (await signer.sign_event(lesson_template())).kind == 31923
-    assert "request sign_event:5 denied" in bunker.decisions
+    assert bunker.saw("request sign_event:5 denied")
 
 
 async def test_a_wrong_secret_is_refused_and_a_secret_is_single_use(start_bunker, pool):

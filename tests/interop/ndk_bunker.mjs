@@ -20,7 +20,8 @@ const denyKinds = new Set(config.deny_kinds ?? []);
 const approved = new Set();
 let secretSpent = false;
 
-const ndk = new NDK({ explicitRelayUrls: [config.relay] });
+// No outbox model: NDK would otherwise dial purplepag.es and nos.lol; tests stay on loopback.
+const ndk = new NDK({ explicitRelayUrls: [config.relay], enableOutboxModel: false });
 await ndk.connect(5000);
 const signer = new NDKPrivateKeySigner(config.secret_key);
 const user = await signer.user();
