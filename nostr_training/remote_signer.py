@@ -466,10 +466,10 @@ class SignerProfile:
         return cls("bunker", Path(session_key_file), str(uri), **kwargs)
 
 
-def create_session_key(path: str | Path, password: str) -> Keys:
+def create_session_key(path: str | Path, password: str, *, log_n: int = 16) -> Keys:
     """A fresh client session key, saved as ncryptsec (the bunker learns its pubkey at connect)."""
     keys = Keys.generate()
-    save_key_file(path, keys, password)
+    save_key_file(path, keys, password, log_n=log_n)
     return keys
 
 

@@ -253,6 +253,21 @@ async def test_a_wrong_secret_is_refused_and_a_secret_is_single_use(start_bunker
     assert await again.get_public_key() == bunker.user.public_key
 
 
+async def test_switch_relays_moves_the_session_to_the_relays_the_signer_names(start_bunker, pool, relay, tmp_path):
+    second = start_rust_relay(tmp_path / "second-relay", notes_per_minute=100_000)
+    try:
+        bunker = start_bunker(relays=[relay.url, second.url])
+        signer = remote(pool, bunker.uri)
+        assert signer.relays == (relay.url,)
+        assert await signer.switch_relays() == (relay.url, second.url)
+        assert signer.connection_uri.relays == (relay.url, second.url)
+        await pool.remove_relay(relay.url)
+        event = await signer.sign_event(lesson_template())
+        assert verify_event(event).pubkey == bunker.user.public_key
+    finally:
+        second.stop()
+
+
 async def test_a_signer_that_goes_offline_is_signer_unavailable(start_bunker, pool):
     bunker = start_bunker()
     signer = remote(pool, bunker.uri, request_timeout=2.0)
@@ -293,7 +308,7 @@ async def test_tags_ndk_appends_are_accepted_and_tags_it_drops_are_refused(start
 
 async def test_a_bunker_profile_with_a_session_key_file_builds_a_remote_signer(start_bunker, pool, tmp_path):
     bunker = start_bunker()
-    create_session_key(tmp_path / "session.key", "pw")
+    create_session_key(tmp_path / "session.key", "pw", log_n=4)
     profile = SignerProfile.from_dict(SignerProfile.remote(bunker.uri, tmp_path / "session.key").to_dict())
     signer = open_signer(profile, "pw", pool=pool)
     assert isinstance(signer, RemoteSigner)

@@ -1,8 +1,10 @@
 // A NIP-46 remote signer for tests/test_nip46_interop.py: NDK's NDKNip46Backend on one relay.
 // argv[2]: the directory holding node_modules/@nostr-dev-kit/ndk (the test installs it there).
 // stdin: one JSON object {relay, secret_key, connect_secret, deny_methods: [..], deny_kinds: [..],
-// auth_url?: string, auth_methods?: [..]}: the methods in auth_methods first answer with an
-// auth challenge (result "auth_url", the URL in error), then with their real result.
+// auth_url?: string, auth_methods?: [..], relays?: [..]}: the methods in auth_methods first
+// answer with an auth challenge (result "auth_url", the URL in error), then with their real
+// result; ``relays`` (default [relay]) are where the backend listens and answers, and what it
+// names in answer to switch_relays, while the bunker URI it prints names ``relay`` only.
 // stdout: one line "ready <bunker URI>" once the backend listens; then one line per handled
 // request, "request <method> <allowed|denied>", so the test can see what the signer decided.
 // Runs until killed (the test stops it by pid, or kills it to play a signer gone offline).
@@ -19,9 +21,11 @@ const denyMethods = new Set(config.deny_methods ?? []);
 const denyKinds = new Set(config.deny_kinds ?? []);
 const approved = new Set();
 let secretSpent = false;
+let ready = false;
 
 // No outbox model: NDK would otherwise dial purplepag.es and nos.lol; tests stay on loopback.
-const ndk = new NDK({ explicitRelayUrls: [config.relay], enableOutboxModel: false });
+const relays = config.relays ?? [config.relay];
+const ndk = new NDK({ explicitRelayUrls: relays, enableOutboxModel: false });
 await ndk.connect(5000);
 const signer = new NDKPrivateKeySigner(config.secret_key);
 const user = await signer.user();
@@ -33,7 +37,7 @@ const permit = async ({ pubkey, method, params }) => {
   return allowed;
 };
 
-const backend = new NDKNip46Backend(ndk, signer, permit, [config.relay]);
+const backend = new NDKNip46Backend(ndk, signer, permit, relays);
 // The connection secret is single-use: the first client to present it is approved.
 backend.applyToken = async (pubkey, token) => {
   if (secretSpent || token !== config.connect_secret) throw new Error("invalid secret");
@@ -61,6 +65,8 @@ ndk.subscribe(
     closeOnEose: false,
     onEvent: (event) => backend.handleIncomingEvent(event),
     onEose: () => {
+      if (ready) return;
+      ready = true;
       const query = `relay=${encodeURIComponent(config.relay)}&secret=${encodeURIComponent(config.connect_secret)}`;
       process.stdout.write(`ready bunker://${user.pubkey}?${query}\n`);
     },
