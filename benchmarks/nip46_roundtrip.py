@@ -24,14 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from relay_servers import start_rust_relay  # noqa: E402
+from relay_servers import start_rust_relay
 
-from nostr_training.daemon.relays import RelayPool  # noqa: E402
-from nostr_training.event import EventTemplate  # noqa: E402
-from nostr_training.keys import Keys  # noqa: E402
-from nostr_training.nips import nip46, nip59  # noqa: E402
-from nostr_training.remote_signer import RemoteSigner  # noqa: E402
-from nostr_training.signer import LocalSigner  # noqa: E402
+from nostr_training.daemon.relays import RelayPool
+from nostr_training.event import EventTemplate
+from nostr_training.keys import Keys
+from nostr_training.nips import nip46, nip59
+from nostr_training.remote_signer import RemoteSigner
+from nostr_training.signer import LocalSigner
 
 NOW = 1_800_000_000
 
@@ -63,19 +63,24 @@ async def measure(signer, calls: int, learners: list[str], repeat: int) -> dict[
             "gift_wrap": await best(repeat, wrap)}
 
 
+def start_bunker(ndk: Path, relay: str, user: Keys) -> tuple[subprocess.Popen[str], str]:
+    """The NDK backend as a child process, and the bunker URI it prints once it listens."""
+    bunker = subprocess.Popen(["node", str(ROOT / "tests" / "interop" / "ndk_bunker.mjs"), str(ndk)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert bunker.stdin is not None and bunker.stdout is not None
+    bunker.stdin.write(json.dumps({"relay": relay, "secret_key": user.secret_hex, "connect_secret": "bench"}))
+    bunker.stdin.close()
+    return bunker, bunker.stdout.readline().split(" ", 1)[1].strip()
+
+
 async def main(calls: int, learner_count: int, repeat: int) -> None:
     ndk = ROOT / ".test-tools" / "ndk"
     if not (ndk / "node_modules" / "@nostr-dev-kit" / "ndk").exists():
         sys.exit("NDK is not installed: run the interop tests once (pytest tests/test_nip46_interop.py)")
     relay = start_rust_relay(Path(tempfile.mkdtemp(prefix="bench-nip46-")), notes_per_minute=10_000_000)
     user = Keys.generate()
-    bunker = subprocess.Popen(["node", str(ROOT / "tests" / "interop" / "ndk_bunker.mjs"), str(ndk)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    bunker, uri = start_bunker(ndk, relay.url, user)
     try:
-        assert bunker.stdin is not None and bunker.stdout is not None
-        bunker.stdin.write(json.dumps({"relay": relay.url, "secret_key": user.secret_hex, "connect_secret": "bench"}))
-        bunker.stdin.close()
-        uri = bunker.stdout.readline().split(" ", 1)[1].strip()
         learners = [Keys.generate().public_key for _ in range(learner_count)]
         local = await measure(LocalSigner(user), calls, learners, repeat)
         async with RelayPool() as pool:

@@ -29,10 +29,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .clock import Clock, SystemClock
-from .daemon.relays import RelayPool
 from .errors import (
     ConfigError,
     EncodingError,
@@ -51,6 +50,9 @@ from .nips import nip44, nip46
 from .nips.nip46 import BunkerUri, NostrConnectUri, Request, Response
 from .nips.nip65 import normalize_relay_url
 from .signer import LocalSigner, Signer
+
+if TYPE_CHECKING:
+    from .daemon.relays import RelayPool
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
