@@ -34,7 +34,10 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── WebhookRefused      an SFU webhook whose signature, body hash or shape is wrong
     │   ├── BlossomError        a Blossom server refused a request or broke BUD-01/02/11
     │   └── BlobMismatch        downloaded or stored bytes do not hash to the sha256 asked for
-    └── ContactError            a contact, or a line of a contacts CSV, we cannot accept
+    ├── ContactError            a contact, or a line of a contacts CSV, we cannot accept
+    └── SignerError             a remote signer (NIP-46) could not do what was asked
+        ├── SignerRefused       it said no (permission denied, wrong secret)
+        └── SignerUnavailable   offline, or no answer in time
 
 The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
 exit 2 only for usage errors raised by click itself.
@@ -43,39 +46,41 @@ exit 2 only for usage errors raised by click itself.
 from __future__ import annotations
 
 __all__ = [
-    "NostrTrainingError",
-    "MalformedEvent",
-    "MissingTag",
+    "AuthRequired",
+    "CertificateRefused",
+    "ConfigError",
+    "CryptoError",
+    "DatabaseTooNew",
+    "DecryptionError",
+    "DomainError",
+    "EncodingError",
+    "IllegalTransition",
     "InvalidEvent",
     "InvalidId",
-    "InvalidSignature",
-    "CryptoError",
     "InvalidKey",
-    "DecryptionError",
-    "UnsupportedVersion",
-    "EncodingError",
+    "InvalidSignature",
+    "MalformedEvent",
+    "MissingTag",
+    "NostrTrainingError",
+    "NotFound",
     "RelayError",
     "RelayRefused",
     "RelayTimeout",
     "RelayUnreachable",
-    "AuthRequired",
     "StoreError",
-    "DatabaseTooNew",
-    "DomainError",
-    "IllegalTransition",
     "RsvpRefused",
-    "CertificateRefused",
-    "NotFound",
     "JoinRefused",
     "AdmissionRequired",
     "RoomKeyRequired",
     "RecordingRefused",
-    "ConfigError",
     "MediaError",
     "WebhookRefused",
     "BlossomError",
     "BlobMismatch",
     "ContactError",
+    "SignerError",
+    "SignerRefused",
+    "SignerUnavailable",
 ]
 
 
@@ -247,3 +252,18 @@ class ContactError(NostrTrainingError):
         at_line = f"line {line}: " if line is not None else ""
         at_column = f"{column}: " if column else ""
         super().__init__(f"{at_line}{at_column}{message}")
+
+class SignerError(NostrTrainingError):
+    """A remote signer could not do what was asked, or answered something we cannot use."""
+
+
+class SignerRefused(SignerError):
+    """The signer answered no: permission denied, wrong connection secret, request rejected."""
+
+    def __init__(self, message: str, *, method: str | None = None):
+        self.method = method
+        super().__init__(message)
+
+
+class SignerUnavailable(SignerError):
+    """The signer did not answer in time, or none of its relays took the request."""

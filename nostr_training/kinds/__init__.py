@@ -10,7 +10,8 @@ One module per family: ``calendar`` (course 31924, lesson 31923, RSVP 31925), ``
 record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314) with
 ``certificate_bundle`` (the offline verification file), ``training_events`` (NIP-52 events
 linked to training, door check-in 8316), ``recordings`` (1063), ``reminders`` (kind-14 rumors)
-and ``deletion`` (5).
+``deletion`` (5) and ``profile`` (0, and what an
+imported key already publishes in 0/10002/10050).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ __all__ = [
     "Deletion",
     "build_deletion",
     "parse_deletion",
+    # profile
+    "Profile",
+    "build_profile",
+    "parse_profile",
+    "ExistingIdentity",
+    "identity_to_reuse",
 ]
 
 
@@ -283,6 +290,7 @@ from .certificates import (  # noqa: E402
     verification_code,
 )
 from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
+from .profile import ExistingIdentity, Profile, build_profile, identity_to_reuse, parse_profile  # noqa: E402
 from .recordings import Recording, build_recording, parse_recording  # noqa: E402
 from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
 from .rooms import (  # noqa: E402
