@@ -63,8 +63,10 @@ def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...],
     signer = load_signer(key_file, config, required=False)
     if not config.relays:
         note("nostr-training: no relays configured: pass --relay or run 'nostr-training relays set URL...'")
+    from ..daemon.hosted import hosted_components
+
     try:
-        asyncio.run(Daemon(config, signer=signer).run())
+        asyncio.run(Daemon(config, signer=signer, components=tuple(hosted_components(config))).run())
     except KeyboardInterrupt:
         pass
 

@@ -125,10 +125,12 @@ def test_publish_through_a_daemon_killed_midway_reports_what_was_committed(tmp_p
     log = open(home / "daemon.log", "ab")
     daemon = subprocess.Popen([exe, "daemon", "run"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        for _ in range(400):
+        for _ in range(1200):
             if read_runtime(home) is not None:
                 break
+            assert daemon.poll() is None, (home / "daemon.log").read_text()
             time.sleep(0.05)
+        assert read_runtime(home) is not None, "the daemon did not start within a minute"
         events = "\n".join(signed(alice, 1, content=f"n{i}", created_at=1_800_000_000 + i).to_json() for i in range(20000))
         publisher = subprocess.Popen([exe, "publish", "--timeout", "0"], env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)

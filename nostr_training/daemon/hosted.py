@@ -1,0 +1,15 @@
+"""The services the daemon runs for its user: one list, so a new scheduler is one line here
+(the daemon itself never changes for it)."""
+
+from __future__ import annotations
+
+from .components import Component
+from .config import DaemonConfig
+
+__all__ = ["hosted_components"]
+
+
+def hosted_components(config: DaemonConfig) -> list[Component]:
+    """The components ``daemon run`` starts, in order, for ``config``."""
+    components: list[Component] = []
+    return components
