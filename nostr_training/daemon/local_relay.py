@@ -76,6 +76,7 @@ class RelayCounters:
     events_refused: int = 0
     auths: int = 0
     slow_clients_dropped: int = 0
+    internal_errors: int = 0  # a bug of ours answered with a NOTICE: must stay 0
 
 
 class _SlowClient(Exception):
@@ -193,6 +194,8 @@ class RelaySession:
 
     async def handle(self, message: str | bytes) -> None:
         """Answer one frame: every frame gets a NIP-01 answer or a NOTICE, never an exception."""
+        if self.closed:
+            return
         try:
             await self._handle(message)
         except _SlowClient:
@@ -203,6 +206,9 @@ class RelaySession:
         except (MalformedEvent, InvalidEvent) as exc:
             self._notice(f"invalid: {exc}")
         except Exception as exc:  # a bug of ours: the client gets an answer, the log one line
+            if self.closed:
+                return  # the daemon stopped under this frame: nothing to answer
+            self.relay.counters.internal_errors += 1
             log.error("answering a local client failed: %s: %s", exc.__class__.__name__, exc)
             self.push(_dumps(["NOTICE", "error: the daemon could not answer this message"]))
 
@@ -270,13 +276,12 @@ class RelaySession:
         self.subs[subid] = filters
         prefix = '["EVENT",' + _dumps(subid) + ","
         sent: set[str] = set()
-        async with relay.replays:
-            for f in filters:
-                limit = min(f.limit if f.limit is not None else relay.max_limit, relay.max_limit)
-                async for ev in self._pages(f, limit):
-                    if ev.id not in sent:
-                        sent.add(ev.id)
-                        await self.put(prefix + ev.to_json() + "]")
+        for f in filters:
+            limit = min(f.limit if f.limit is not None else relay.max_limit, relay.max_limit)
+            async for ev in self._pages(f, limit):
+                if ev.id not in sent:
+                    sent.add(ev.id)
+                    await self.put(prefix + ev.to_json() + "]")
         await self.put(_dumps(["EOSE", subid]))
 
     async def _pages(self, f: Filter, limit: int) -> AsyncIterator[Event]:
@@ -288,10 +293,15 @@ class RelaySession:
         page = relay.page_size
         left = limit
         while left > 0:
+            if self.closed:
+                raise _SlowClient()
             want = min(page, left + len(seen_at_until))
-            got = await relay.store.query(
-                [dataclasses.replace(f, until=until, limit=want)], now=relay.clock.now(), recipients=self.recipients
-            )
+            async with relay.replays:  # held while reading a page, never while waiting on the client
+                if self.closed:
+                    raise _SlowClient()
+                got = await relay.store.query(
+                    [dataclasses.replace(f, until=until, limit=want)], now=relay.clock.now(), recipients=self.recipients
+                )
             fresh = [e for e in got if not (e.created_at == until and e.id in seen_at_until)]
             for ev in fresh[:left]:
                 yield ev
@@ -386,13 +396,12 @@ class RelaySession:
     # Live ----------------------------------------------------------------------------------
 
     def offer(self, event: Event) -> None:
-        """Send a newly indexed event to the first open subscription it matches."""
+        """Send a newly indexed event to each open subscription it matches (NIP-01)."""
         if not gift_wrap_visible(event, self.recipients):
             return
         for subid, filters in list(self.subs.items()):
             if any(f.matches(event) for f in filters):
                 self.push('["EVENT",' + _dumps(subid) + "," + event.to_json() + "]")
-                return
 
 
 class GroupCommitter:
@@ -479,7 +488,7 @@ class LocalRelay:
         self.send_timeout = send_timeout
         self.page_size = page_size
         self.max_in_flight = max_in_flight
-        #: Stored-event replays run a few at a time: memory is bounded by them, not by clients.
+        #: Page reads of stored-event replays run a few at a time (each session then holds one page).
         self.replays = asyncio.Semaphore(concurrent_replays)
         self.counters = RelayCounters()
         self.sessions: set[RelaySession] = set()
