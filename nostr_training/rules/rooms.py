@@ -47,6 +47,7 @@ from ..kinds.rooms import (
     Presence,
     RecordingConsent,
     Room,
+    RoomKey,
     WaitingRoomDecision,
 )
 from .attendance import (
@@ -98,6 +99,7 @@ __all__ = [
     "membership_changes",
     "JoinAccess",
     "join_access",
+    "check_room_key",
     "consent_in_force",
     "recording_subjects",
     "ConferenceDetails",
@@ -577,6 +579,22 @@ def join_access(
     if room.key_epoch is not None and key_epoch < room.key_epoch:
         return JoinAccess(None, f"room key epoch {key_epoch} is retired; the room is at {room.key_epoch}", coord)
     return JoinAccess(url, "ok", coord, key_epoch)
+
+
+def check_room_key(ev: SessionEvidence, key: RoomKey, *, newest_held: int | None = None) -> None:
+    """Refuse an unwrapped 8310 that a participant must not use.
+
+    Only the host issues keys (one committer), for this lesson's room, and an epoch older than
+    the newest one held (or than the room announces) is never taken back into use.
+    """
+    if key.author not in session_hosts(ev.lesson):
+        raise DomainError(f"room key: issued by {key.author[:16]}, who does not host lesson {ev.lesson.d}")
+    if key.room not in _room_coordinates(ev) | frozenset(m.coordinate for m in ev.meetings):
+        raise DomainError(f"room key: for {key.room}, not for the room of lesson {ev.lesson.d}")
+    room = current_room(ev)
+    floor = max(e for e in (newest_held, room.key_epoch if room else None, 0) if e is not None)
+    if key.epoch < floor:
+        raise DomainError(f"room key: epoch {key.epoch} is older than epoch {floor}")
 
 
 # Recording consent ----------------------------------------------------------------------------

@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nostr_training.errors import DomainError
-from nostr_training.rules.room_keys import Change, KeyDelivery, KeySchedule, MembershipChange
+from nostr_training.rules.room_keys import (
+    Change,
+    KeyDelivery,
+    KeySchedule,
+    MembershipChange,
+)
 
 from .factories import ALICE, BOB, CAROL, DAVE, HOST, START
 

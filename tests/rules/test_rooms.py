@@ -23,6 +23,7 @@ from nostr_training.kinds.rooms import (
     Presence,
     RecordingConsent,
     Room,
+    RoomKey,
     RoomStatus,
     WaitingRoomDecision,
 )
@@ -30,6 +31,7 @@ from nostr_training.rules import rooms as r
 from nostr_training.rules.attendance import Join, Leave
 from nostr_training.rules.lifecycle import SessionAction, SessionState, transition
 from nostr_training.rules.room_keys import Change, KeySchedule, MembershipChange
+from nostr_training.rules.rsvp import roster
 
 from .factories import ALICE, BOB, CAROL, DAVE, HOST, LEARNERS, START, lesson, rsvp
 
@@ -200,7 +202,7 @@ def test_with_fixed_events_time_only_moves_the_state_forward(picked, times):
         parts[key].append(item)
     evidence = ev(**parts)
     states = [r.session_state(evidence, START + t) for t in sorted(times)]
-    for before, after in zip(states, states[1:]):
+    for before, after in itertools.pairwise(states):
         assert _reachable(before, after), (before, after)
 
 
@@ -278,7 +280,7 @@ def test_a_due_admission_is_due_once():
 
 
 def test_denied_stays_denied_until_readmitted_and_only_the_host_decides():
-    base = dict(rooms=[room()], rsvps=SEATED)
+    base = {"rooms": [room()], "rsvps": SEATED}
     denied = ev(**base, join_requests=[request(ALICE, START - 120), request(ALICE, START + 300)],
                 decisions=[decide(ALICE, "deny", START - 60)])
     assert r.admission(denied, ALICE).admission is r.Admission.DENIED
@@ -437,7 +439,7 @@ def test_every_learner_sees_the_same_details():
 
 def _drop_and_reconnect():
     """Alice: waits 2 min, admitted at the start, drops after 20 min, back at 30, leaves at 45."""
-    beats = [beat(ALICE, START + m * MIN) for m in range(0, 21)] + [beat(ALICE, START + m * MIN) for m in range(30, 45)]
+    beats = [beat(ALICE, START + m * MIN) for m in range(21)] + [beat(ALICE, START + m * MIN) for m in range(30, 45)]
     return ev(
         rooms=[room()],
         meetings=[LIVE_AT, ENDED_AT],
@@ -537,3 +539,50 @@ def test_learner_view_before_during_and_after():
 
     missed = r.learner_view(ev(rooms=[room()]), ALICE, END + GRACE)
     assert missed.is_missed and missed.is_ended and not missed.is_live and missed.time_until_start is None
+
+
+def test_only_the_hosts_current_room_key_is_taken():
+    evidence = _admitted_live()
+    key = RoomKey(HOST, room().coordinate, 2, bytes(32), "aes-256-gcm", START)
+    r.check_room_key(evidence, key)
+    with pytest.raises(DomainError, match="does not host"):
+        r.check_room_key(evidence, dataclasses.replace(key, author=BOB))
+    with pytest.raises(DomainError, match="not for the room"):
+        r.check_room_key(evidence, dataclasses.replace(key, room=f"30312:{HOST}:elsewhere"))
+    with pytest.raises(DomainError, match="epoch 1 is older than epoch 2"):
+        r.check_room_key(evidence, dataclasses.replace(key, epoch=1))
+    with pytest.raises(DomainError, match="epoch 2 is older than epoch 3"):
+        r.check_room_key(evidence, key, newest_held=3)
+
+
+_decision = st.tuples(st.sampled_from([ALICE, BOB, CAROL]), st.sampled_from(["admit", "deny"]), st.integers(0, 50), st.booleans())
+_req = st.tuples(st.sampled_from([ALICE, BOB, CAROL, DAVE]), st.integers(-50, 50))
+_answers = st.lists(st.tuples(st.sampled_from([ALICE, BOB, CAROL, DAVE]), st.sampled_from(["accepted", "tentative", "declined"]), st.integers(0, 20)), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(decisions=st.lists(_decision, max_size=8), requests=st.lists(_req, max_size=6), answers=_answers)
+def test_admission_properties(decisions, requests, answers):
+    """The latest host decision stands whatever else happens; the policy only decides the undecided."""
+    made = [decide(who, answer, START + at, author=HOST if by_host else DAVE) for who, answer, at, by_host in decisions]
+    evidence = ev(
+        rooms=[room()],
+        rsvps=[rsvp(who, status, START - 3600 + at, of=LESSON, event_id=eid()) for who, status, at in answers],
+        join_requests=[request(who, START + at) for who, at in requests],
+        decisions=made,
+    )
+    due = {d.participant for d in r.decisions_due(evidence, START + 60)}
+    seated = set(roster(LESSON, evidence.rsvps).confirmed)
+    for who in (ALICE, BOB, CAROL, DAVE):
+        mine = [d for d in made if d.participant == who and d.author == HOST]
+        status = r.admission(evidence, who)
+        if mine:
+            latest = max(mine, key=lambda d: (d.created_at, [-ord(ch) for ch in d.event_id]))
+            expected = r.Admission.ADMITTED if latest.decision is Decision.ADMIT else r.Admission.DENIED
+            assert status.admission is expected
+            assert who not in due, "a decided participant is never decided again by policy"
+        elif any(q == who for q, _ in requests):
+            assert status.admission is r.Admission.WAITING
+            assert (who in due) == status.auto_admit == (who in seated), "auto-admitted iff seated"
+        else:
+            assert status.admission is r.Admission.NOT_REQUESTED and who not in due
