@@ -31,11 +31,17 @@ device. Here every participant derives the same answers from the same signed eve
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple, TypeVar
 
 from ..errors import DomainError, IllegalTransition
-from ..kinds.attendance import AttendanceAction, AttendanceClaim
+from ..kinds.attendance import (
+    AttendanceAction,
+    AttendanceClaim,
+    AttendanceRecord,
+    CompletionBasis,
+    CompletionRecord,
+)
 from ..kinds.calendar import Lesson, Rsvp, RsvpStatus
 from ..kinds.deletion import Deletion
 from ..kinds.recordings import Recording
@@ -70,7 +76,7 @@ from .lifecycle import (
     derive_flags,
 )
 from .room_keys import Change, MembershipChange
-from .rsvp import latest_rsvps, roster
+from .rsvp import Roster, latest_rsvps, roster
 
 __all__ = [
     "LivePolicy",
@@ -108,6 +114,9 @@ __all__ = [
     "session_window",
     "attendance_so_far",
     "live_completions",
+    "completed_at",
+    "attendance_records",
+    "completion_records",
     "LearnerView",
     "learner_view",
 ]
@@ -418,19 +427,15 @@ def _host_decisions(ev: SessionEvidence) -> dict[str, list[WaitingRoomDecision]]
         if decision.author in hosts and decision.target in targets and decision.participant not in hosts:
             out.setdefault(decision.participant, []).append(decision)
     for decisions in out.values():
-        decisions.sort(key=lambda d: (d.created_at, _reverse_id(d.event_id)))
+        decisions.sort(key=lambda d: d.event_id or "", reverse=True)
+        decisions.sort(key=lambda d: d.created_at)
     return out
 
 
-def _reverse_id(event_id: str | None) -> str:
-    """Sort key putting the lowest id last within one second: the NIP-01 winner."""
-    return "".join(chr(0x10FFFF - ord(c)) for c in (event_id or ""))
-
-
-def _policy(ev: SessionEvidence, pubkey: str, admitted_count: int) -> tuple[bool, str]:
+def _policy(ev: SessionEvidence, seats: Roster | None, pubkey: str, admitted_count: int) -> tuple[bool, str]:
+    """(admit automatically?, why) for an undecided request; ``seats`` is the roster when RSVPs count."""
     lesson = ev.lesson
-    if lesson.requires_rsvp:
-        seats = roster(lesson, ev.rsvps)
+    if seats is not None:
         if pubkey in seats.confirmed:
             return True, "RSVP confirmed with a seat"
         position = seats.waitlist_position(pubkey)
@@ -467,8 +472,9 @@ def _statuses(ev: SessionEvidence) -> dict[str, AdmissionStatus]:
         ((history[0], pubkey) for pubkey, history in requests.items() if pubkey not in out),
         key=lambda item: (item[0].created_at, item[0].event_id or "", item[1]),
     )
+    seats = roster(ev.lesson, ev.rsvps) if ev.lesson.requires_rsvp and waiting else None
     for first, pubkey in waiting:
-        auto, reason = _policy(ev, pubkey, admitted)
+        auto, reason = _policy(ev, seats, pubkey, admitted)
         admitted += auto
         out[pubkey] = AdmissionStatus(
             pubkey, Admission.WAITING, reason, first.created_at, first.event_id, auto_admit=auto
@@ -637,7 +643,12 @@ def _present(ev: SessionEvidence, now: int, policy: LivePolicy) -> frozenset[str
     rooms, fresh = _room_coordinates(ev), policy.attendance.heartbeat_grace
     present = {p.author for p in ev.presences if p.room in rooms and 0 <= now - p.created_at <= fresh}
     if admission_required(ev.lesson):
-        present = {pk for pk in present if admission(ev, pk).admission is Admission.ADMITTED}
+        statuses, hosts = _statuses(ev), session_hosts(ev.lesson)
+        present = {
+            pk
+            for pk in present
+            if pk in hosts or (pk in statuses and statuses[pk].admission is Admission.ADMITTED)
+        }
     return frozenset(present)
 
 
@@ -757,11 +768,23 @@ def session_window(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolic
     return None
 
 
-def attendance_so_far(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolicy()) -> dict[str, Attendance]:
-    """Each participant's attendance at ``now`` (final once the session has ended)."""
+def attendance_so_far(
+    ev: SessionEvidence, now: int, policy: LivePolicy = LivePolicy(), *, only: str | None = None
+) -> dict[str, Attendance]:
+    """Each participant's attendance at ``now`` (final once the session has ended); ``only``
+    limits the work to one pubkey."""
     window = session_window(ev, now, policy)
     if window is None:
         return {}
+    if only is not None:
+        ev = replace(
+            ev,
+            join_requests=tuple(q for q in ev.join_requests if q.author == only),
+            decisions=tuple(d for d in ev.decisions if d.participant == only),
+            presences=tuple(p for p in ev.presences if p.author == only),
+            claims=tuple(c for c in ev.claims if c.author == only),
+            observed=tuple(o for o in ev.observed if o.pubkey == only),
+        )
     return compute_attendance(
         attendance_evidence(ev, policy),
         window,
@@ -778,6 +801,83 @@ def live_completions(ev: SessionEvidence, now: int, policy: LivePolicy = LivePol
         for pubkey, att in attendance_so_far(ev, now, policy).items()
         if pubkey not in hosts
     }
+
+
+def completed_at(attendance: Attendance, required_seconds: int) -> int | None:
+    """The moment the learner's attended time reached ``required_seconds``, or None if it did not."""
+    reached = 0
+    for start, end in attendance.intervals:
+        if reached + (end - start) >= required_seconds:
+            return start + (required_seconds - reached)
+        reached += end - start
+    return None
+
+
+def _evidence_ids(ev: SessionEvidence) -> dict[str, tuple[str, ...]]:
+    """Per learner, the signed events their record rests on: requests, claims, the host's decisions."""
+    ids: dict[str, set[str | None]] = {}
+    for pubkey, requests in _valid_requests(ev).items():
+        ids.setdefault(pubkey, set()).update(q.event_id for q in requests)
+    for c in ev.claims:
+        if c.lesson == ev.lesson.coordinate:
+            ids.setdefault(c.author, set()).add(c.event_id)
+    for pubkey, decisions in _host_decisions(ev).items():
+        ids.setdefault(pubkey, set()).update(d.event_id for d in decisions)
+    return {pk: tuple(sorted(i for i in found if i is not None)) for pk, found in ids.items()}
+
+
+def attendance_records(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolicy()) -> tuple[AttendanceRecord, ...]:
+    """The host's 31930 values for every learner with attendance, the rule and its inputs inside."""
+    lesson, hosts = ev.lesson, session_hosts(ev.lesson)
+    evidence = _evidence_ids(ev)
+    out = []
+    for pubkey, att in sorted(attendance_so_far(ev, now, policy).items()):
+        if pubkey in hosts:
+            continue
+        judged = evaluate_live(att.total_seconds, lesson)
+        out.append(
+            AttendanceRecord(
+                author=lesson.author,
+                lesson=lesson.coordinate,
+                learner=pubkey,
+                total_seconds=att.total_seconds,
+                join_count=att.join_count,
+                intervals=att.intervals,
+                rule=judged.rule,
+                met=judged.met,
+                created_at=now,
+                required_seconds=judged.required_seconds,
+                evidence=evidence.get(pubkey, ()),
+                minimum_seconds=judged.minimum_seconds,
+                minimum_percent=judged.minimum_percent,
+                scheduled_seconds=judged.scheduled_seconds,
+            )
+        )
+    return tuple(out)
+
+
+def completion_records(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolicy()) -> tuple[CompletionRecord, ...]:
+    """A 31931 value for each learner who met the rule, completed when their time reached it.
+
+    ``evidence`` is left for the daemon to fill with the id of the signed attendance record.
+    """
+    out = []
+    for record in attendance_records(ev, now, policy):
+        if not record.met or record.required_seconds is None:
+            continue
+        att = Attendance(record.learner, record.total_seconds, record.intervals, record.join_count, 0)
+        moment = completed_at(att, record.required_seconds)
+        out.append(
+            CompletionRecord(
+                author=record.author,
+                subject=record.lesson,
+                learner=record.learner,
+                completed_at=moment if moment is not None else now,
+                basis=CompletionBasis.ATTENDANCE,
+                created_at=now,
+            )
+        )
+    return tuple(out)
 
 
 # The learner's view ---------------------------------------------------------------------------
@@ -823,7 +923,7 @@ def learner_view(
     flags = derive_flags(lesson, state, now)
     answer = latest_rsvps(ev.rsvps, lesson.coordinate).get(learner)
     position = roster(lesson, ev.rsvps).waitlist_position(learner) if lesson.requires_rsvp else None
-    attendance = attendance_so_far(ev, now, policy).get(learner)
+    attendance = attendance_so_far(ev, now, policy, only=learner).get(learner)
     details = conference_details(ev, now, policy)
     attending = state is SessionState.LIVE and (
         learner in _present(ev, now, policy)

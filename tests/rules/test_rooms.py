@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nostr_training.errors import DomainError, IllegalTransition
+from nostr_training.kinds import build_attendance_record, build_completion_record
 from nostr_training.kinds.attendance import AttendanceAction, AttendanceClaim
 from nostr_training.kinds.calendar import RsvpStatus
 from nostr_training.kinds.deletion import Deletion
@@ -477,6 +478,9 @@ def test_35_of_60_minutes_completes_20_does_not():
     assert (done[ALICE].met, done[ALICE].total_seconds) == (True, 35 * MIN)
     assert (done[BOB].met, done[BOB].total_seconds) == (False, 20 * MIN)
     assert HOST not in done
+    everyone = r.attendance_so_far(evidence, END + 60)
+    for who in (ALICE, BOB):
+        assert r.attendance_so_far(evidence, END + 60, only=who) == {who: everyone[who]}
 
 
 def test_waiting_room_time_is_not_attendance():
@@ -586,3 +590,18 @@ def test_admission_properties(decisions, requests, answers):
             assert (who in due) == status.auto_admit == (who in seated), "auto-admitted iff seated"
         else:
             assert status.admission is r.Admission.NOT_REQUESTED and who not in due
+
+
+def test_records_carry_the_rule_and_complete_when_the_threshold_was_reached():
+    evidence = _stayed({ALICE: 35, BOB: 20})
+    records = {rec.learner: rec for rec in r.attendance_records(evidence, END + 60)}
+    alice, bob = records[ALICE], records[BOB]
+    assert (alice.met, alice.total_seconds, alice.required_seconds, alice.scheduled_seconds) == (True, 35 * MIN, 30 * MIN, 60 * MIN)
+    assert not bob.met and alice.rule == ">=1800s OR >=50% of 3600s"
+    assert len(alice.evidence) == 3, "her request, her leave claim and the host's admit"
+    for rec in records.values():
+        build_attendance_record(rec, created_at=END + 60)
+    (done,) = r.completion_records(evidence, END + 60)
+    assert (done.learner, done.completed_at) == (ALICE, START + 30 * MIN)
+    build_completion_record(done, created_at=END + 60)
+    assert r.completed_at(r.attendance_so_far(evidence, END)[BOB], 30 * MIN) is None
