@@ -677,7 +677,8 @@ def attendance_evidence(ev: SessionEvidence, policy: LivePolicy = LivePolicy()) 
       their own requests and claims are not joins (one source, so joins are not counted twice).
     - Otherwise the participant's join requests and 8315 claims are joins and leaves on one
       connection; a join while the previous one is still alive (within ``heartbeat_grace`` of
-      the unbroken run of heartbeats that followed it) is the same join, not a reconnect.
+      the unbroken run of heartbeats that followed it) is the same join, not a reconnect. A
+      request made while waiting counts from the host's admit, when they enter the room.
     - Presence (10312) in the lesson's room is a heartbeat.
     """
     lesson = ev.lesson
@@ -708,12 +709,29 @@ def attendance_evidence(ev: SessionEvidence, policy: LivePolicy = LivePolicy()) 
         out.append(item)
         connections.setdefault(item.pubkey, set()).add(item.connection)
     own: dict[str, list[tuple[int, int, str]]] = {}
-    for pubkey, requests in _valid_requests(ev).items():
-        own.setdefault(pubkey, []).extend((r.created_at, 0, "request") for r in requests)
     for claim in ev.claims:
         if claim.lesson == coord:
             mark = 0 if claim.action is AttendanceAction.JOIN else 1
             own.setdefault(claim.author, []).append((claim.created_at, mark, "claim"))
+    gated = admission_required(lesson)
+
+    def entered(pubkey: str, at: int) -> int | None:
+        """When a request made at ``at`` puts its author in the room: at once if admitted then,
+        else at the host's next admit (the wait is not in the room, so no heartbeats are owed
+        for it); None when they left before being let in."""
+        if not gated:
+            return at
+        history = decisions.get(pubkey, ())
+        before = [d for d in history if d.created_at <= at]
+        if before and before[-1].decision is Decision.ADMIT:
+            return at
+        later = next((d.created_at for d in history if d.created_at > at and d.decision is Decision.ADMIT), at)
+        gave_up = any(mark == 1 and at <= when < later for when, mark, _ in own.get(pubkey, ()))
+        return None if gave_up else later
+
+    for pubkey, requests in _valid_requests(ev).items():
+        moments = (entered(pubkey, q.created_at) for q in requests)
+        own.setdefault(pubkey, []).extend((m, 0, "request") for m in moments if m is not None)
     for pubkey, marks in own.items():
         if pubkey in observed:
             continue

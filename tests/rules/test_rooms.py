@@ -489,6 +489,16 @@ def test_waiting_room_time_is_not_attendance():
     assert r.attendance_so_far(evidence, END)[ALICE].total_seconds == 40 * MIN
 
 
+def test_a_long_wait_does_not_orphan_the_heartbeats_that_follow_the_admission():
+    beats = [beat(ALICE, START + m * MIN) for m in range(10, 51)]
+    evidence = ev(rooms=[room()], meetings=[LIVE_AT, ENDED_AT], join_requests=[request(ALICE, START - 10 * MIN)],
+                  decisions=[decide(ALICE, "admit", START + 10 * MIN)], presences=beats)
+    alice = r.attendance_so_far(evidence, END)[ALICE]
+    assert (alice.intervals, alice.join_count) == (((START + 10 * MIN, START + 50 * MIN + 180),), 1)
+    gave_up = dataclasses.replace(evidence, claims=(claim(ALICE, "leave", START + 5 * MIN),), presences=())
+    assert r.attendance_so_far(gave_up, END) == {}, "she left the waiting room before the admit"
+
+
 def test_a_denied_learner_attends_nothing_and_a_removed_one_stops_at_removal():
     evidence = ev(rooms=[room()], meetings=[LIVE_AT, ENDED_AT],
                   join_requests=[request(ALICE, START - 60), request(BOB, START - 60)],
@@ -605,3 +615,62 @@ def test_records_carry_the_rule_and_complete_when_the_threshold_was_reached():
     assert (done.learner, done.completed_at) == (ALICE, START + 30 * MIN)
     build_completion_record(done, created_at=END + 60)
     assert r.completed_at(r.attendance_so_far(evidence, END)[BOB], 30 * MIN) is None
+
+
+def test_the_issue_story_as_the_hosts_daemon_would_tick_through_it():
+    """60 minutes: Alice admitted by her seat, Bob denied then admitted late; keys follow."""
+    events: dict[str, list] = {"rooms": [], "meetings": [], "rsvps": SEATED[:2], "join_requests": [],
+                               "decisions": [], "claims": [], "presences": []}
+    schedule = None
+    history = []
+
+    def tick(at):
+        nonlocal schedule
+        evidence = ev(**events)
+        if r.room_creation_due(evidence, at):
+            events["rooms"].append(room(at=at))
+            events["meetings"].append(meeting("planned", at))
+            schedule = KeySchedule.open(HOST, at)
+        for due in r.decisions_due(ev(**events), at):
+            events["decisions"].append(decide(due.participant, "admit", at))
+        if schedule is not None:
+            schedule = schedule.catch_up(r.membership_changes(ev(**events)), at)
+            history.append((at, schedule.current.number if schedule.current else None))
+        return ev(**events)
+
+    tick(START - 20 * MIN)
+    assert events["rooms"] == [], "auto-start waits for its time"
+    tick(START - 15 * MIN)
+    assert len(events["rooms"]) == 1 and schedule.current.recipients == {HOST}
+    events["join_requests"] += [request(ALICE, START - 5 * MIN), request(BOB, START - 4 * MIN)]
+    events["rsvps"] = [SEATED[0], rsvp(BOB, "declined", START - 4000, of=LESSON)]
+    tick(START - 4 * MIN)
+    assert schedule.current.recipients == {HOST, ALICE}, "only the seated learner gets a key"
+    r.check_decision(ev(**events), HOST, BOB, START - 3 * MIN)
+    events["decisions"].append(decide(BOB, "deny", START - 3 * MIN))
+    events["meetings"].append(meeting("live", START))
+    tick(START)
+    assert r.join_access(ev(**events), BOB, START + 60, key_epoch=1).url is None
+    assert r.join_access(ev(**events), ALICE, START + 60, key_epoch=1).url is not None
+    events["presences"] += [beat(ALICE, START + m * MIN) for m in range(-4, 11)]  # in from her admission, drops after 10 min
+    events["claims"].append(claim(ALICE, "join", START + 20 * MIN))  # reconnects
+    events["presences"] += [beat(ALICE, START + m * MIN) for m in range(20, 42)]
+    tick(START + 20 * MIN)
+    assert schedule.current.number == 1, "a dropped connection is not a leave"
+    events["decisions"].append(decide(BOB, "admit", START + 25 * MIN))
+    events["claims"].append(claim(BOB, "join", START + 25 * MIN))
+    tick(START + 25 * MIN)
+    assert schedule.current.number == 1 and BOB in schedule.current.recipients
+    events["claims"].append(claim(ALICE, "leave", START + 42 * MIN))
+    tick(START + 42 * MIN)
+    assert schedule.current.number == 2 and schedule.current.recipients == {HOST, BOB}, "the new epoch skips Alice"
+    events["claims"].append(claim(BOB, "leave", START + 45 * MIN))
+    events["meetings"].append(meeting("ended", END, ends=END))
+    final = tick(END)
+    assert r.closure_due(final, END + 86400) is None
+    done = r.live_completions(final, END)
+    alice = r.attendance_so_far(final, END)[ALICE]
+    assert alice.join_count == 2
+    assert alice.intervals == ((START - 4 * MIN, START + 10 * MIN + 180), (START + 20 * MIN, START + 42 * MIN))
+    assert done[ALICE].met and not done[BOB].met and done[BOB].total_seconds == 20 * MIN
+    assert [number for _, number in history] == sorted(number for _, number in history), "epochs only move forward"
