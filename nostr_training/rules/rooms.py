@@ -281,10 +281,19 @@ class Closure:
 
 
 def _last_activity(ev: SessionEvidence) -> int | None:
-    """The latest sign of anyone in the session: presence, claims, observed joins and leaves."""
+    """The latest sign of anyone let in: presence, claims, joins and leaves the host observed.
+
+    Where admission applies only the hosts and admitted participants count, so a stranger's
+    presence cannot keep a session open.
+    """
     rooms, coord = _room_coordinates(ev), ev.lesson.coordinate
-    moments = [p.created_at for p in ev.presences if p.room in rooms]
-    moments += [c.created_at for c in ev.claims if c.lesson == coord]
+    if admission_required(ev.lesson):
+        statuses = _statuses(ev)
+        allowed = session_hosts(ev.lesson) | {pk for pk, s in statuses.items() if s.admission is Admission.ADMITTED}
+    else:
+        allowed = None
+    moments = [p.created_at for p in ev.presences if p.room in rooms and (allowed is None or p.author in allowed)]
+    moments += [c.created_at for c in ev.claims if c.lesson == coord and (allowed is None or c.author in allowed)]
     moments += [o.at for o in ev.observed]
     return max(moments, default=None)
 

@@ -221,11 +221,14 @@ def test_a_session_nobody_started_is_marked_missed_once():
 
 
 def test_a_live_session_nobody_ended_is_ended_after_the_last_activity():
-    evidence = ev(rooms=[room()], meetings=[LIVE_AT], presences=[beat(ALICE, END + 600)])
+    evidence = ev(rooms=[room()], meetings=[LIVE_AT], presences=[beat(ALICE, END + 600)], decisions=[decide(ALICE, "admit", START)])
     assert r.closure_due(evidence, END + GRACE) is None, "people were still there after the end"
     closure = r.closure_due(evidence, END + 600 + GRACE)
     assert closure.action is SessionAction.END and closure.ends == END + 600
     assert r.closure_due(ev(meetings=[LIVE_AT, ENDED_AT]), END + 86400) is None
+    stranger = ev(rooms=[room()], meetings=[LIVE_AT], presences=[beat(OTHER, END + 3000)])
+    assert r.closure_due(stranger, END + GRACE).ends == END, "a stranger's presence keeps nothing open"
+    assert r.next_moment(evidence, START) == END + 600 + GRACE
 
 
 def test_a_cancelled_session_is_never_closed():
