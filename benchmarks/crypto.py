@@ -85,7 +85,7 @@ def best_rates(cases: list[tuple[str, int, Callable[[], object]]], repeat: int) 
             run()
             best[i] = min(best[i], time.perf_counter() - start)
     rates = []
-    for (label, items, _), seconds in zip(cases, best):
+    for (label, items, _), seconds in zip(cases, best, strict=True):
         rates.append(items / seconds)
         print(f"{label:<52} {items / seconds:>12,.0f} /s   ({seconds / items * 1e6:7.1f} us each)")
     return rates

@@ -58,6 +58,9 @@ class StreamingPool:
     async def add_relay(self, url: str) -> None:
         return None
 
+    async def remove_relay(self, url: str) -> None:
+        return None
+
     async def subscribe(self, key, filters, relays, on_event, *, since=None, on_eose=None) -> None:
         self.subscriptions[key] = (on_event, on_eose)
 
@@ -94,7 +97,7 @@ async def main(events: int, authors: int) -> None:
         daemon = Daemon(config, pool=pool)
         await daemon.start()
         received = [0]
-        client = asyncio.create_task(reader(daemon.local.url, received))
+        client = asyncio.create_task(reader(daemon.url, received))
         await asyncio.sleep(0.2)
         on_event, on_eose = next(v for k, v in pool.subscriptions.items() if k.startswith("authors:"))
         await on_eose(RELAY)

@@ -139,7 +139,7 @@ def raw_verify_rate(path: Path, sample: int) -> float:
     triples = []
     keys: dict[str, PublicKeyXOnly] = {}
     with path.open() as f:
-        for _, line in zip(range(sample), f):
+        for _, line in zip(range(sample), f, strict=False):
             d = json.loads(line)
             key = keys.get(d["pubkey"]) or keys.setdefault(d["pubkey"], PublicKeyXOnly(bytes.fromhex(d["pubkey"])))
             triples.append((key, bytes.fromhex(d["sig"]), bytes.fromhex(d["id"])))
@@ -166,7 +166,7 @@ async def ingest(path: Path, db: Path, batch: int, n: int) -> tuple[float, float
         with path.open() as f:
             while done < n:
                 started = time.perf_counter()
-                events = [Event.from_json(line) for _, line in zip(range(min(batch, n - done)), f)]
+                events = [Event.from_json(line) for _, line in zip(range(min(batch, n - done)), f, strict=False)]
                 parse += time.perf_counter() - started
                 if not events:
                     break

@@ -25,12 +25,12 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from relay_servers import start_rust_relay  # noqa: E402
-
 from nostr_training.daemon.relays import RelayPool  # noqa: E402
 from nostr_training.event import EventTemplate, sign_event  # noqa: E402
 from nostr_training.filters import Filter  # noqa: E402
 from nostr_training.keys import Keys  # noqa: E402
+
+from relay_servers import start_rust_relay  # noqa: E402
 
 
 async def bare_fetch(url: str, filters: list[dict]) -> int:

@@ -17,14 +17,7 @@ import time
 from typing import Callable
 
 from nostr_training.kinds.calendar import Lesson, Rsvp, RsvpStatus
-from nostr_training.rules.attendance import (
-    AttendancePolicy,
-    Heartbeat,
-    Join,
-    Leave,
-    SessionWindow,
-    compute_attendance,
-)
+from nostr_training.rules.attendance import AttendancePolicy, Heartbeat, Join, Leave, SessionWindow, compute_attendance
 from nostr_training.rules.reminders import reminders_due
 
 START = 1_800_000_000

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kinds
+from .clock import SystemClock
 from .errors import NostrTrainingError
 from .event import Event
 from .filters import Filter
@@ -43,6 +44,8 @@ from .nips.nip17 import inbox_relays_template
 from .nips.nip65 import RelayList, relay_list_template
 from .rules.rsvp import roster
 from .signer import LocalSigner
+
+_CLOCK = SystemClock()
 
 PASSWORD = "demo password"
 EXE = [sys.executable, "-m", "nostr_training.cli"]
@@ -137,7 +140,7 @@ def _start_local_relay(procs: Processes, work: Path) -> str:
     try:
         import nostr_sdk  # noqa: F401
     except ImportError:
-        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (./dev run does)") from None
+        raise DemoFailed("no relay: pass --relay URL, or install nostr-sdk (pip install 'nostr-training[demo]'; ./dev run does)") from None
     port = _free_port()
     procs.start([sys.executable, "-m", "nostr_training.demo", "--serve-relay", str(port)], log=work / "relay.log")
     _wait(lambda: _port_open(port), "the local relay")
@@ -172,7 +175,7 @@ def _sign_and_publish(home: Path, *templates: Any) -> list[Event]:
     """``event sign`` then ``publish`` (through the user's running daemon)."""
     signed = _cli(home, "event", "sign", stdin="\n".join(json.dumps(t.to_dict()) for t in templates))
     results = _json_lines(_cli(home, "publish", stdin=signed))
-    refused = [r for r in results if not r.get("ok", True)]
+    refused = [r for r in results if not r["accepted"]]
     if refused:
         raise DemoFailed(f"the daemon refused {refused}")
     return [Event.from_dict(obj) for obj in _json_lines(signed)]
@@ -199,7 +202,7 @@ def round_trip(relays: list[str], work: Path, procs: Processes) -> dict[str, Any
     if not relays:
         relays = [_start_local_relay(procs, work)]
         _say(f"relay       rust-nostr relay on {relays[0]} (child pid {procs.children[-1].pid})")
-    now = int(time.time())
+    now = _CLOCK.now()
     ids: dict[str, Any] = {}
     for name, home in (("instructor", teacher), ("learner", learner)):
         profile = json.loads(_cli(home, "keys", "generate"))
@@ -241,7 +244,7 @@ def round_trip(relays: list[str], work: Path, procs: Processes) -> dict[str, Any
     indexed = kinds.parse_lesson(seen[0])
     _say(f"indexed     learner's daemon has the lesson {indexed.title!r} ({indexed.duration_minutes} min)")
 
-    (rsvp,) = _sign_and_publish(learner, kinds.build_rsvp(indexed, "accepted", created_at=int(time.time())))
+    (rsvp,) = _sign_and_publish(learner, kinds.build_rsvp(indexed, "accepted", created_at=_CLOCK.now()))
     _say(f"rsvp        learner answered accepted ({rsvp.id[:16]}...)")
     rsvp_filter = [Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset({lesson.coordinate})})]
     got = _wait(lambda: _fetch(teacher_url, rsvp_filter), "the instructor's daemon to index the RSVP")
@@ -250,7 +253,7 @@ def round_trip(relays: list[str], work: Path, procs: Processes) -> dict[str, Any
 
     room = f"{kinds.ROOM}:{ids['instructor']}:{lesson_d}-room"
     room_key = secrets.token_bytes(32)
-    rumor = kinds.build_room_key(room, room_key, 1, created_at=int(time.time()))
+    rumor = kinds.build_room_key(room, room_key, 1, created_at=_CLOCK.now())
     wraps = _cli(teacher, "wrap", "--to", ids["learner"], stdin=json.dumps(rumor.to_dict()))
     _cli(teacher, "publish", stdin=wraps)
     _say("room key    gift-wrapped (NIP-59) to the learner's inbox relays")

@@ -13,18 +13,27 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── DecryptionError
     │   └── UnsupportedVersion
     ├── EncodingError           NIP-19 / bech32 input that cannot be decoded
-    ├── RelayError              a relay refused, timed out or broke the protocol
-    │   ├── RelayRefused
-    │   ├── RelayTimeout
-    │   └── AuthRequired
+    ├── RelayError              a relay cannot be used: refused, timed out, unreachable, pool closed
+    │   ├── RelayRefused        the relay said no (OK false or CLOSED; ``reason`` is its prefix)
+    │   ├── RelayTimeout        no answer in time
+    │   ├── RelayUnreachable    no connection to the relay
+    │   └── AuthRequired        NIP-42 AUTH needed and not given (no signer, or refused)
     ├── StoreError              the local index cannot do what was asked
     │   └── DatabaseTooNew
     ├── DomainError             a training rule says no
     │   ├── IllegalTransition
     │   ├── RsvpRefused
     │   ├── CertificateRefused
-    │   └── NotFound
-    └── ConfigError             settings, key files and passwords
+    │   ├── NotFound
+    │   ├── JoinRefused         no SFU join token for this participant
+    │   │   ├── AdmissionRequired   a learner the waiting room has not admitted
+    │   │   └── RoomKeyRequired     E2EE is required and there is no room key
+    │   └── RecordingRefused    a recording the session's settings exclude
+    ├── ConfigError             settings, key files and passwords
+    └── MediaError              an SFU or a blob server refused, or sent what does not verify
+        ├── WebhookRefused      an SFU webhook whose signature, body hash or shape is wrong
+        ├── BlossomError        a Blossom server refused a request or broke BUD-01/02/11
+        └── BlobMismatch        downloaded or stored bytes do not hash to the sha256 asked for
 
 The CLI turns these into one line on stderr: exit 1 for all of them (a negative answer),
 exit 2 only for usage errors raised by click itself.
@@ -47,6 +56,7 @@ __all__ = [
     "RelayError",
     "RelayRefused",
     "RelayTimeout",
+    "RelayUnreachable",
     "AuthRequired",
     "StoreError",
     "DatabaseTooNew",
@@ -55,7 +65,15 @@ __all__ = [
     "RsvpRefused",
     "CertificateRefused",
     "NotFound",
+    "JoinRefused",
+    "AdmissionRequired",
+    "RoomKeyRequired",
+    "RecordingRefused",
     "ConfigError",
+    "MediaError",
+    "WebhookRefused",
+    "BlossomError",
+    "BlobMismatch",
 ]
 
 
@@ -118,7 +136,7 @@ class EncodingError(NostrTrainingError):
 
 
 class RelayError(NostrTrainingError):
-    """A relay refused, timed out or broke the protocol."""
+    """A relay cannot be used for what was asked (also: the relay pool is closed)."""
 
     def __init__(self, message: str, *, relay: str | None = None):
         self.relay = relay
@@ -135,6 +153,10 @@ class RelayRefused(RelayError):
 
 class RelayTimeout(RelayError):
     """A relay did not answer in time."""
+
+
+class RelayUnreachable(RelayError):
+    """No connection to the relay: down, refusing connections, or not in a usable state."""
 
 
 class AuthRequired(RelayError):
@@ -171,3 +193,46 @@ class NotFound(DomainError):
 
 class ConfigError(NostrTrainingError):
     """Settings, key files or passwords are missing or wrong."""
+
+
+class JoinRefused(DomainError):
+    """No SFU join token for this participant: the room's rules do not let them in."""
+
+
+class AdmissionRequired(JoinRefused):
+    """A learner asked to join a room whose waiting room has not admitted them."""
+
+
+class RoomKeyRequired(JoinRefused):
+    """The room requires E2EE and this participant holds no room key: never clear media instead."""
+
+
+class RecordingRefused(DomainError):
+    """A recording the session's settings exclude (server-side recording of an E2EE room)."""
+
+
+class MediaError(NostrTrainingError):
+    """An SFU or a blob server refused, broke its protocol, or sent what does not verify."""
+
+
+class WebhookRefused(MediaError):
+    """An SFU webhook whose signature, body hash, age or shape is wrong; nothing of it is used."""
+
+
+class BlossomError(MediaError):
+    """A Blossom server refused a request or answered outside BUD-01/02/11.
+
+    ``status`` is the HTTP status when there was one; ``reason`` the server's ``X-Reason``.
+    """
+
+    def __init__(self, message: str, *, server: str | None = None, status: int | None = None, reason: str = ""):
+        self.server = server
+        self.status = status
+        self.reason = reason
+        where = f"{server}: " if server else ""
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{where}{message}{why}")
+
+
+class BlobMismatch(MediaError):
+    """Bytes that do not hash to the sha256 they were asked for or announced under."""

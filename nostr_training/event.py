@@ -171,7 +171,7 @@ class Event:
             raise MalformedEvent("an event must be a JSON object")
         raw_id = data.get("id")
         event_id = raw_id if isinstance(raw_id, str) else None
-        if not _is_hex(raw_id, 64):
+        if not isinstance(raw_id, str) or not _is_hex(raw_id, 64):
             raise MalformedEvent("must be 64 lowercase hex characters", field="id", event_id=None)
         if not _is_hex(data.get("pubkey"), 64):
             raise MalformedEvent("must be 64 lowercase hex characters", field="pubkey", event_id=event_id)

@@ -11,6 +11,18 @@ from .event import Event
 __all__ = ["Filter", "matches_any", "order_key"]
 
 _HEX = frozenset("0123456789abcdef")
+#: Times and limits beyond what SQLite (and every relay's 64-bit integers) hold are refused here,
+#: before they reach a store.
+MAX_INTEGER = 2**63 - 1
+
+
+def _text(value: str) -> bool:
+    """Encodable as UTF-8: JSON admits lone surrogates ("\\ud800") that no store or socket can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _hex_list(name: str, value: Any) -> frozenset[str]:
@@ -47,12 +59,12 @@ class Filter:
                     raise MalformedEvent("must be a list of integers 0..65535", field="kinds")
                 kw["kinds"] = frozenset(value)
             elif key in ("since", "until", "limit"):
-                if type(value) is not int or value < 0:
-                    raise MalformedEvent("must be a non-negative integer", field=key)
+                if type(value) is not int or not 0 <= value <= MAX_INTEGER:
+                    raise MalformedEvent("must be an integer from 0 to 2^63-1", field=key)
                 kw[key] = value
             elif len(key) == 2 and key[0] == "#" and key[1].isalpha():
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise MalformedEvent("must be a list of strings", field=key)
+                if not isinstance(value, list) or not all(isinstance(v, str) and _text(v) for v in value):
+                    raise MalformedEvent("must be a list of strings (valid Unicode)", field=key)
                 if key in ("#e", "#p"):
                     _hex_list(key, value)
                 tags[key[1]] = frozenset(value)

@@ -14,6 +14,7 @@ from coincurve import PrivateKey
 
 from .errors import ConfigError, DecryptionError, EncodingError, InvalidKey
 from .nips import nip19, nip49
+from .paths import make_private_dir
 
 __all__ = ["Keys", "save_key_file", "load_key_file"]
 
@@ -120,8 +121,7 @@ def _write_private(target: Path, text: str, overwrite: bool) -> None:
     """Write via a 0600 temp file in the same directory, then rename (or hard-link if no-clobber)."""
     parent = target.parent
     if not parent.exists():
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(parent, 0o700)
+        make_private_dir(parent)
     fd, tmp_name = tempfile.mkstemp(prefix=".key-", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:

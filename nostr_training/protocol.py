@@ -186,9 +186,9 @@ class RelayConnection:
     def request(self, subscription_id: str, filters: Sequence[Filter]) -> str:
         """A REQ frame; reusing an open id replaces that subscription, as NIP-01 says."""
         if not subscription_id or len(subscription_id) > 64:
-            raise ValueError("a subscription id is 1 to 64 characters")
+            raise MalformedEvent("a subscription id is 1 to 64 characters", field="subscription_id")
         if not filters:
-            raise ValueError("a REQ needs at least one filter")
+            raise MalformedEvent("a REQ needs at least one filter", field="filters")
         self.subscriptions[subscription_id] = tuple(filters)
         self.stored_done.discard(subscription_id)
         self.closing.pop(subscription_id, None)
@@ -268,11 +268,12 @@ class RelayConnection:
             message = json.loads(frame)
         except (ValueError, RecursionError) as exc:
             raise _Malformed(f"not valid JSON ({exc.__class__.__name__}: {exc})") from None
-        _need(isinstance(message, list) and message and isinstance(message[0], str),
+        _need(isinstance(message, list) and bool(message) and isinstance(message[0], str),
               "not a JSON array starting with a message type")
         kind = message[0]
         handler = _HANDLERS.get(kind)
-        _need(handler is not None, f"unknown message type {kind[:20]!r}")
+        if handler is None:
+            raise _Malformed(f"unknown message type {kind[:20]!r}")
         return handler(self, message, frame)
 
     def _drop(self, category: Literal["malformed", "invalid_signature", "unexpected"], reason: str,

@@ -18,8 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from nostr_training.cli import cli, main
-from nostr_training.cli import toolbox
+from nostr_training.cli import cli, main, toolbox
 from nostr_training.event import Event, EventTemplate, sign_event, verify_event
 from nostr_training.keys import Keys, load_key_file
 from nostr_training.nips import nip59
@@ -137,7 +136,7 @@ def test_wrong_password_and_missing_key_are_one_line(home, me, monkeypatch, tmp_
 def test_sign_several_templates(home, me):
     templates = [
         {"kind": 1, "tags": [["t", "nostr"]], "content": "héllo ✓", "created_at": 1_800_000_000},
-        {"kind": 31925, "tags": [["d", "x"], ["status", "accepted"]], "content": ""},
+        {"kind": 31925, "tags": [["d", "x"], ["a", LESSON_A], ["status", "accepted"]], "content": ""},
     ]
     result = run("event", "sign", input="\n".join(json.dumps(t) for t in templates))
     assert result.code == 0, result.err
@@ -145,6 +144,20 @@ def test_sign_several_templates(home, me):
     assert [e.pubkey for e in events] == [me["pubkey"]] * 2
     assert events[0].content == "héllo ✓" and events[0].created_at == 1_800_000_000
     assert events[1].created_at > 1_700_000_000
+
+
+LESSON_A = "31923:" + "ab" * 32 + ":lesson-1"
+
+
+@pytest.mark.parametrize("tags, field", [
+    ([["d", "x"], ["a", LESSON_A], ["status", "maybe"]], "status"),
+    ([["d", "x"], ["status", "accepted"]], "'a'"),
+])
+def test_sign_refuses_a_training_kind_its_parser_refuses(home, me, tags, field):
+    """Nothing is signed when one template of ours would be misread by every client."""
+    templates = [{"kind": 1, "tags": [], "content": "fine"}, {"kind": 31925, "tags": tags, "content": ""}]
+    result = run("event", "sign", input="\n".join(json.dumps(t) for t in templates))
+    assert result.code == 1 and result.out == "" and field in result.err
 
 
 def test_sign_accepts_pretty_printed_json(home, me):

@@ -169,7 +169,7 @@ def nostr_tools():
             [node, str(BRIDGE), str(NODE_DIR)], input=json.dumps(requests), capture_output=True, text=True, timeout=60, check=True
         )
         results = json.loads(proc.stdout)
-        for request, result in zip(requests, results):
+        for request, result in zip(requests, results, strict=True):
             assert "error" not in result, f"nostr-tools {request['op']}: {result['error']}"
         return [r["ok"] for r in results]
 
@@ -187,7 +187,7 @@ def test_ids_and_signatures_agree_with_nostr_tools(nostr_tools, alice):
     n = len(TRICKY)
     assert results[:n] == [True] * n
     assert results[n] is False
-    for content, theirs in zip(TRICKY, results[n + 1 :]):
+    for content, theirs in zip(TRICKY, results[n + 1 :], strict=True):
         event = verify_event(Event.from_dict(theirs))
         assert event.content == content and event.pubkey == alice.public_key
 
@@ -239,7 +239,7 @@ def test_nip19_agrees_with_nostr_tools(nostr_tools, alice):
     requests = [{"op": "nip19_encode", "entity": e, "value": values[e]} for e in ours]
     requests += [{"op": "nip19_decode", "text": text} for text in ours.values()]
     results = nostr_tools(requests)
-    theirs, decoded = dict(zip(ours, results[: len(ours)])), results[len(ours) :]
+    theirs, decoded = dict(zip(ours, results[: len(ours)], strict=True)), results[len(ours) :]
     # Plain entities are byte-identical; TLV records may come in any order (nostr-tools puts
     # relays first), so those must decode to the same pointer instead.
     assert [theirs[e] for e in ("npub", "nsec", "note")] == [ours[e] for e in ("npub", "nsec", "note")]

@@ -30,7 +30,7 @@ async def test_one_wrap_per_receiver_and_one_for_the_sender(alice, bob):
     carol = Keys.generate()
     wraps = await nip17.dm_wraps(LocalSigner(alice), [bob.public_key, carol.public_key], "hi both", NOW, subject="s")
     assert [w.tag_value("p") for w in wraps] == [bob.public_key, carol.public_key, alice.public_key]
-    opened = [await nip59.unwrap(w, LocalSigner(k)) for w, k in zip(wraps, [bob, carol, alice])]
+    opened = [await nip59.unwrap(w, LocalSigner(k)) for w, k in zip(wraps, [bob, carol, alice], strict=True)]
     rumor = opened[0].rumor
     assert all(o.rumor == rumor for o in opened)
     assert rumor.kind == 14 and rumor.pubkey == alice.public_key and rumor.created_at == NOW

@@ -10,11 +10,11 @@ import json
 import nostr_sdk as sdk
 import pytest
 from coincurve import PrivateKey
+from conftest import VECTORS
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import VECTORS
 from nostr_training.errors import CryptoError, DecryptionError, InvalidKey, UnsupportedVersion
 from nostr_training.nips import nip44
 

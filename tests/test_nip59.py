@@ -106,7 +106,7 @@ async def test_every_wrap_has_a_fresh_key_and_same_rumor(alice, bob):
     wraps = await nip59.gift_wrap_many(EventTemplate(14, (), "class moved", NOW), LocalSigner(alice), recipients, now=NOW)
     assert [w.tag_value("p") for w in wraps] == recipients
     assert len({w.pubkey for w in wraps}) == len(wraps)
-    rumors = {(await nip59.unwrap(w, LocalSigner(k))).rumor for w, k in zip(wraps, [bob, carol, dave, alice])}
+    rumors = {(await nip59.unwrap(w, LocalSigner(k))).rumor for w, k in zip(wraps, [bob, carol, dave, alice], strict=True)}
     assert len(rumors) == 1
     with pytest.raises(DecryptionError):
         await nip59.unwrap(wraps[0], LocalSigner(carol))

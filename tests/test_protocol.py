@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nostr_training.daemon.backoff import backoff, default_backoff
-from nostr_training.errors import RelayError, RelayRefused
+from nostr_training.errors import MalformedEvent, RelayError, RelayRefused
 from nostr_training.event import Event, EventTemplate, sign_event
 from nostr_training.filters import Filter
 from nostr_training.nips.nip11 import RelayInformation, RelayLimits, information_url, parse_information
@@ -72,7 +72,7 @@ def test_request_with_an_open_id_replaces_the_subscription(conn):
 
 @pytest.mark.parametrize("sub", ["", "x" * 65])
 def test_request_refuses_a_subscription_id_nip01_forbids(conn, sub):
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedEvent, match="subscription id"):
         conn.request(sub, [Filter()])
 
 
@@ -408,7 +408,7 @@ def test_default_backoff_stays_between_half_and_all_of_its_cap(draws):
     it = iter(draws)
     delays = list(islice(backoff(rng=lambda: next(it)), 12))
     caps = [min(0.5 * 2**n, 60.0) for n in range(12)]
-    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps))
+    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
 
 
 def test_default_backoff_is_a_fresh_generator_each_time():

@@ -17,13 +17,16 @@ from typing import Any, Awaitable, Callable
 import pytest
 from websockets.asyncio.server import serve
 
+from nostr_training.clock import ManualClock
 from nostr_training.daemon.backoff import backoff
-from nostr_training.daemon.relays import PublishResult, RelayPool
+from nostr_training.daemon.relays import PublishResult, RelayPool, RelayState
+from nostr_training.errors import MalformedEvent, RelayError
 from nostr_training.event import Event, EventTemplate, latest, sign_event
 from nostr_training.filters import Filter
 from nostr_training.keys import Keys
 from nostr_training.nips.nip59 import gift_wrap_with_key, unwrap_with_key
 from nostr_training.signer import LocalSigner
+
 from relay_servers import (  # noqa: F401  (pytest fixtures)
     free_port,
     nostr_relay,
@@ -111,7 +114,7 @@ async def test_publish_and_read_back_with_one_relay_down(make_pool, rust_relay, 
     assert not results[down].ok and results[down].prefix == "not-connected" and results[down].retryable
     found = await within(pool.fetch([Filter(authors=frozenset({keys.public_key}))], [down, rust_relay.url], 5))
     assert found == [event]
-    assert relay_status(pool, down).state in ("backoff", "connecting")
+    assert relay_status(pool, down).state in (RelayState.BACKOFF, RelayState.CONNECTING)
     assert "Connect call failed" in relay_status(pool, down).last_error
 
 
@@ -149,7 +152,7 @@ async def test_subscription_resumes_after_relay_restart(make_pool, restartable_n
     await wait_until(lambda: len(inbox.events) == 1)
 
     relay.kill()
-    await wait_until(lambda: relay_status(pool, relay.url).state != "connected")
+    await wait_until(lambda: relay_status(pool, relay.url).state is not RelayState.CONNECTED)
     relay.start()
     await wait_until(lambda: len(inbox.eose) == 2)
     after = note(keys, "after the restart")
@@ -227,7 +230,7 @@ async def test_auth_that_nostr_relay_never_answers_is_unconfirmed_and_the_event_
     pool = make_pool(sign=LocalSigner(keys).sign_event, auth_timeout=0.5)
     assert (await within(pool.publish(event, [url])))[url] == PublishResult(True, "")
     status = relay_status(pool, url)
-    assert status.state == "connected" and status.last_error == "AUTH unconfirmed: no OK within 0.5 s"
+    assert status.state is RelayState.CONNECTED and status.last_error == "AUTH unconfirmed: no OK within 0.5 s"
     assert await within(pool.fetch([Filter(ids=frozenset({event.id}))], [url], 5)) == [event]
 
 
@@ -240,7 +243,7 @@ async def test_auth_refused_by_a_nostr_relay_notice_ends_the_publish(make_pool, 
     result = (await within(pool.publish(note(keys), [url], timeout=LIMIT)))[url]
     assert result == PublishResult(False, f"invalid: Wrong domain: {url}")
     status = relay_status(pool, url)
-    assert status.state == "connected" and status.last_error == f"AUTH refused: invalid: Wrong domain: {url}"
+    assert status.state is RelayState.CONNECTED and status.last_error == f"AUTH refused: invalid: Wrong domain: {url}"
 
 
 @pytest.mark.relay
@@ -262,7 +265,7 @@ async def test_gift_wraps_need_auth_as_their_recipient(make_pool, rust_relay_aut
     found = await within(as_bob.fetch(inbox_filter, [url], 5))
     assert found == [wrap]
     assert unwrap_with_key(found[0], bob.secret).rumor.content == "see you at 10"
-    assert relay_status(as_bob, url).state == "authenticated"
+    assert relay_status(as_bob, url).state is RelayState.AUTHENTICATED
 
     inbox = Inbox()
     await as_bob.subscribe("inbox", inbox_filter, [url], inbox.on_event, on_eose=inbox.on_eose)
@@ -278,7 +281,7 @@ async def test_publish_to_a_write_auth_relay_authenticates_and_resends(make_pool
     assert not refused.ok and refused.prefix == "auth-required"
     signed_in = make_pool(sign=LocalSigner(keys).sign_event)
     assert (await within(signed_in.publish(event, [url])))[url].ok
-    assert relay_status(signed_in, url).state == "authenticated"
+    assert relay_status(signed_in, url).state is RelayState.AUTHENTICATED
 
 
 @pytest.mark.relay
@@ -406,7 +409,7 @@ async def test_malformed_frames_are_dropped_and_counted_while_the_connection_liv
         assert inbox.ids == [good.id]
         status = relay_status(pool, relay.url)
         assert (status.malformed_dropped, status.invalid_signature_dropped, status.unexpected_dropped) == (7, 2, 1)
-        assert status.events_received == 1 and status.state == "connected"
+        assert status.events_received == 1 and status.state is RelayState.CONNECTED
         assert relay.connections == 1
         assert "over the limit" in caplog.text and "signature does not verify" in caplog.text
         # Still the same connection, still working.
@@ -434,7 +437,7 @@ async def test_nip11_max_subscriptions_packs_subscriptions_into_fewer_reqs(make_
         for k in authors:
             await within(pool.publish(note(k, f"from {k.public_key[:8]}"), [relay.url]))
         inboxes = [Inbox() for _ in authors]
-        for i, (k, inbox) in enumerate(zip(authors, inboxes)):
+        for i, (k, inbox) in enumerate(zip(authors, inboxes, strict=True)):
             await pool.subscribe(f"key{i}", [Filter(authors=frozenset({k.public_key}))], [relay.url],
                                  inbox.on_event, on_eose=inbox.on_eose)
         await wait_until(lambda: all(inbox.eose for inbox in inboxes))
@@ -442,7 +445,7 @@ async def test_nip11_max_subscriptions_packs_subscriptions_into_fewer_reqs(make_
         assert len(fetched) == 3
         assert relay.max_open == 2
         assert len({m[1] for m in relay.sent("REQ")}) == 2
-        for k, inbox in zip(authors, inboxes):
+        for k, inbox in zip(authors, inboxes, strict=True):
             assert [e.pubkey for e in map(lambda pair: pair[1], inbox.events)] == [k.public_key]
 
         await pool.unsubscribe("key1")
@@ -469,7 +472,7 @@ async def test_every_member_of_a_resent_shared_req_gets_its_eose(make_pool, alic
         for i, k in enumerate([alice, bob, keys]):
             await pool.subscribe(f"key{i}", [Filter(authors=frozenset({k.public_key}))], [relay.url],
                                  inboxes[i].on_event, since=since_of(i), on_eose=inboxes[i].on_eose)
-            await wait_until(lambda: all(0 < len(inboxes[j].eose) == asked[j] for j in range(i + 1)))
+            await wait_until(lambda i=i: all(0 < len(inboxes[j].eose) == asked[j] for j in range(i + 1)))
         assert asked[0] >= 3 and len(relay.sent("REQ")) >= 3
 
 
@@ -534,7 +537,7 @@ async def test_a_req_is_resent_after_an_auth_that_gets_no_ok(make_pool, alice):
                              on_eose=inbox.on_eose)
         await wait_until(lambda: inbox.eose == [relay.url])
         assert len(relay.sent("AUTH")) == 1 and len(relay.sent("REQ")) == 2
-        assert relay_status(pool, relay.url).state == "connected"
+        assert relay_status(pool, relay.url).state is RelayState.CONNECTED
 
 
 async def test_a_publish_given_up_during_auth_leaves_it_to_finish(make_pool, alice):
@@ -546,7 +549,7 @@ async def test_a_publish_given_up_during_auth_leaves_it_to_finish(make_pool, ali
         await wait_until(lambda: relay.sent("AUTH"))
         publishing.cancel()
         await asyncio.gather(publishing, return_exceptions=True)
-        await wait_until(lambda: relay_status(pool, relay.url).state == "connected")
+        await wait_until(lambda: relay_status(pool, relay.url).state is RelayState.CONNECTED)
         assert (await within(pool.publish(event, [relay.url])))[relay.url] == PublishResult(True, "")
         assert len(relay.sent("AUTH")) == 1
 
@@ -559,7 +562,7 @@ async def test_close_stops_everything(make_pool, alice):
         await within(pool.close())
         assert [s.state for s in pool.status()] == []
         await wait_until(lambda: not relay.open)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RelayError, match="closed"):
             await pool.add_relay(relay.url)
 
 
@@ -573,22 +576,35 @@ async def test_remove_relay_disconnects(make_pool, alice):
         await wait_until(lambda: not relay.open)
 
 
-def test_websockets_is_imported_only_by_the_pool():
-    """The protocol core stays free of I/O; the pool is the one websockets client."""
-    import ast
-    from pathlib import Path
+async def test_reconnect_waits_on_the_injected_clock(make_pool):
+    """The wait between attempts is the pool's clock's: a ManualClock holds the next attempt
+    until it is advanced, and state times come from it too."""
+    clock = ManualClock(1_900_000_000)
+    attempts: list[str] = []
 
-    package = Path(__file__).resolve().parent.parent / "nostr_training"
-    importers = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(n.split(".")[0] == "websockets" for n in names):
-                importers.add(path.relative_to(package).as_posix())
-    assert "daemon/relays.py" in importers
-    assert not {"protocol.py", "event.py", "filters.py"} & importers
-    assert not any(p.startswith(("nips/", "kinds/", "rules/")) for p in importers)
+    async def refuse(url: str, **kwargs: Any) -> Any:
+        attempts.append(url)
+        raise OSError("connection refused")
+
+    url = f"ws://127.0.0.1:{free_port()}"
+    pool = make_pool(clock=clock, connect=refuse, backoff=lambda: iter([30.0] * 10))
+    await pool.add_relay(url)
+    await wait_until(lambda: relay_status(pool, url).state is RelayState.BACKOFF)
+    assert relay_status(pool, url).since == clock.now()
+    assert relay_status(pool, url).last_error == "connect failed: OSError: connection refused"
+    await clock.advance(29)
+    assert attempts == [url]
+    await clock.advance(1)
+    await wait_until(lambda: len(attempts) == 2)
+
+
+async def test_a_subscription_and_a_fetch_need_a_filter(make_pool):
+    pool = make_pool()
+    with pytest.raises(MalformedEvent, match="at least one filter"):
+        await pool.subscribe("k", [], ["ws://127.0.0.1:1"], Inbox().on_event)
+    with pytest.raises(MalformedEvent, match="at least one filter"):
+        await pool.fetch([], ["ws://127.0.0.1:1"])
+    assert pool.status() == []
 
 
 async def test_since_is_merged_into_each_filter_and_callbacks_use_the_callers_spelling(make_pool, alice):

@@ -17,7 +17,7 @@ __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="nostr-training")
+@click.version_option(None, "-V", "--version", package_name="nostr-training")
 def cli() -> None:
     """Instructor-led live training sessions over Nostr.
 
@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import toolbox, daemon
+    from . import daemon, follow, query, relays, toolbox
 
-    for module in (toolbox, daemon):
+    for module in (toolbox, daemon, query, follow, relays):
         module.register(cli)
 
 

@@ -1,9 +1,9 @@
 """CLI commands: ``daemon run|status|install-service`` and ``publish``.
 
-They are thin over ``nostr_training.daemon``: ``run`` builds a ``Daemon`` from the config file and
-the options; the others find a running daemon through its runtime file (``daemon.json``) and
-talk to its local endpoint, or, when none runs, use the store (and for ``publish`` a
-short-lived relay pool) directly.
+They are thin: ``run`` builds a ``Daemon`` from config.toml and this run's options; ``status``
+and ``publish`` call a running daemon's control API, or, when none runs, the same services on
+the data dir's own store (``publish`` then delivers with a short-lived relay pool, and what is
+not acknowledged stays queued for the daemon).
 """
 
 from __future__ import annotations
@@ -13,37 +13,16 @@ import json
 import os
 import shutil
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import ConfigError
-from .options import data_dir_option, json_option, key_file_option, read_password
+from .common import emit, load_settings, load_signer, note, relay_urls, run
+from .options import data_dir_option, json_option, key_file_option
 
 __all__ = ["register", "daemon", "publish", "service_unit"]
-
-
-def _config(data_dir: str | None, relays: tuple[str, ...] = (), port: int | None = None, log_format: str | None = None):
-    from ..daemon.config import load_config
-
-    return load_config(data_dir).with_overrides(relays=relays or None, port=port, log_format=log_format)
-
-
-def _signer(key_file: str | None, config: Any) -> Any:
-    """The user's signer when a key file exists; the daemon can run without one."""
-    from ..keys import load_key_file
-    from ..signer import LocalSigner
-    from .options import resolve_key_file
-
-    path = Path(key_file) if key_file else (config.key_file or resolve_key_file(None, str(config.data_dir)))
-    if not path.exists():
-        if key_file:
-            raise ConfigError(f"key file not found: {path}")
-        return None
-    return LocalSigner(load_key_file(path, read_password()))
 
 
 @click.group("daemon")
@@ -73,46 +52,32 @@ def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...],
       nostr-training daemon run --relay wss://relay.example.com --log-format json
     """
     from ..daemon.app import Daemon
-    from ..daemon.config import load_config, write_config
+    from ..daemon.config import write_config
     from ..daemon.logging import setup_logging
 
-    base = load_config(data_dir)
+    base = load_settings(data_dir)
     if not base.config_path.exists():
-        write_config(base.with_overrides(relays=relays or None))
+        write_config(base)  # the defaults: --relay and --port are for this run only
     config = base.with_overrides(relays=relays or None, port=port, log_format=log_format)
     setup_logging(config.log_format)
-    signer = _signer(key_file, config)
+    signer = load_signer(key_file, config, required=False)
     if not config.relays:
-        click.echo(f"nostr-training: no relays configured: pass --relay or edit {config.config_path}", err=True)
+        note("nostr-training: no relays configured: pass --relay or run 'nostr-training relays set URL...'")
     try:
         asyncio.run(Daemon(config, signer=signer).run())
     except KeyboardInterrupt:
         pass
 
 
-def _get_status(info: Any) -> dict[str, Any]:
-    request = urllib.request.Request(info.http_url + "/status", headers={"Authorization": f"Bearer {info.token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 async def _offline_status(config: Any) -> dict[str, Any]:
-    from ..daemon.app import jsonable, open_store
+    from ..services.context import offline_context
+    from ..services.status import store_status
 
     if not config.database_path.exists():
         return {"running": False, "store": None, "outbox_depth": 0, "outbox_refused": [], "relays": []}
-    store = await open_store(config.database_path)
-    try:
-        entries = await store.outbox_entries()
-        return {
-            "running": False,
-            "store": jsonable(await store.stats()),
-            "outbox_depth": await store.outbox_depth(),
-            "outbox_refused": [jsonable(e) for e in entries if e.state.value == "refused"][-20:],
-            "relays": [{"url": r, "state": "-", "last_error": None} for r in config.relays],
-        }
-    finally:
-        await store.close()
+    async with offline_context(config, None, connect=False) as ctx:
+        body = await store_status(ctx)
+    return {"running": False, **body, "relays": [{"url": r, "state": "-", "last_error": None} for r in config.relays]}
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -124,6 +89,9 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo("daemon   not running")
     store = status.get("store") or {}
     click.echo(f"events   {store.get('events', 0)} indexed")
+    indexing = status.get("indexing") or {}
+    if indexing and not indexing.get("ok"):
+        click.echo(f"NOT INDEXING since {indexing.get('since')}: {indexing.get('error')} (retrying; nothing is skipped)")
     click.echo(f"outbox   {status.get('outbox_depth', 0)} to deliver")
     relays = status.get("relays") or []
     if relays:
@@ -137,7 +105,9 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo("")
         click.echo("REFUSED")
         for e in refused:
-            click.echo(f"{e['event_id'][:16]}  {e['relay']}  {e.get('last_message') or ''}")
+            click.echo(f"{e['event_id'][:16]}  {e['target']}  {e.get('message') or ''}")
+    for name, body in (status.get("components") or {}).items():
+        click.echo(f"{name:<8} {json.dumps(body)}")
 
 
 @daemon.command("status")
@@ -152,20 +122,13 @@ def status_cmd(data_dir: str | None, as_json: bool) -> int:
     Example:
       nostr-training daemon status --json
     """
-    from ..daemon.app import read_runtime
+    from .client import running_daemon
 
-    config = _config(data_dir)
-    info = read_runtime(config.data_dir)
-    status: dict[str, Any]
-    if info is not None:
-        try:
-            status = _get_status(info)
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            raise ConfigError(f"daemon (pid {info.pid}) did not answer at {info.url}: {exc}") from exc
-    else:
-        status = asyncio.run(_offline_status(config))
+    config = load_settings(data_dir)
+    client = running_daemon(config.data_dir)
+    status = client.call("GET", "/status") if client is not None else run(_offline_status(config))
     if as_json:
-        click.echo(json.dumps(status))
+        emit(status)
     else:
         _print_status(status)
     return 0 if status.get("running") else 1
@@ -230,86 +193,78 @@ def _read_events() -> list[Any]:
     return [verify_event(Event.from_dict(item)) for item in items]
 
 
-async def _publish_via_daemon(info: Any, events: list[Any], timeout: float) -> list[dict[str, Any]]:
-    from websockets.asyncio.client import connect
+#: Events sent to the daemon per control-API call: a daemon that dies mid-way costs at most one
+#: batch of uncertainty, and everything reported before it was committed.
+PUBLISH_BATCH = 50
 
-    out = []
-    async with connect(info.url, max_size=None) as ws:
-        for event in events:
-            await ws.send(json.dumps(["EVENT", event.to_dict()]))
-            async with asyncio.timeout(timeout):
-                while True:
-                    msg = json.loads(await ws.recv())
-                    if msg[0] == "OK" and msg[1] == event.id:
-                        break
-            out.append({"id": event.id, "via": "daemon", "ok": msg[2], "message": msg[3]})
+
+def _publish_via_daemon(client: Any, events: list[Any], relays: tuple[str, ...], wait: float, allow_unknown: bool) -> list[dict[str, Any]]:
+    """Batch by batch, printing each batch's results as they come: if the daemon dies, what it
+    committed before has been reported."""
+    from .client import DaemonGone
+
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(events), PUBLISH_BATCH):
+        batch = events[start:start + PUBLISH_BATCH]
+        body = {"events": [e.to_dict() for e in batch], "relays": list(relays), "wait": wait,
+                "allow_unknown_lessons": allow_unknown}
+        try:
+            answer = client.call("POST", "/publish", body, timeout=wait + 30)
+        except DaemonGone as exc:
+            raise DaemonGone(
+                f"{exc}; {len(out)} of {len(events)} events were committed before and will be delivered when it runs again"
+            ) from None
+        for result in answer["results"]:
+            line = dict(result, via="daemon")
+            emit(line)
+            out.append(line)
     return out
 
 
-async def _publish_direct(config: Any, events: list[Any], relays: tuple[str, ...], timeout: float, daemon_running: bool) -> list[dict[str, Any]]:
-    """Commit to the store's outbox and, without a daemon, send now with a short-lived pool.
+async def _publish_direct(config: Any, events: list[Any], relays: tuple[str, ...], wait: float, allow_unknown: bool) -> list[dict[str, Any]]:
+    from ..services.context import offline_context
+    from ..services.publish import publish_events
 
-    Whatever is not acknowledged stays queued: the daemon delivers it when it next runs.
-    """
-    from ..clock import SystemClock
-    from ..daemon.app import make_pool, open_store
-    from ..daemon.outbox import Outbox
-
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await open_store(config.database_path)
-    pool = None if daemon_running else make_pool(signer=None, clock=SystemClock())
-    try:
-        outbox = Outbox(store, pool, clock=SystemClock(), default_relays=config.relays, timeout=timeout, fetch_timeout=min(timeout, 5.0))
-        for event in events:
-            await outbox.submit(event, relays or None)
-        if pool is not None:
-            await outbox.deliver_due()
-        out = []
-        for event in events:
-            for entry in await store.outbox_entries(event.id):
-                out.append({
-                    "id": event.id, "relay": entry.relay, "state": entry.state.value,
-                    "message": entry.last_message or "", "via": "queued for the daemon" if daemon_running else "direct",
-                })
-        return out
-    finally:
-        if pool is not None:
-            await pool.close()
-        await store.close()
+    async with offline_context(config, None) as ctx:
+        reports = await publish_events(ctx, events, relays=relays or None, wait=wait, check_lessons=not allow_unknown)
+    return [dict(r.to_dict(), via="direct") for r in reports]
 
 
 @click.command("publish")
 @data_dir_option
-@click.option("--relay", "relays", multiple=True, metavar="URL", help="Send to these relays instead of the outbox-model targets.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
-def publish(data_dir: str | None, relays: tuple[str, ...], timeout: float) -> int:
+@click.option("--relay", "relays", multiple=True, metavar="URL", callback=relay_urls,
+              help="Send to these relays instead of the outbox-model targets.")
+@click.option("--timeout", type=click.FloatRange(0, 300), default=10.0, show_default=True,
+              help="Seconds to wait for the relays' answers.")
+@click.option("--allow-unknown-lesson", is_flag=True, help="Publish an RSVP to a lesson this index does not know.")
+def publish(data_dir: str | None, relays: tuple[str, ...], timeout: float, allow_unknown_lesson: bool) -> int:
     """Publish signed events from stdin (one JSON object per line, or a JSON array).
 
-    With a daemon running, events go through its local endpoint into its outbox. Without one,
-    they are committed to the outbox and sent directly; one JSON line per (event, relay) shows
-    the result, and what is not yet acknowledged stays queued for the daemon. Exits 1 when a
-    relay refused an event.
+    Our training kinds are checked with the strict parsers first. With a daemon running, events
+    are committed to its outbox and delivered by it; without one they are committed to the data
+    dir's outbox and sent directly, and what is not acknowledged stays queued for the daemon.
+    One JSON line per event tells where it was delivered, refused or is still pending. Exits 1
+    when an event was refused or delivered nowhere yet.
 
     \b
     Example:
       nostr-training publish --relay wss://relay.example.com < signed-event.json
     """
-    from ..daemon.app import read_runtime
+    from .client import running_daemon
 
-    config = _config(data_dir)
+    config = load_settings(data_dir)
     events = _read_events()
-    info = read_runtime(config.data_dir)
-    if info is not None and not relays:
-        results = asyncio.run(_publish_via_daemon(info, events, timeout))
-        refused = any(not r["ok"] for r in results)
+    client = running_daemon(config.data_dir)
+    if client is not None:
+        results = _publish_via_daemon(client, events, relays, timeout, allow_unknown_lesson)
     else:
         if not relays and not config.relays:
-            raise ConfigError(f"no relays: pass --relay or list relays in {config.config_path}")
-        results = asyncio.run(_publish_direct(config, events, relays, timeout, info is not None))
-        refused = any(r["state"] == "refused" for r in results)
-    for r in results:
-        click.echo(json.dumps(r))
-    return 1 if refused else 0
+            raise ConfigError(f"no relays: pass --relay or run 'nostr-training relays set URL...' ({config.config_path})")
+        note("nostr-training: no daemon running: sending directly; what is not acknowledged stays queued for the daemon")
+        results = run(_publish_direct(config, events, relays, timeout, allow_unknown_lesson))
+        for line in results:
+            emit(line)
+    return 0 if all(r["accepted"] and r["delivered"] for r in results) else 1
 
 
 def register(cli: click.Group) -> None:

@@ -1,55 +1,32 @@
-"""Settings shared by every command: data dir, key file, password, output form."""
+"""Options shared by every command (data dir, key file, output form) and the password prompt.
+
+The paths themselves are resolved in ``nostr_training.paths``, which the daemon uses too.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
-import platformdirs
 
 from ..errors import ConfigError
+from ..paths import config_dir, data_dir, default_key_file, password_from_env, resolve_key_file
 
-__all__ = ["data_dir", "config_dir", "default_key_file", "key_file_option", "data_dir_option", "json_option", "resolve_key_file", "read_password"]
-
-APP = "nostr-training"
-
-
-def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """--data-dir, else $NOSTR_TRAINING_HOME, else the XDG data dir."""
-    if override:
-        return Path(override)
-    env = os.environ.get("NOSTR_TRAINING_HOME")
-    if env:
-        return Path(env)
-    return Path(platformdirs.user_data_dir(APP))
-
-
-def config_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """--data-dir or $NOSTR_TRAINING_HOME hold the config too; else the XDG config dir."""
-    if override or os.environ.get("NOSTR_TRAINING_HOME"):
-        return data_dir(override)
-    return Path(platformdirs.user_config_dir(APP))
-
-
-def default_key_file(data: Path) -> Path:
-    return data / "key.ncryptsec"
-
-
-def resolve_key_file(key_file: str | None, data_override: str | None = None) -> Path:
-    """--key-file, else $NOSTR_TRAINING_KEY_FILE, else the default key in the data dir."""
-    if key_file:
-        return Path(key_file)
-    env = os.environ.get("NOSTR_TRAINING_KEY_FILE")
-    if env:
-        return Path(env)
-    return default_key_file(data_dir(data_override))
+__all__ = [
+    "data_dir",
+    "config_dir",
+    "default_key_file",
+    "key_file_option",
+    "data_dir_option",
+    "json_option",
+    "resolve_key_file",
+    "read_password",
+]
 
 
 def read_password(*, confirm: bool = False) -> str:
     """$NOSTR_TRAINING_PASSWORD, else a prompt when stdin is a terminal."""
-    env = os.environ.get("NOSTR_TRAINING_PASSWORD")
+    env = password_from_env()
     if env is not None:
         return env
     if sys.stdin.isatty():

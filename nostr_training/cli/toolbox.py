@@ -153,6 +153,11 @@ def keys_generate(key_file: str | None, data_dir: str | None, log_n: int, force:
     keys = Keys.generate()
     save_key_file(path, keys, read_password(confirm=True), log_n=log_n, overwrite=force)
     _emit(_profile(keys))
+    click.echo(
+        "next: publish where people can reach you: nostr-training relays set wss://<relay> ..."
+        " (your relay list and DM inbox; without them nobody can send you a DM or a room key)",
+        err=True,
+    )
 
 
 @keys_group.command("import")
@@ -242,7 +247,9 @@ def event_group() -> None:
 def event_sign(key_file: str | None, data_dir: str | None) -> None:
     """Sign templates {kind, tags, content, created_at?} read from stdin; created_at defaults to now.
 
-    Refuses kinds that must stay unsigned rumors (DMs, room keys, seals): use wrap or dm.
+    Refuses kinds that must stay unsigned rumors (DMs, room keys, seals): use wrap or dm. Our
+    training kinds (lessons, RSVPs, rooms, attendance, certificates) must pass their strict
+    parsers first: nothing is signed when one of the templates would be misread.
 
     \b
     Example:
@@ -252,7 +259,11 @@ def event_sign(key_file: str | None, data_dir: str | None) -> None:
     for template in templates:
         if template.kind in PRIVATE_KINDS:
             raise MalformedEvent(f"kind {template.kind} is never signed on its own: gift-wrap it with wrap or dm", field="kind")
+    from ..services.validate import check_template
+
     keys = _load_keys(key_file, data_dir)
+    for template in templates:
+        check_template(template, keys.public_key)
     for template in templates:
         click.echo(sign_event(template, keys.secret).to_json())
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import config_dir, data_dir
 from ..errors import ConfigError, MalformedEvent
 from ..event import parse_coordinate
 from ..nips.nip65 import normalize_relay_url
+from ..paths import config_dir, data_dir, make_private_dir, make_private_file
 
 __all__ = [
     "DaemonConfig",
@@ -173,7 +173,8 @@ def _toml_list(values: tuple[str, ...]) -> str:
 
 
 def write_config(config: DaemonConfig) -> Path:
-    """Write ``config`` as commented TOML (the file a user then edits)."""
+    """Write ``config`` as commented TOML (the file a user then edits), private to the user:
+    it names the key file and the people followed."""
     lines = [
         "# nostr-training daemon settings.",
         "# The relays you read from and write to (your NIP-65 relays).",
@@ -198,6 +199,6 @@ def write_config(config: DaemonConfig) -> Path:
         f"format = {_toml_str(config.log_format)}  # text or json",
         "",
     ]
-    config.config_path.parent.mkdir(parents=True, exist_ok=True)
-    config.config_path.write_text("\n".join(lines), "utf-8")
+    make_private_dir(config.config_path.parent)
+    make_private_file(config.config_path).write_text("\n".join(lines), "utf-8")
     return config.config_path

@@ -21,11 +21,12 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
+from ..errors import NostrTrainingError
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
 from ..store.base import AddOutcome, Store
-from . import maybe_await
+from .pool import Pool
 
 __all__ = ["Subscription", "plan_subscriptions", "Follows", "GIFT_WRAP_LOOKBACK", "RESUME_OVERLAP"]
 
@@ -127,6 +128,13 @@ class FollowCounters:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    dropped_while_failing: int = 0  # events let go while the index could not write; replayed later
+
+
+#: While the index cannot write, at most this many received events wait for the retry; beyond
+#: that they are dropped, which costs nothing: cursors do not move, and the subscriptions are
+#: sent again from them once writing works.
+MAX_PENDING_WHILE_FAILING = 20_000
 
 
 @dataclass
@@ -141,19 +149,23 @@ class _Cursor:
 
 
 class Follows:
-    """Keeps the planned subscriptions open, indexes events and persists cursors."""
+    """Keeps the planned subscriptions open, indexes events and persists cursors.
+
+    ``on_indexed`` is called, synchronously, with each event newly stored (the local endpoint
+    queues it for its clients); ``run`` flushes every ``flush_interval`` seconds of ``clock``.
+    """
 
     def __init__(
         self,
         store: Store,
-        pool: Any,
+        pool: Pool,
         *,
         clock: Clock,
         me: str | None,
         relays: Sequence[str],
         courses: Sequence[str] = (),
         authors: Sequence[str] = (),
-        on_indexed: Callable[[Event], Awaitable[None] | None] | None = None,
+        on_indexed: Callable[[Event], None] | None = None,
         flush_interval: float = 2.0,
         batch_size: int = 500,
         batch_delay: float = 0.05,
@@ -178,6 +190,8 @@ class Follows:
         self.fetch_timeout = fetch_timeout
         self.max_backfill_pages = max_backfill_pages
         self._buffer: list[tuple[_Cursor, bool, Event]] = []
+        self.failing: str | None = None  # why the index cannot write now, or None
+        self.failing_since: int | None = None
         self._commit_lock = asyncio.Lock()
         self._commit_soon: asyncio.Task[None] | None = None
 
@@ -270,7 +284,8 @@ class Follows:
             slot = self._cursors.setdefault((relay, sub.key), _Cursor())
             if slot.replayed >= BACKFILL_THRESHOLD and slot.oldest is not None:
                 await self._backfill(relay, sub, slot)
-            await self.commit()  # the replay is in the index before the cursor says so
+            if not await self.commit():  # the replay is in the index before the cursor says so
+                return
             slot.live = True
             if slot.pending is not None:
                 self._advance(slot, slot.pending)
@@ -295,7 +310,9 @@ class Follows:
 
     def _advance(self, slot: _Cursor, created_at: int) -> None:
         """Move a cursor forward, never past our own clock (a future-dated event must not
-        make the next REQ skip what is published meanwhile)."""
+        make the next REQ skip what is published meanwhile), and never while writes fail."""
+        if self.failing is not None:
+            return
         at = min(created_at, self.clock.now())
         if slot.committed is None or at > slot.committed:
             slot.committed = at
@@ -316,8 +333,11 @@ class Follows:
                 slot.pending = event.created_at
             if slot.oldest is None or event.created_at < slot.oldest:
                 slot.oldest = event.created_at
+        if self.failing is not None and len(self._buffer) >= MAX_PENDING_WHILE_FAILING:
+            self.counters.dropped_while_failing += 1
+            return
         self._buffer.append((slot, live, event))
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.batch_size and self.failing is None:
             await self.commit()
         elif self._commit_soon is None or self._commit_soon.done():
             self._commit_soon = asyncio.create_task(self._commit_later())
@@ -326,19 +346,33 @@ class Follows:
         await asyncio.sleep(self.batch_delay)
         await asyncio.shield(self.commit())  # cancelled at stop, a batch under way still lands
 
-    async def commit(self) -> None:
-        """Index the buffered events in one transaction, then move the cursors of live ones."""
+    async def commit(self) -> bool:
+        """Index the buffered events in one transaction, then move the cursors of live ones.
+
+        A batch that does not commit moves no cursor: it stays buffered for the next try, the
+        daemon reports that it is not indexing and why, and once a write succeeds again every
+        subscription is sent anew from the cursors, so what was dropped meanwhile is replayed.
+        False when nothing could be written.
+        """
         async with self._commit_lock:
             if not self._buffer:
-                return
+                return self.failing is None
             batch, self._buffer = self._buffer, []
             try:
                 outcomes = await self.store.add_many([e for _, _, e in batch], verified=True, now=self.clock.now())
             except Exception as exc:
-                self.counters.rejected += len(batch)
-                log.error("%d events not indexed: %s", len(batch), exc)
-                return
-            for (slot, live, event), outcome in zip(batch, outcomes):
+                self._buffer = batch + self._buffer
+                if self.failing is None:
+                    self.failing_since = self.clock.now()
+                    log.error("not indexing: %s (%d events wait; cursors stay where the index stopped)", exc, len(batch))
+                self.failing = str(exc)
+                return False
+            recovered = self.failing is not None
+            if recovered:
+                log.warning("indexing again after %s s; asking the relays again from the cursors",
+                            self.clock.now() - (self.failing_since or self.clock.now()))
+                self.failing = self.failing_since = None
+            for (slot, live, event), outcome in zip(batch, outcomes, strict=True):
                 if outcome is AddOutcome.DUPLICATE:
                     self.counters.duplicates += 1
                 elif not outcome.accepted:
@@ -352,13 +386,25 @@ class Follows:
                     ):
                         self._replan.set()
                     if self.on_indexed is not None and outcome is AddOutcome.STORED:
-                        await maybe_await(self.on_indexed(event))
+                        self.on_indexed(event)
                 if live:
                     self._advance(slot, event.created_at)
+        if recovered:
+            await self.resubscribe()
+        return True
+
+    async def resubscribe(self) -> None:
+        """Send every subscription again from its committed cursor (after lost writes)."""
+        active = list(self._active.values())
+        for sub in active:
+            await self.pool.unsubscribe(sub.key)
+            del self._active[sub.key]
+        await self.apply()
 
     async def flush(self) -> None:
         """Index what is buffered, then persist the cursors that moved."""
-        await self.commit()
+        if not await self.commit():
+            return
         for (relay, key), slot in list(self._cursors.items()):
             if slot.dirty and slot.committed is not None:
                 slot.dirty = False
@@ -368,15 +414,21 @@ class Follows:
         """Flush cursors and re-plan when the user's own courses, lessons or learners change."""
         try:
             while True:
-                await asyncio.sleep(self.flush_interval)
-                await self.flush()
-                if self._replan.is_set():
-                    self._replan.clear()
-                    await self.apply()
+                await self.clock.sleep(self.flush_interval)
+                try:
+                    await self.flush()
+                    if self._replan.is_set():
+                        self._replan.clear()
+                        await self.apply()
+                except NostrTrainingError as exc:  # the store failing: reported, tried again next round
+                    log.error("follows: %s", exc)
         finally:
             if self._commit_soon is not None:
                 self._commit_soon.cancel()  # the flush below commits what it was waiting for
-            await asyncio.shield(self.flush())
+            try:
+                await asyncio.shield(self.flush())
+            except NostrTrainingError as exc:
+                log.error("follows: final flush failed: %s", exc)
 
     def subscriptions(self) -> list[Subscription]:
         return list(self._active.values())

@@ -1,65 +1,71 @@
-"""The daemon's local relay endpoint: NIP-01 from the index on ws://127.0.0.1, plus control.
+"""The daemon's local relay endpoint: NIP-01 over the index, for any Nostr client on the machine.
 
-Any Nostr client on the machine can read lessons and RSVPs from it; events written to it are
-verified and go through the durable outbox to the real relays. It speaks NIP-42: a challenge is
-sent on connect, and gift wraps (1059) are served only to their authenticated ``p`` recipient.
+Clients read lessons and RSVPs from it; events written to it are verified and go through the
+durable outbox to the real relays. It speaks NIP-42: a challenge is sent on connect, and gift
+wraps (1059, 21059) are served and counted only for their authenticated ``p`` recipient (one
+serving rule, ``store.serving.gift_wrap_visible``, decides REQ, COUNT and live events).
 
-HTTP on the same port: ``Accept: application/nostr+json`` gets the NIP-11 document, and
-``GET /status`` with ``Authorization: Bearer <token>`` (the token is in the runtime file, which
-only the user can read) gets the daemon's status as JSON. A request from a browser page that is
-not itself on loopback (a non-loopback ``Origin`` or ``Host``) is refused, so a website cannot
-drive the daemon.
+This module is the protocol, not the transport: ``daemon/http.py`` carries frames between a
+websocket and a ``RelaySession``. Every session's outgoing buffer is bounded in bytes; a client
+that stops reading is cut off after ``send_timeout`` instead of growing the daemon's memory, and
+stopping the daemon never waits on a client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
-import http
 import json
 import logging
 import secrets
-from typing import Any, Awaitable, Callable
+from collections import deque
+from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
-
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from .. import kinds
 from ..clock import Clock
-from ..errors import InvalidEvent, MalformedEvent, NostrTrainingError
+from ..errors import InvalidEvent, MalformedEvent, NostrTrainingError, StoreError
 from ..event import Event, KindClass, verify_event
 from ..filters import Filter
-from ..nips.nip11 import ACCEPT as NIP11_ACCEPT
 from ..nips.nip42 import check_auth
 from ..store.base import AddOutcome, Store
+from ..store.serving import GIFT_WRAP_KINDS, gift_wrap_visible
 
-__all__ = ["LocalRelay", "LOOPBACK_HOSTS", "is_loopback_origin"]
+__all__ = ["LocalRelay", "RelaySession", "RelayCounters", "LOOPBACK_NAMES", "loopback_urls"]
 
 log = logging.getLogger("nostr_training.local_relay")
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-_GIFT_WRAPS = frozenset({kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL})
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def is_loopback_origin(origin: str) -> bool:
-    """An ``Origin`` (or ``Host``) naming this machine; anything else is a website."""
-    text = origin.strip()
-    if "://" not in text:
-        text = "//" + text
-    try:
-        host = urlsplit(text).hostname or ""
-    except ValueError:
-        return False
-    return host.lower() in LOOPBACK_HOSTS or host.startswith("127.")
-
+#: The names this machine answers to on loopback; a Host or Origin naming anything else is a
+#: website (DNS rebinding included), and a NIP-42 AUTH for anything else is for another relay.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_HEX = frozenset("0123456789abcdef")
 
 Submit = Callable[[Event], Awaitable[Any]]
-StatusSource = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[str], Awaitable[None]]
+
+
+def loopback_urls(port: int, scheme: str = "ws") -> frozenset[str]:
+    """Every spelling of this endpoint's own URL (with and without a trailing slash)."""
+    out = set()
+    for name in LOOPBACK_NAMES:
+        base = f"{scheme}://{name}:{port}"
+        out.update({base, base + "/"})
+    return frozenset(out)
+
+
+def _auth_url(claimed: str) -> str:
+    """A claimed relay URL in one spelling: lowercase scheme and host, as NIP-42 compares them."""
+    try:
+        parts = urlsplit(claimed.strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    path = parts.path if parts.path not in ("", "/") else "/"
+    return f"{parts.scheme.lower()}://{host.lower()}:{port}{path}" if port else ""
 
 
 @dataclasses.dataclass
@@ -72,27 +78,306 @@ class RelayCounters:
     slow_clients_dropped: int = 0
 
 
-class _Client:
-    """One websocket connection: its challenge, authenticated keys, subscriptions, send queue."""
+class _SlowClient(Exception):
+    """The client stopped reading: its buffer stayed full for ``send_timeout``."""
 
-    def __init__(self, ws: ServerConnection, queue_size: int):
-        self.ws = ws
+
+def _safe_id(value: Any) -> str:
+    """An event id to echo back in OK: only a real 64-hex id, else empty (NIP-01 allows it)."""
+    return value if isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value) else ""
+
+
+def _safe_subid(value: Any) -> str | None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+class RelaySession:
+    """One client connection: its challenge, authenticated keys, subscriptions and send buffer."""
+
+    def __init__(self, relay: "LocalRelay", send: Send, abort: Callable[[], None]):
+        self.relay = relay
+        self._send = send
+        self._abort = abort
         self.challenge = secrets.token_hex(16)
         self.authed: set[str] = set()
         self.subs: dict[str, tuple[Filter, ...]] = {}
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self._queue: deque[str] = deque()
+        self._queued_bytes = 0
+        self._ready = asyncio.Event()  # something to send
+        self._room = asyncio.Event()  # the buffer has room
+        self._room.set()
+        self.closed = False
 
-    def may_see(self, event: Event) -> bool:
-        if event.kind not in _GIFT_WRAPS:
-            return True
-        return any(p in self.authed for p in event.tag_values("p"))
+    @property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(self.authed)
+
+    # Outgoing ------------------------------------------------------------------------------
 
     def push(self, message: str) -> bool:
-        try:
-            self.queue.put_nowait(message)
-            return True
-        except asyncio.QueueFull:
+        """Queue without waiting; False (and the client is cut off) when the buffer is full."""
+        if self.closed:
             return False
+        if self._queued_bytes + len(message) > self.relay.max_buffer_bytes and self._queue:
+            self.cut_off("buffer full")
+            return False
+        self._enqueue(message)
+        return True
+
+    async def put(self, message: str) -> None:
+        """Queue, waiting for room at most ``send_timeout`` (a stored-event replay)."""
+        while not self.closed and self._queue and self._queued_bytes + len(message) > self.relay.max_buffer_bytes:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), self.relay.send_timeout)
+            except TimeoutError:
+                self.cut_off("did not read for %g s" % self.relay.send_timeout)
+        if self.closed:
+            raise _SlowClient()
+        self._enqueue(message)
+
+    def _enqueue(self, message: str) -> None:
+        self._queue.append(message)
+        self._queued_bytes += len(message)
+        self._ready.set()
+
+    async def pump(self) -> None:
+        """Send queued frames until the session closes; a send stuck past ``send_timeout`` cuts
+        the client off."""
+        while not self.closed:
+            if not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            message = self._queue.popleft()
+            self._queued_bytes -= len(message)
+            self._room.set()
+            try:
+                await asyncio.wait_for(self._send(message), self.relay.send_timeout)
+            except TimeoutError:
+                self.cut_off("send timed out")
+            except Exception:
+                self.close()
+
+    def cut_off(self, why: str) -> None:
+        if self.closed:
+            return
+        self.relay.counters.slow_clients_dropped += 1
+        log.info("cut off a local client that stopped reading: %s", why)
+        self.close()
+        self._abort()
+
+    def close(self) -> None:
+        self.closed = True
+        self.subs.clear()
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._ready.set()
+        self._room.set()
+
+    # Incoming ------------------------------------------------------------------------------
+
+    def _notice(self, text: str) -> None:
+        self.relay.counters.malformed += 1
+        log.info("malformed message from a local client: %s", text)
+        self.push(_dumps(["NOTICE", text]))
+
+    async def handle(self, message: str | bytes) -> None:
+        """Answer one frame: every frame gets a NIP-01 answer or a NOTICE, never an exception."""
+        try:
+            await self._handle(message)
+        except _SlowClient:
+            return
+        except StoreError as exc:
+            log.error("store error answering a local client: %s", exc)
+            self.push(_dumps(["NOTICE", f"error: {exc}"]))
+        except (MalformedEvent, InvalidEvent) as exc:
+            self._notice(f"invalid: {exc}")
+        except Exception as exc:  # a bug of ours: the client gets an answer, the log one line
+            log.error("answering a local client failed: %s: %s", exc.__class__.__name__, exc)
+            self.push(_dumps(["NOTICE", "error: the daemon could not answer this message"]))
+
+    async def _handle(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            self._notice("invalid: message is not JSON")
+            return
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            self._notice("invalid: message is not a JSON array starting with a type")
+            return
+        verb = data[0]
+        if verb == "REQ":
+            await self._req(data)
+        elif verb == "EVENT":
+            await self._event(data)
+        elif verb == "CLOSE":
+            subid = _safe_subid(data[1]) if len(data) == 2 else None
+            if subid is None:
+                self._notice("invalid: CLOSE takes one subscription id")
+            else:
+                self.subs.pop(subid, None)
+        elif verb == "AUTH":
+            self._auth(data)
+        elif verb == "COUNT":
+            await self._count(data)
+        else:
+            self._notice("invalid: unknown message type")
+
+    def _filters(self, data: list[Any]) -> tuple[str, tuple[Filter, ...]] | None:
+        subid = _safe_subid(data[1]) if len(data) > 1 else None
+        if subid is None:
+            self._notice("invalid: subscription id must be a string of 1 to 64 characters")
+            return None
+        try:
+            filters = tuple(Filter.from_dict(f) for f in data[2:])
+        except MalformedEvent as exc:
+            self.push(_dumps(["CLOSED", subid, f"invalid: {exc}"]))
+            return None
+        if not filters:
+            self.push(_dumps(["CLOSED", subid, "invalid: a REQ needs at least one filter"]))
+            return None
+        return subid, filters
+
+    def _asks_for_wraps_unauthenticated(self, subid: str, filters: tuple[Filter, ...]) -> bool:
+        """A filter naming gift-wrap kinds before any AUTH is told to authenticate (clients
+        such as ours and nostr-sdk answer that with AUTH and ask again)."""
+        if self.authed or not any(f.kinds is not None and f.kinds & GIFT_WRAP_KINDS for f in filters):
+            return False
+        self.push(_dumps(["CLOSED", subid, "auth-required: gift wraps are served only to their authenticated recipient"]))
+        return True
+
+    async def _req(self, data: list[Any]) -> None:
+        parsed = self._filters(data)
+        if parsed is None:
+            return
+        subid, filters = parsed
+        if self._asks_for_wraps_unauthenticated(subid, filters):
+            return
+        relay = self.relay
+        if subid not in self.subs and len(self.subs) >= relay.max_subscriptions:
+            self.push(_dumps(["CLOSED", subid, f"rate-limited: at most {relay.max_subscriptions} subscriptions"]))
+            return
+        self.subs[subid] = filters
+        prefix = '["EVENT",' + _dumps(subid) + ","
+        sent: set[str] = set()
+        async with relay.replays:
+            for f in filters:
+                limit = min(f.limit if f.limit is not None else relay.max_limit, relay.max_limit)
+                async for ev in self._pages(f, limit):
+                    if ev.id not in sent:
+                        sent.add(ev.id)
+                        await self.put(prefix + ev.to_json() + "]")
+        await self.put(_dumps(["EOSE", subid]))
+
+    async def _pages(self, f: Filter, limit: int) -> AsyncIterator[Event]:
+        """A filter's stored events, newest first, read a page at a time (keyset on created_at,
+        then id), so a large replay to a slow client holds one page in memory, not all of it."""
+        relay = self.relay
+        until = f.until
+        seen_at_until: set[str] = set()
+        page = relay.page_size
+        left = limit
+        while left > 0:
+            want = min(page, left + len(seen_at_until))
+            got = await relay.store.query(
+                [dataclasses.replace(f, until=until, limit=want)], now=relay.clock.now(), recipients=self.recipients
+            )
+            fresh = [e for e in got if not (e.created_at == until and e.id in seen_at_until)]
+            for ev in fresh[:left]:
+                yield ev
+            left -= min(len(fresh), left)
+            if len(got) < want:
+                return
+            last = got[-1].created_at
+            if not fresh:  # a whole page at one second, all sent: ask for more at once
+                page *= 2
+                continue
+            seen_at_until = {e.id for e in got if e.created_at == last} | (seen_at_until if last == until else set())
+            until = last
+
+    async def _count(self, data: list[Any]) -> None:
+        parsed = self._filters(data)
+        if parsed is None:
+            return
+        subid, filters = parsed
+        if self._asks_for_wraps_unauthenticated(subid, filters):
+            return
+        n = await self.relay.store.count(list(filters), now=self.relay.clock.now(), recipients=self.recipients)
+        self.push(_dumps(["COUNT", subid, {"count": n}]))
+
+    def _ok(self, event_id: str, ok: bool, message: str) -> None:
+        self.push(_dumps(["OK", event_id, ok, message]))
+
+    async def _event(self, data: list[Any]) -> None:
+        relay = self.relay
+        raw = data[1] if len(data) == 2 else None
+        raw_id = _safe_id(raw.get("id")) if isinstance(raw, dict) else ""
+        try:
+            event = verify_event(Event.from_dict(raw))
+        except (MalformedEvent, InvalidEvent) as exc:
+            relay.counters.events_refused += 1
+            self._ok(raw_id, False, f"invalid: {exc}")
+            return
+        if event.kind == kinds.AUTH:
+            self._ok(event.id, False, "invalid: AUTH events are sent with AUTH, not EVENT")
+            return
+        try:
+            submission = await relay.submit(event)
+        except MalformedEvent as exc:
+            relay.counters.events_refused += 1
+            self._ok(event.id, False, f"invalid: {exc}")
+            return
+        except NostrTrainingError as exc:
+            relay.counters.events_refused += 1
+            self._ok(event.id, False, f"error: {exc}")
+            return
+        relay.counters.events_accepted += 1
+        outcome = getattr(submission, "outcome", None)
+        relays = getattr(submission, "relays", ())
+        refusals = getattr(submission, "refusals", ())
+        if refusals and not relays:
+            self._ok(event.id, False, refusals[0][1])
+        elif outcome is AddOutcome.DUPLICATE:
+            self._ok(event.id, True, "duplicate: already have this event")
+        else:
+            self._ok(event.id, True, "")
+        if outcome in (AddOutcome.STORED, AddOutcome.EPHEMERAL) or event.kind_class is KindClass.EPHEMERAL:
+            relay.broadcast(event)
+
+    def _auth(self, data: list[Any]) -> None:
+        relay = self.relay
+        raw = data[1] if len(data) == 2 else None
+        raw_id = _safe_id(raw.get("id")) if isinstance(raw, dict) else ""
+        try:
+            event = Event.from_dict(raw)
+            claimed = _auth_url(event.tag_value("relay") or "")
+            if claimed not in relay.auth_urls:
+                raise MalformedEvent("relay: this AUTH is for another relay", field="relay", event_id=event.id)
+            pubkey = check_auth(event, challenge=self.challenge, relay_url=claimed, now=relay.clock.now())
+        except (MalformedEvent, InvalidEvent) as exc:
+            self._ok(raw_id, False, f"invalid: {exc}")
+            return
+        self.authed.add(pubkey)
+        relay.counters.auths += 1
+        self._ok(event.id, True, "")
+
+    # Live ----------------------------------------------------------------------------------
+
+    def offer(self, event: Event) -> None:
+        """Send a newly indexed event to the first open subscription it matches."""
+        if not gift_wrap_visible(event, self.recipients):
+            return
+        for subid, filters in list(self.subs.items()):
+            if any(f.matches(event) for f in filters):
+                self.push('["EVENT",' + _dumps(subid) + "," + event.to_json() + "]")
+                return
 
 
 class LocalRelay:
@@ -104,57 +389,34 @@ class LocalRelay:
         *,
         submit: Submit,
         clock: Clock,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token: str | None = None,
-        status: StatusSource | None = None,
         info: dict[str, Any] | None = None,
         max_message_bytes: int = 512 * 1024,
         max_subscriptions: int = 64,
         max_limit: int = 5000,
-        queue_size: int = 10000,
+        max_buffer_bytes: int = 2 * 1024 * 1024,
+        send_timeout: float = 10.0,
+        page_size: int = 200,
+        concurrent_replays: int = 4,
     ):
         self.store = store
         self.submit = submit
         self.clock = clock
-        self.host = host
-        self.port = port
-        self.token = token or secrets.token_urlsafe(32)
-        self.status_source = status
         self.extra_info = info or {}
         self.max_message_bytes = max_message_bytes
         self.max_subscriptions = max_subscriptions
         self.max_limit = max_limit
-        self.queue_size = queue_size
+        self.max_buffer_bytes = max_buffer_bytes
+        self.send_timeout = send_timeout
+        self.page_size = page_size
+        #: Stored-event replays run a few at a time: memory is bounded by them, not by clients.
+        self.replays = asyncio.Semaphore(concurrent_replays)
         self.counters = RelayCounters()
-        self._clients: set[_Client] = set()
-        self._server: Server | None = None
+        self.sessions: set[RelaySession] = set()
+        self.auth_urls: frozenset[str] = frozenset()
 
-    # Lifecycle -----------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._server = await serve(
-            self._connection,
-            self.host,
-            self.port,
-            process_request=self._process_request,
-            max_size=self.max_message_bytes,
-            server_header="nostr-training",
-        )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
-        log.info("local relay listening", extra={"url": self.url})
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+    def bind(self, port: int) -> None:
+        """Learn the port we serve on: NIP-42 AUTH is accepted only for this endpoint's URLs."""
+        self.auth_urls = frozenset(_auth_url(u) for u in loopback_urls(port))
 
     def information(self) -> dict[str, Any]:
         """The NIP-11 document; it names no user, since any local process may read it."""
@@ -175,208 +437,25 @@ class LocalRelay:
         doc.update(self.extra_info)
         return doc
 
-    # HTTP ----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _json_response(status: http.HTTPStatus, body: Any, content_type: str = "application/json") -> Response:
-        data = json.dumps(body).encode()
-        headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data))), ("Cache-Control", "no-store")])
-        return Response(status.value, status.phrase, headers, data)
-
-    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        origin = request.headers.get("Origin")
-        if origin is not None and not is_loopback_origin(origin):
-            log.warning("refused a request from a non-loopback origin", extra={"origin": origin[:100]})
-            return self._json_response(http.HTTPStatus.FORBIDDEN, {"error": "forbidden origin"})
-        host = request.headers.get("Host")
-        if host is not None and not is_loopback_origin(host) and self.host in LOOPBACK_HOSTS:
-            return self._json_response(http.HTTPStatus.FORBIDDEN, {"error": "forbidden host"})
-        path = request.path.split("?", 1)[0]
-        if path == "/status":
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return self._json_response(http.HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong token"})
-            body = await self.status_source() if self.status_source else {}
-            return self._json_response(http.HTTPStatus.OK, body)
-        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-        if not upgrade and NIP11_ACCEPT in request.headers.get("Accept", ""):
-            return self._json_response(http.HTTPStatus.OK, self.information(), NIP11_ACCEPT)
-        return None
-
-    # Websocket -----------------------------------------------------------------------------
-
-    async def _connection(self, ws: ServerConnection) -> None:
-        client = _Client(ws, self.queue_size)
-        self._clients.add(client)
+    def open_session(self, send: Send, abort: Callable[[], None]) -> RelaySession:
+        session = RelaySession(self, send, abort)
+        self.sessions.add(session)
         self.counters.connections += 1
-        writer = asyncio.create_task(self._writer(client))
-        client.push(_dumps(["AUTH", client.challenge]))
-        try:
-            async for message in ws:
-                if not await self._handle(client, message):
-                    break
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            writer.cancel()
-            try:
-                await writer
-            except (asyncio.CancelledError, ConnectionClosed):
-                pass
+        session.push(_dumps(["AUTH", session.challenge]))
+        return session
 
-    async def _writer(self, client: _Client) -> None:
-        while True:
-            message = await client.queue.get()
-            if message is None:
-                return
-            await client.ws.send(message)
+    def close_session(self, session: RelaySession) -> None:
+        session.close()
+        self.sessions.discard(session)
 
-    def _notice(self, client: _Client, text: str) -> None:
-        self.counters.malformed += 1
-        log.info("malformed message from a local client: %s", text)
-        client.push(_dumps(["NOTICE", text]))
-
-    async def _handle(self, client: _Client, message: str | bytes) -> bool:
-        try:
-            data = json.loads(message)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            self._notice(client, "invalid: message is not JSON")
-            return True
-        if not isinstance(data, list) or not data or not isinstance(data[0], str):
-            self._notice(client, "invalid: message is not a JSON array starting with a type")
-            return True
-        verb = data[0]
-        if verb == "REQ":
-            await self._req(client, data)
-        elif verb == "EVENT":
-            await self._event(client, data)
-        elif verb == "CLOSE":
-            if len(data) == 2 and isinstance(data[1], str):
-                client.subs.pop(data[1], None)
-            else:
-                self._notice(client, "invalid: CLOSE takes one subscription id")
-        elif verb == "AUTH":
-            await self._auth(client, data)
-        elif verb == "COUNT":
-            await self._count(client, data)
-        else:
-            self._notice(client, f"invalid: unknown message type {verb[:20]!r}")
-        return True
-
-    def _filters(self, client: _Client, data: list[Any]) -> tuple[str, tuple[Filter, ...]] | None:
-        subid = data[1] if len(data) > 1 else None
-        if not isinstance(subid, str) or not 1 <= len(subid) <= 64:
-            self._notice(client, "invalid: subscription id must be a string of 1 to 64 characters")
-            return None
-        try:
-            filters = tuple(Filter.from_dict(f) for f in data[2:])
-        except MalformedEvent as exc:
-            client.push(_dumps(["CLOSED", subid, f"invalid: {exc}"]))
-            return None
-        if not filters:
-            client.push(_dumps(["CLOSED", subid, "invalid: a REQ needs at least one filter"]))
-            return None
-        return subid, filters
-
-    def _wants_gift_wraps_unauthenticated(self, client: _Client, filters: tuple[Filter, ...]) -> bool:
-        if client.authed:
-            return False
-        return any(f.kinds is not None and f.kinds & _GIFT_WRAPS for f in filters)
-
-    async def _req(self, client: _Client, data: list[Any]) -> None:
-        parsed = self._filters(client, data)
-        if parsed is None:
-            return
-        subid, filters = parsed
-        if self._wants_gift_wraps_unauthenticated(client, filters):
-            client.push(_dumps(["CLOSED", subid, "auth-required: gift wraps are served only to their authenticated recipient"]))
-            return
-        if subid not in client.subs and len(client.subs) >= self.max_subscriptions:
-            client.push(_dumps(["CLOSED", subid, f"rate-limited: at most {self.max_subscriptions} subscriptions"]))
-            return
-        client.subs[subid] = filters
-        clamped = [dataclasses.replace(f, limit=min(f.limit if f.limit is not None else self.max_limit, self.max_limit)) for f in filters]
-        events = await self.store.query(clamped, now=self.clock.now())
-        prefix = '["EVENT",' + _dumps(subid) + ","
-        for ev in events:
-            if client.may_see(ev):
-                await client.queue.put(prefix + ev.to_json() + "]")
-        await client.queue.put(_dumps(["EOSE", subid]))
-
-    async def _count(self, client: _Client, data: list[Any]) -> None:
-        parsed = self._filters(client, data)
-        if parsed is None:
-            return
-        subid, filters = parsed
-        if self._wants_gift_wraps_unauthenticated(client, filters):
-            client.push(_dumps(["CLOSED", subid, "auth-required: gift wraps are counted only for their recipient"]))
-            return
-        n = await self.store.count(list(filters), now=self.clock.now())
-        client.push(_dumps(["COUNT", subid, {"count": n}]))
-
-    def _ok(self, client: _Client, event_id: str, ok: bool, message: str) -> None:
-        client.push(_dumps(["OK", event_id, ok, message]))
-
-    async def _event(self, client: _Client, data: list[Any]) -> None:
-        raw = data[1] if len(data) == 2 else None
-        raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-        try:
-            event = verify_event(Event.from_dict(raw))
-        except (MalformedEvent, InvalidEvent) as exc:
-            self.counters.events_refused += 1
-            self._ok(client, raw_id, False, f"invalid: {exc}")
-            return
-        if event.kind == kinds.AUTH:
-            self._ok(client, event.id, False, "invalid: AUTH events are sent with AUTH, not EVENT")
-            return
-        try:
-            submission = await self.submit(event)
-        except NostrTrainingError as exc:
-            self.counters.events_refused += 1
-            prefix = "invalid" if isinstance(exc, MalformedEvent) else "error"
-            self._ok(client, event.id, False, f"{prefix}: {exc}")
-            return
-        self.counters.events_accepted += 1
-        outcome = getattr(submission, "outcome", None)
-        relays = getattr(submission, "relays", ())
-        refusals = getattr(submission, "refusals", ())
-        if refusals and not relays:
-            self._ok(client, event.id, False, refusals[0][1])
-        elif outcome is AddOutcome.DUPLICATE:
-            self._ok(client, event.id, True, "duplicate: already have this event")
-        else:
-            self._ok(client, event.id, True, "")
-        if outcome in (AddOutcome.STORED, AddOutcome.EPHEMERAL) or event.kind_class is KindClass.EPHEMERAL:
-            self.broadcast(event)
-
-    async def _auth(self, client: _Client, data: list[Any]) -> None:
-        raw = data[1] if len(data) == 2 else None
-        raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-        try:
-            event = Event.from_dict(raw)
-            # On loopback, 127.0.0.1, localhost and ::1 all name this endpoint.
-            claimed = event.tag_value("relay") or ""
-            relay_url = claimed if self.host in LOOPBACK_HOSTS and is_loopback_origin(claimed) else self.url
-            pubkey = check_auth(event, challenge=client.challenge, relay_url=relay_url, now=self.clock.now())
-        except (MalformedEvent, InvalidEvent) as exc:
-            self._ok(client, raw_id, False, f"invalid: {exc}")
-            return
-        client.authed.add(pubkey)
-        self.counters.auths += 1
-        self._ok(client, event.id, True, "")
-
-    # Live ----------------------------------------------------------------------------------
+    def close_all(self) -> None:
+        """Cut every client off at once (the daemon is stopping and waits for none of them)."""
+        for session in list(self.sessions):
+            session.close()
+            session._abort()
+        self.sessions.clear()
 
     def broadcast(self, event: Event) -> None:
         """Send a newly indexed event to every open subscription it matches."""
-        for client in list(self._clients):
-            if not client.may_see(event):
-                continue
-            for subid, filters in client.subs.items():
-                if any(f.matches(event) for f in filters):
-                    if not client.push('["EVENT",' + _dumps(subid) + "," + event.to_json() + "]"):
-                        self.counters.slow_clients_dropped += 1
-                        client.subs.clear()
-                        asyncio.ensure_future(client.ws.close(1008, "client too slow"))
-                    break
+        for session in list(self.sessions):
+            session.offer(event)

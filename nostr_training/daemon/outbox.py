@@ -7,9 +7,11 @@ due rows from the store, publishes through the pool and records each answer, so 
 resumes exactly where the store says it stopped.
 
 Relay lists missing from the store are looked up on the configured relays, but only after the
-event is committed: until the look-up is answered the event keeps a placeholder row
-(``UNRESOLVED``), retried with backoff like a delivery, so an event published while offline
-still reaches its recipients' relays once they can be asked.
+event is committed: until the look-up is answered the event keeps a placeholder row (target
+``LOOKUP``), retried with backoff like a delivery, so an event published while offline still
+reaches its recipients' relays once they can be asked. A gift-wrap recipient without inbox
+relays gets a refused row of their own (target kind ``RECIPIENT``), removed again once a later
+plan finds their relays.
 """
 
 from __future__ import annotations
@@ -19,26 +21,36 @@ import logging
 import random
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any, Callable, Collection, Iterable, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
+from ..errors import MalformedEvent, RelayUnreachable, StoreError
 from ..event import Event, KindClass, supersedes
 from ..filters import Filter
-from ..errors import MalformedEvent
-from ..store.base import OutboxItem, OutboxState, Store, expiration_of, is_delivered_message
-from .backoff import backoff
 from ..nips.nip17 import parse_inbox_relays
 from ..nips.nip19 import npub_encode
 from ..nips.nip65 import normalize_relay_url, parse_relay_list
+from ..store.base import (
+    LOOKUP,
+    ActionRecord,
+    AddOutcome,
+    OutboxItem,
+    OutboxState,
+    OutboxTarget,
+    Store,
+    TargetKind,
+    expiration_of,
+    is_delivered_message,
+)
+from .backoff import backoff
+from .pool import Pool
 
 __all__ = [
     "Outbox",
     "Submission",
     "Targets",
     "FINAL_PREFIXES",
-    "NO_INBOX_PREFIX",
-    "UNRESOLVED",
     "is_final_refusal",
     "publish_refusal",
     "retry_delay",
@@ -49,19 +61,13 @@ log = logging.getLogger("nostr_training.outbox")
 
 #: OK-false prefixes that no retry will change (NIP-01): the row is refused for good.
 FINAL_PREFIXES = ("invalid:", "blocked:", "restricted:", "pow:", "mute:")
-#: The marker target of a gift wrap whose recipient has no 10050: NIP-17 says do not send.
-NO_INBOX_PREFIX = "no-inbox:"
-#: The placeholder target of an event whose relay lists could not be looked up yet.
-UNRESOLVED = "targets:unresolved"
 _GIFT_WRAPS = (kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL)
-#: Pool states in which a relay can answer a look-up.
-_UP = ("connected", "authenticating", "authenticated")
 #: Extra seconds granted to a pool's own fetch timeout before the outbox gives up on it.
 _FETCH_GRACE = 1.0
 
 
-def _is_marker(target: str) -> bool:
-    return target == UNRESOLVED or target.startswith(NO_INBOX_PREFIX)
+def _no_inbox(recipient: str) -> str:
+    return f"blocked: no inbox relays (10050) for {npub_encode(recipient)}"
 
 
 def publish_refusal(event: Event, now: int) -> str | None:
@@ -72,6 +78,8 @@ def publish_refusal(event: Event, now: int) -> str | None:
     """
     if event.kind in kinds.PRIVATE_KINDS:
         return f"kind {event.kind} travels only inside a gift wrap, never published on its own"
+    if event.kind == kinds.AUTH:
+        return "kind 22242 (NIP-42 AUTH) is sent to one relay with AUTH, never broadcast"
     expires = expiration_of(event)
     if expires is not None and expires <= now:
         return f"expired at {expires} (NIP-40)"
@@ -104,7 +112,7 @@ class Targets:
     relay lists could not be looked up, so more relays may follow."""
 
     relays: tuple[str, ...]
-    refusals: tuple[tuple[str, str], ...] = ()  # (marker target, reason)
+    refusals: tuple[tuple[str, str], ...] = ()  # (recipient pubkey, reason)
     unresolved: tuple[str, ...] = ()  # pubkeys
 
 
@@ -124,8 +132,6 @@ def plan_targets(
     list could not be looked up: a missing list of theirs is not taken as "has none" but listed
     in ``unresolved`` (the author's configured-relay fallback still applies meanwhile).
     """
-    if event.kind == kinds.AUTH:
-        return Targets((), ((f"{NO_INBOX_PREFIX}{event.pubkey}", "invalid: kind 22242 must never be broadcast"),))
     if event.kind in _GIFT_WRAPS:
         relays: list[str] = []
         refusals = []
@@ -138,7 +144,7 @@ def plan_targets(
             elif dm is None and recipient in unknown:
                 unresolved.append(recipient)
             else:
-                refusals.append((f"{NO_INBOX_PREFIX}{recipient}", f"blocked: no inbox relays (10050) for {npub_encode(recipient)}"))
+                refusals.append((recipient, _no_inbox(recipient)))
         return Targets(tuple(dict.fromkeys(relays)), tuple(refusals), tuple(unresolved))
     own = relay_lists.get(event.pubkey)
     relays = (list(parse_relay_list(own).write) if own is not None else []) or _urls(default_relays)
@@ -162,12 +168,6 @@ class Submission:
     refusals: tuple[tuple[str, str], ...] = ()
     outcome: Any = None
     unresolved: tuple[str, ...] = ()
-
-
-class Pool(Protocol):
-    async def publish(self, event: Event, relays: Sequence[str], timeout: float) -> dict[str, Any]: ...
-
-    async def fetch(self, filters: Sequence[Filter], relays: Sequence[str], timeout: float) -> list[Event]: ...
 
 
 @dataclass
@@ -208,6 +208,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._configured = _urls(self.default_relays)
         self._resolving: set[str] = set()  # event ids whose look-up ``submit`` is doing now
+        self._attempted = asyncio.Event()  # set after each delivery pass
 
     # Targets -------------------------------------------------------------------------------
 
@@ -222,14 +223,14 @@ class Outbox:
         return out
 
     def _reachable(self) -> bool:
-        """Is any configured relay connected? A pool that cannot tell is taken at its word."""
-        status = getattr(self.pool, "status", None)
-        if status is None:
-            return True
-        states = {s.url: s.state for s in status()}
+        """Is any configured relay connected? A relay the pool does not know yet is given the
+        benefit of the doubt (the look-up itself added it)."""
+        if self.pool is None:
+            return False
+        states = {s.url: s.state for s in self.pool.status()}
         if any(url not in states for url in self._configured):
             return True
-        return any(states[url] in _UP for url in self._configured)
+        return any(states[url].is_up for url in self._configured)
 
     async def _fetch_missing(self, kind: int, pubkeys: set[str]) -> bool:
         """Ask the configured relays for relay lists we lack, and index what comes back.
@@ -296,56 +297,70 @@ class Outbox:
         """Read the relay lists needed from the store, fetching the missing ones once."""
         return (await self._plan([event], fetch))[event.id]
 
-    async def _commit(self, event: Event, planned: Targets, tried: int | None) -> Any:
-        """Write a plan: a pending row per relay, refused rows, and the placeholder row while
-        some list is unresolved. ``tried`` is the placeholder's attempt count once a look-up
-        was made (None before any): an unanswered look-up is retried with backoff, an answered
-        one removes the placeholder."""
+    async def _commit(
+        self, event: Event, planned: Targets, tried: int | None, action: ActionRecord | None = None
+    ) -> Any:
+        """Write a plan: a pending row per relay, a refused row per unreachable recipient, and
+        the look-up placeholder while some list is unresolved. ``tried`` is the placeholder's
+        attempt count once a look-up was made (None before any): an unanswered look-up is
+        retried with backoff, an answered one removes the placeholder. A recipient refused by an
+        earlier plan whose relays are now known loses the refused row: it is no longer true."""
         now = self.clock.now()
-        markers = [m for m, _ in planned.refusals]
-        rows = [*planned.relays, *markers, *([UNRESOLVED] if planned.unresolved else [])]
-        outcome = await self.store.enqueue(event, rows, now=now)
-        if markers:
-            refused = {e.relay for e in await self.store.outbox_entries(event.id) if e.state is OutboxState.REFUSED}
-            for marker, reason in planned.refusals:
-                if marker not in refused:
-                    await self.store.outbox_record(event.id, marker, ok=False, message=reason, now=now, retry_at=None)
-                    log.warning("not sent: %s", reason, extra={"event": event.id[:16]})
+        recipients = [OutboxTarget.recipient(p) for p, _ in planned.refusals]
+        rows = [*planned.relays, *recipients, *([LOOKUP] if planned.unresolved else [])]
+        outcome = await self.store.enqueue(event, rows, now=now, action=action)
+        entries = await self.store.outbox_entries(event.id)
+        refused = {e.target for e in entries if e.state is OutboxState.REFUSED}
+        for recipient, reason in planned.refusals:
+            target = OutboxTarget.recipient(recipient)
+            if target not in refused:
+                await self.store.outbox_record(event.id, target, ok=False, message=reason, now=now, retry_at=None)
+                log.warning("not sent: %s", reason, extra={"event": event.id[:16]})
+        now_refused = {p for p, _ in planned.refusals}
+        for entry in entries:
+            if entry.target.kind is TargetKind.RECIPIENT and entry.target.value not in now_refused and planned.relays:
+                await self.store.outbox_remove(event.id, entry.target)
         if tried is not None:
             if planned.unresolved:
                 who = ", ".join(npub_encode(p) for p in planned.unresolved)
                 await self.store.outbox_record(
-                    event.id, UNRESOLVED, ok=False, message=f"error: relay lists not looked up yet (no relay answered) for {who}",
+                    event.id, LOOKUP, ok=False, message=f"error: relay lists not looked up yet (no relay answered) for {who}",
                     now=now, retry_at=now + max(1, round(retry_delay(tried + 1, self.rng))),
                 )
             else:
-                await self.store.outbox_remove(event.id, UNRESOLVED)
+                await self.store.outbox_remove(event.id, LOOKUP)
         if not planned.relays and not planned.refusals and not planned.unresolved:
             log.warning("no target relays for event", extra={"event": event.id[:16]})
         return outcome
 
     # Submitting ----------------------------------------------------------------------------
 
-    async def submit(self, event: Event, relays: Sequence[str] | None = None) -> Submission:
+    async def submit(
+        self, event: Event, relays: Sequence[str] | None = None, *, action: ActionRecord | None = None
+    ) -> Submission:
         """Commit ``event`` with its deliveries (to ``relays`` when given), then wake the sender.
 
         The event must verify. The commit comes before any network look-up: with every relay
         list needed in the store the rows are committed at once; otherwise the event is committed
         with the placeholder alone, then the lists are asked for. Refused recipients are recorded
-        as refused rows so ``status`` shows them.
+        as refused rows so ``status`` shows them. With ``action``, the action log entry is
+        written in the same transaction as the event; an action already logged queues nothing
+        (the submission's outcome says ``ALREADY_DONE``).
         """
         refusal = publish_refusal(event, self.clock.now())
         if refusal is not None:
             raise MalformedEvent(refusal, event_id=event.id)
         if relays:
             planned = Targets(tuple(_urls(relays)))
-            outcome = await self.store.enqueue(event, list(planned.relays), now=self.clock.now())
+            outcome = await self.store.enqueue(event, list(planned.relays), now=self.clock.now(), action=action)
         else:
             planned = await self.targets(event, fetch=False)
             if not planned.unresolved:
-                outcome = await self._commit(event, planned, None)
+                outcome = await self._commit(event, planned, None, action)
             else:
-                outcome = await self.store.enqueue(event, [UNRESOLVED], now=self.clock.now())
+                outcome = await self.store.enqueue(event, [LOOKUP], now=self.clock.now(), action=action)
+                if outcome is AddOutcome.ALREADY_DONE:
+                    return Submission(event, (), (), outcome, ())
                 self._resolving.add(event.id)
                 try:
                     planned = await self.targets(event)
@@ -358,13 +373,41 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
+    async def untried(self, event_ids: Iterable[str]) -> bool:
+        """Does any delivery of these events still wait for its first try?"""
+        for event_id in event_ids:
+            for entry in await self.store.outbox_entries(event_id):
+                if entry.target.kind is TargetKind.RECIPIENT:
+                    continue
+                if entry.state is OutboxState.PENDING and (entry.target.kind is TargetKind.RELAY or entry.attempts == 0):
+                    return True
+        return False
+
+    async def wait_attempted(self, event_ids: Sequence[str], timeout: float) -> None:
+        """Return once every delivery of these events was tried at least once (their relays
+        answered, refused or failed), or after ``timeout`` seconds of real time: what a
+        publisher waits for before it reports."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._attempted.clear()
+            if not await self.untried(event_ids):
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._attempted.wait(), remaining)
+            except TimeoutError:
+                return
+
     # Delivering ----------------------------------------------------------------------------
 
     async def _due_items(self, event: Event) -> list[OutboxItem]:
         """The event's rows due now, read again after its targets changed."""
         now = self.clock.now()
         return [
-            OutboxItem(event, e.relay, e.attempts, e.next_attempt_at, e.last_message)
+            OutboxItem(event, e.target, e.attempts, e.next_attempt_at, e.last_message)
             for e in await self.store.outbox_entries(event.id)
             if e.state in (OutboxState.PENDING, OutboxState.RETRYING) and e.next_attempt_at is not None
             and e.next_attempt_at <= now
@@ -383,7 +426,7 @@ class Outbox:
         return current[0] if current and current[0].id != event.id and supersedes(current[0], event) else None
 
     async def _deliver_event(self, event: Event, items: list[OutboxItem]) -> None:
-        relays = [i.relay for i in items if not _is_marker(i.relay)]
+        relays = [i.relay for i in items if i.target.kind is TargetKind.RELAY]
         now = self.clock.now()
         newer = await self._newer_revision(event)
         if newer is not None:
@@ -394,21 +437,21 @@ class Outbox:
                 )
             return
         for item in items:
-            if item.relay.startswith(NO_INBOX_PREFIX):
+            if item.target.kind is TargetKind.RECIPIENT:
                 await self.store.outbox_record(
-                    event.id, item.relay, ok=False, message=f"blocked: no inbox relays (10050) for {npub_encode(item.relay[len(NO_INBOX_PREFIX):])}",
-                    now=now, retry_at=None,
+                    event.id, item.target, ok=False, message=_no_inbox(item.target.value), now=now, retry_at=None
                 )
         if not relays:
             return
-        assert self.pool is not None
+        if self.pool is None:
+            raise RelayUnreachable("this outbox has no relay pool; the deliveries stay queued for the daemon")
         try:
             results = await self.pool.publish(event, relays, self.timeout)
         except Exception as exc:  # the pool failing as a whole is retried like a timeout
             log.warning("publish failed: %s", exc, extra={"event": event.id[:16]})
             results = {}
         now = self.clock.now()
-        by_relay = {i.relay: i for i in items}
+        by_relay = {i.relay: i for i in items if i.target.kind is TargetKind.RELAY}
         for relay in relays:
             result = results.get(relay)
             ok = bool(result is not None and result.ok)
@@ -443,13 +486,16 @@ class Outbox:
             groups.setdefault(item.event.id, []).append(item)
             events[item.event.id] = item.event
         handled = sum(len(items) for items in groups.values())
-        placeholders = {i.event.id: i for items in groups.values() for i in items if i.relay == UNRESOLVED}
+        placeholders = {i.event.id: i for items in groups.values() for i in items if i.target == LOOKUP}
         if placeholders:
             plans = await self._plan([events[eid] for eid in placeholders])
             for eid, item in placeholders.items():
                 await self._commit(events[eid], plans[eid], item.attempts)
                 groups[eid] = await self._due_items(events[eid])
-        await asyncio.gather(*(self._deliver_event(events[eid], items) for eid, items in groups.items()))
+        try:
+            await asyncio.gather(*(self._deliver_event(events[eid], items) for eid, items in groups.items()))
+        finally:
+            self._attempted.set()
         return handled
 
     async def run(self) -> None:
@@ -460,6 +506,9 @@ class Outbox:
                 handled = await self.deliver_due()
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:  # e.g. a full disk: nothing was recorded, the pass is tried again
+                log.error("outbox pass failed: %s", exc)
+                handled = 0
             except Exception:
                 log.exception("outbox pass failed")
                 handled = 0

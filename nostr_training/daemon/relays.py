@@ -4,7 +4,8 @@ This is the only client-side module that imports ``websockets``. The protocol it
 ``nostr_training.protocol`` (sans-I/O); this module adds sockets, reconnection with backoff,
 NIP-11 limits, NIP-42 AUTH and delivery to callers. Everything that touches the world is
 injected: ``connect`` (the websocket factory), ``sign`` (for AUTH), ``verify``, ``backoff`` and
-``now``.
+``clock`` (timestamps and the waits between reconnects; network timeouts stay in real time).
+It implements the ``Pool`` protocol of ``daemon/pool.py``, where its public types live.
 
 Guarantees:
 - every event handed to a caller has been verified (id recomputed, signature checked);
@@ -24,7 +25,6 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-import time
 import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,7 +32,8 @@ from typing import Any, Awaitable, Callable, Iterator, Sequence
 
 import websockets
 
-from ..errors import RelayRefused
+from ..clock import Clock, SystemClock
+from ..errors import MalformedEvent, RelayError, RelayRefused
 from ..event import Event, EventTemplate, verify_event
 from ..filters import Filter, matches_any, order_key
 from ..nips import nip11
@@ -53,62 +54,17 @@ from ..protocol import (
     reason_prefix,
 )
 from .backoff import default_backoff
+from .pool import RETRYABLE_PREFIXES, OnEose, OnEvent, PublishResult, RelayState, RelayStatus, Since
 
-__all__ = ["RelayPool", "PublishResult", "RelayStatus", "RETRYABLE_PREFIXES", "DEFAULT_AUTH_TIMEOUT"]
+__all__ = ["RelayPool", "PublishResult", "RelayState", "RelayStatus", "RETRYABLE_PREFIXES", "DEFAULT_AUTH_TIMEOUT"]
 
 Sign = Callable[[EventTemplate], Awaitable[Event]]
-OnEvent = Callable[[str, Event], Awaitable[None]]
-OnEose = Callable[[str], Awaitable[None]]
-Since = Callable[[str], "int | None"]
-
-RETRYABLE_PREFIXES = ("timeout", "not-connected", "rate-limited", "error", "auth-required")
-"""OK-false prefixes after which sending the same event again later may succeed."""
 
 _SEEN_PER_SUBSCRIPTION = 50_000
 _VERIFIED_CACHE = 20_000
 _INFORMATION_TIMEOUT = 3.0
 _CONNECT_TIMEOUT = 10.0
 DEFAULT_AUTH_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    """One relay's answer to one EVENT; ``message`` carries a NIP-01 prefix when ``ok`` is false.
-
-    Besides the relay's own prefixes the pool produces ``timeout:``, ``not-connected:``,
-    ``auth-required:`` (no signer, or AUTH refused) and ``invalid:`` (the relay's NIP-11 limits
-    already refuse the event, so it was not sent).
-    """
-
-    ok: bool
-    message: str
-
-    @property
-    def prefix(self) -> str:
-        return reason_prefix(self.message)
-
-    @property
-    def retryable(self) -> bool:
-        return not self.ok and self.prefix in RETRYABLE_PREFIXES
-
-
-@dataclass(frozen=True, slots=True)
-class RelayStatus:
-    """A snapshot of one relay for ``status`` (daemon health, CLI ``status``)."""
-
-    url: str
-    state: str
-    """connecting | connected | authenticating | authenticated | backoff | closed"""
-    last_error: str | None
-    since: int
-    """When ``state`` was entered (unix seconds)."""
-    events_received: int
-    malformed_dropped: int
-    invalid_signature_dropped: int
-    unexpected_dropped: int
-    notices: int
-    subscriptions: int
-    limits: nip11.RelayLimits | None
 
 
 class _RecentIds:
@@ -202,8 +158,8 @@ class _Relay:
     def __init__(self, pool: "RelayPool", url: str):
         self.pool = pool
         self.url = url
-        self.state = "connecting"
-        self.state_since = pool._now()
+        self.state = RelayState.CONNECTING
+        self.state_since = pool._clock.now()
         self.last_error: str | None = None
         self.counters = RelayCounters()
         self.information: nip11.RelayInformation | None = None
@@ -233,9 +189,9 @@ class _Relay:
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"relay {self.url}")
 
-    async def _set_state(self, state: str, error: str | None = None) -> None:
+    async def _set_state(self, state: RelayState, error: str | None = None) -> None:
         self.state = state
-        self.state_since = self.pool._now()
+        self.state_since = self.pool._clock.now()
         if error is not None:
             self.last_error = error
         async with self.changed:
@@ -244,7 +200,7 @@ class _Relay:
     async def wait_ready(self) -> bool:
         """Wait until connected (True) or the current attempt failed (False)."""
         async with self.changed:
-            await self.changed.wait_for(lambda: self.conn is not None or self.state in ("backoff", "closed"))
+            await self.changed.wait_for(lambda: self.conn is not None or self.state in (RelayState.BACKOFF, RelayState.CLOSED))
         return self.conn is not None
 
     # Connection loop --------------------------------------------------------------------------
@@ -252,7 +208,7 @@ class _Relay:
     async def _run(self) -> None:
         delays: Iterator[float] = self.pool._backoff()
         while not self.stopping:
-            await self._set_state("connecting")
+            await self._set_state(RelayState.CONNECTING)
             try:
                 if self.information is None:
                     await self._load_information()
@@ -281,12 +237,12 @@ class _Relay:
                 finally:
                     self._teardown()
                     await _close_quietly(ws)
-            await asyncio.sleep(next(delays))
+            await self.pool._clock.sleep(next(delays))
 
     async def _fail(self, error: str) -> None:
         self.log.info("relay %s: %s", self.url, error)
         self._teardown()
-        await self._set_state("backoff", error)
+        await self._set_state(RelayState.BACKOFF, error)
 
     async def _load_information(self) -> None:
         try:
@@ -306,7 +262,7 @@ class _Relay:
         self.ws = ws
         self.conn = conn
         self._repack()
-        await self._set_state("connected")
+        await self._set_state(RelayState.CONNECTED)
         for group in list(self.groups.values()):
             group.auth_retried = False
             await self.send_group(group)
@@ -457,11 +413,11 @@ class _Relay:
         No OK in time counts as sent but unconfirmed (nostr-relay 1.14 never answers a good
         AUTH): the caller resends once anyway, and a relay that still refuses says so then.
         """
-        await self._set_state("authenticating")
+        await self._set_state(RelayState.AUTHENTICATING)
         unconfirmed = False
         try:
             try:
-                auth = await sign(auth_template(self.url, challenge, created_at=self.pool._now()))
+                auth = await sign(auth_template(self.url, challenge, created_at=self.pool._clock.now()))
             except Exception as exc:
                 flight.set_result((False, f"auth-required: signing the AUTH event failed: {exc}"))
             else:
@@ -479,9 +435,9 @@ class _Relay:
         accepted, message = flight.result()
         if self.conn is conn:
             if unconfirmed:
-                await self._set_state("connected", message)
+                await self._set_state(RelayState.CONNECTED, message)
             else:
-                await self._set_state("authenticated" if accepted else "connected",
+                await self._set_state(RelayState.AUTHENTICATED if accepted else RelayState.CONNECTED,
                                       None if accepted else f"AUTH refused: {message}")
 
     # Outgoing ---------------------------------------------------------------------------------
@@ -619,7 +575,7 @@ class _Relay:
         if conn is None:
             return PublishAnswered(event.id, False, f"not-connected: {self.last_error or 'relay unreachable'}")
         try:
-            frame = conn.publish(event, now=self.pool._now())
+            frame = conn.publish(event, now=self.pool._clock.now())
         except RelayRefused as exc:
             return PublishAnswered(event.id, False, str(exc).removeprefix(f"{self.url}: "))
         fut: asyncio.Future[PublishAnswered] = asyncio.get_running_loop().create_future()
@@ -646,7 +602,7 @@ class _Relay:
         self._teardown()
         if ws is not None:
             await _close_quietly(ws)
-        await self._set_state("closed")
+        await self._set_state(RelayState.CLOSED)
 
 
 async def _close_quietly(ws: Any) -> None:
@@ -658,7 +614,8 @@ async def _close_quietly(ws: Any) -> None:
 
 
 class RelayPool:
-    """Connections to many relays, shared by subscriptions, publishes and fetches.
+    """Connections to many relays, shared by subscriptions, publishes and fetches (the ``Pool``
+    of ``daemon/pool.py``).
 
     Relays named in ``publish``/``subscribe``/``fetch`` are added on first use and stay until
     ``remove_relay``. Callbacks run in one task per subscription, so a slow or publishing
@@ -672,7 +629,7 @@ class RelayPool:
         sign: Sign | None = None,
         verify: Callable[[Event], Event] = verify_event,
         backoff: Callable[[], Iterator[float]] = default_backoff,
-        now: Callable[[], int] = lambda: int(time.time()),
+        clock: Clock | None = None,
         connect: Callable[..., Awaitable[Any]] = websockets.connect,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         max_incoming_length: int = DEFAULT_MAX_INCOMING_LENGTH,
@@ -682,7 +639,7 @@ class RelayPool:
         self._auth_timeout = auth_timeout
         self._verify = _CachingVerifier(verify)
         self._backoff = backoff
-        self._now = now
+        self._clock: Clock = clock or SystemClock()
         self._connect = connect
         self._log = logger or logging.getLogger("nostr_training.relays")
         self._max_incoming_length = max_incoming_length
@@ -694,7 +651,7 @@ class RelayPool:
 
     def _relay(self, url: str) -> _Relay:
         if self._closed:
-            raise RuntimeError("the relay pool is closed")
+            raise RelayError("the relay pool is closed")
         key = normalize_relay_url(url)
         relay = self._relays.get(key)
         if relay is None:
@@ -739,7 +696,7 @@ class RelayPool:
                 return PublishResult(False, f"timeout: no answer within {timeout:g} s")
 
         results = await asyncio.gather(*(one(url) for url in urls))
-        return dict(zip(urls, results))
+        return dict(zip(urls, results, strict=True))
 
     # Subscriptions ----------------------------------------------------------------------------
 
@@ -763,7 +720,7 @@ class RelayPool:
         the same key replaces the subscription.
         """
         if not filters:
-            raise ValueError("a subscription needs at least one filter")
+            raise MalformedEvent("a subscription needs at least one filter", field="filters")
         if key in self._subscriptions:
             await self.unsubscribe(key)
         spelling: dict[str, str] = {}
@@ -828,6 +785,8 @@ class RelayPool:
     async def fetch(self, filters: Sequence[Filter], relays: Sequence[str], timeout: float = 10) -> list[Event]:
         """Stored events matching ``filters`` from every relay, until each sends EOSE (or
         ``timeout``), verified, de-duplicated by id, newest first."""
+        if not filters:
+            raise MalformedEvent("a fetch needs at least one filter", field="filters")
         found: dict[str, Event] = {}
         targets = [self._relay(url) for url in dict.fromkeys(relays)]
         frozen = tuple(filters)

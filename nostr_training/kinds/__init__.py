@@ -204,6 +204,21 @@ def info(kind: int) -> KindInfo | None:
 
 
 # The kind modules read the numbers above from this package, so they are imported last.
+from .attendance import (  # noqa: E402
+    AttendanceAction,
+    AttendanceClaim,
+    AttendanceRecord,
+    CompletionBasis,
+    CompletionRecord,
+    attendance_record_d,
+    build_attendance_claim,
+    build_attendance_record,
+    build_completion_record,
+    completion_record_d,
+    parse_attendance_claim,
+    parse_attendance_record,
+    parse_completion_record,
+)
 from .calendar import (  # noqa: E402
     Course,
     FreeBusy,
@@ -221,6 +236,24 @@ from .calendar import (  # noqa: E402
     rsvp_d,
     rsvp_status,
 )
+from .certificates import (  # noqa: E402
+    CertificateAward,
+    CertificateDefinition,
+    CertificateRevocation,
+    build_award_deletion,
+    build_certificate_award,
+    build_certificate_definition,
+    build_certificate_revocation,
+    new_verification_code,
+    normalize_code,
+    parse_certificate_award,
+    parse_certificate_definition,
+    parse_certificate_revocation,
+    verification_code,
+)
+from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
+from .recordings import Recording, build_recording, parse_recording  # noqa: E402
+from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
 from .rooms import (  # noqa: E402
     ConsentAnswer,
     Decision,
@@ -248,36 +281,3 @@ from .rooms import (  # noqa: E402
     parse_room_key,
     parse_waiting_room_decision,
 )
-from .attendance import (  # noqa: E402
-    AttendanceAction,
-    AttendanceClaim,
-    AttendanceRecord,
-    CompletionBasis,
-    CompletionRecord,
-    attendance_record_d,
-    build_attendance_claim,
-    build_attendance_record,
-    build_completion_record,
-    completion_record_d,
-    parse_attendance_claim,
-    parse_attendance_record,
-    parse_completion_record,
-)
-from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
-from .certificates import (  # noqa: E402
-    CertificateAward,
-    CertificateDefinition,
-    CertificateRevocation,
-    build_award_deletion,
-    build_certificate_award,
-    build_certificate_definition,
-    build_certificate_revocation,
-    new_verification_code,
-    normalize_code,
-    parse_certificate_award,
-    parse_certificate_definition,
-    parse_certificate_revocation,
-    verification_code,
-)
-from .recordings import Recording, build_recording, parse_recording  # noqa: E402
-from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402

@@ -11,14 +11,12 @@ import enum
 from dataclasses import dataclass
 
 from ..event import Event, EventTemplate, coordinate
-from . import (
-    ATTENDANCE_CLAIM as ATTENDANCE_CLAIM_KIND,
-    ATTENDANCE_RECORD as ATTENDANCE_RECORD_KIND,
-    COMPLETION_RECORD as COMPLETION_RECORD_KIND,
-    COURSE as COURSE_KIND,
-    LESSON as LESSON_KIND,
-    ROOM as ROOM_KIND,
-)
+from . import ATTENDANCE_CLAIM as ATTENDANCE_CLAIM_KIND
+from . import ATTENDANCE_RECORD as ATTENDANCE_RECORD_KIND
+from . import COMPLETION_RECORD as COMPLETION_RECORD_KIND
+from . import COURSE as COURSE_KIND
+from . import LESSON as LESSON_KIND
+from . import ROOM as ROOM_KIND
 from . import _wire
 from ._wire import Reader
 

@@ -13,14 +13,12 @@ import zoneinfo
 from dataclasses import dataclass
 
 from ..event import Event, EventTemplate, coordinate
-from . import (
-    BADGE_DEFINITION as BADGE_DEFINITION_KIND,
-    COURSE as COURSE_KIND,
-    DATE_EVENT as DATE_EVENT_KIND,
-    LESSON as LESSON_KIND,
-    ROOM as ROOM_KIND,
-    RSVP as RSVP_KIND,
-)
+from . import BADGE_DEFINITION as BADGE_DEFINITION_KIND
+from . import COURSE as COURSE_KIND
+from . import DATE_EVENT as DATE_EVENT_KIND
+from . import LESSON as LESSON_KIND
+from . import ROOM as ROOM_KIND
+from . import RSVP as RSVP_KIND
 from . import _wire
 from ._wire import Reader
 
@@ -142,10 +140,17 @@ class Lesson:
     """The event content: NIP-52's detailed description."""
     references: tuple[str, ...] = ()
     """Plain ``r`` links other than the recording."""
+    rsvp_until: int | None = None
+    """The instructor's RSVP cut-off (unix seconds, not after ``start``); None: the start."""
 
     @property
     def coordinate(self) -> str:
         return coordinate(31923, self.author, self.d)
+
+    @property
+    def rsvp_closes_at(self) -> int:
+        """When RSVPs stop counting: the cut-off when one is set, else the start."""
+        return self.start if self.rsvp_until is None else min(self.rsvp_until, self.start)
 
     @property
     def duration_seconds(self) -> int:
@@ -218,9 +223,7 @@ def build_course(course: Course, *, created_at: int) -> EventTemplate:
 def parse_course(event: Event) -> Course:
     r = Reader(event, COURSE_KIND)
     d = r.d()
-    title = r.optional("title") or r.optional("name")
-    if not title:
-        r.required("title")
+    title = r.optional("title") or r.optional("name") or r.required("title")
     lessons: list[str] = []
     for coord in r.coordinates(CALENDAR_EVENT_KINDS):
         if coord not in lessons:
@@ -319,6 +322,8 @@ def build_lesson(lesson: Lesson, *, created_at: int) -> EventTemplate:
     tags.append(("duration", str(lesson.end - lesson.start)))
     if lesson.max_participants is not None:
         tags.append(("max_participants", _wire.check_int("max_participants", lesson.max_participants, minimum=1)))
+    if lesson.rsvp_until is not None:
+        tags.append(("rsvp_until", _wire.check_int("rsvp_until", lesson.rsvp_until, maximum=lesson.start)))
     tags += [
         ("requires_rsvp", _wire.bool_text(lesson.requires_rsvp)),
         ("waiting_room", _wire.bool_text(lesson.waiting_room)),
@@ -360,9 +365,7 @@ def parse_lesson(event: Event) -> Lesson:
     """Read a 31923 as a lesson: start/end digits only, end after start, D consistent, a host."""
     r = Reader(event, LESSON_KIND)
     d = r.d()
-    title = r.optional("title") or r.optional("name")
-    if not title:
-        r.required("title")
+    title = r.optional("title") or r.optional("name") or r.required("title")
     start = r.required_int("start")
     duration = r.optional_int("duration", minimum=1)
     end_text = r.optional("end")
@@ -401,6 +404,7 @@ def parse_lesson(event: Event) -> Lesson:
         room=room,
         recording_url=recording,
         max_participants=r.optional_int("max_participants", minimum=1),
+        rsvp_until=r.optional_int("rsvp_until", maximum=start),
         requires_rsvp=r.boolean("requires_rsvp", True),
         waiting_room=r.boolean("waiting_room", False),
         allow_recording=r.boolean("recording_allowed", False),

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 
 from ..errors import MalformedEvent
 from ..event import Event, EventTemplate, coordinate, parse_coordinate
-from . import (
-    BADGE_AWARD as BADGE_AWARD_KIND,
-    BADGE_DEFINITION as BADGE_DEFINITION_KIND,
-    CERTIFICATE_REVOCATION as CERTIFICATE_REVOCATION_KIND,
-    COURSE as COURSE_KIND,
-)
+from . import BADGE_AWARD as BADGE_AWARD_KIND
+from . import BADGE_DEFINITION as BADGE_DEFINITION_KIND
+from . import CERTIFICATE_REVOCATION as CERTIFICATE_REVOCATION_KIND
+from . import COURSE as COURSE_KIND
 from . import _wire
 from ._wire import Reader
 from .deletion import build_deletion

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..event import Event, EventTemplate
-from . import (
-    DELETION as DELETION_KIND,
-)
+from . import DELETION as DELETION_KIND
 from . import _wire
 from ._wire import Reader
 

@@ -10,10 +10,8 @@ import re
 from dataclasses import dataclass
 
 from ..event import Event, EventTemplate
-from . import (
-    FILE_METADATA as FILE_METADATA_KIND,
-    LESSON as LESSON_KIND,
-)
+from . import FILE_METADATA as FILE_METADATA_KIND
+from . import LESSON as LESSON_KIND
 from . import _wire
 from ._wire import Reader
 

@@ -1,7 +1,10 @@
 """Reminder notifications sent as NIP-17 kind-14 rumors: one text per moment of the seed's table.
 
-Dates and times are shown in the lesson's ``start_tzid`` (UTC when it is absent or unknown), with
-English names written here rather than through ``strftime``, whose names follow the C locale.
+The seed's five moments, plus three notices about the learner's own place: the lesson changed
+materially (confirm again), a seat opened from the waitlist, the session was cancelled.
+Dates and times are shown in the lesson's ``start_tzid`` (UTC when it is absent or unknown), and
+also in the learner's own zone when it is known and shows a different clock, with English names
+written here rather than through ``strftime``, whose names follow the C locale.
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
 from ..event import Event, EventTemplate
-from . import (
-    DIRECT_MESSAGE as DIRECT_MESSAGE_KIND,
-    LESSON as LESSON_KIND,
-)
+from . import DIRECT_MESSAGE as DIRECT_MESSAGE_KIND
+from . import LESSON as LESSON_KIND
 from . import _wire
 from ._wire import Reader
 from .calendar import Lesson
@@ -24,6 +25,7 @@ __all__ = [
     "ReminderKind",
     "Reminder",
     "lesson_zone",
+    "zone",
     "reminder_text",
     "build_reminder",
     "parse_reminder",
@@ -38,13 +40,16 @@ _MONTHS = (
 
 
 class ReminderKind(enum.Enum):
-    """The five moments a learner is told about a live session."""
+    """The five moments of the seed's table, then the notices about a learner's place."""
 
     SCHEDULED = "scheduled"
     DAY_BEFORE = "24h"
     HOUR_BEFORE = "1h"
     STARTING = "starting"
     RECORDING_READY = "recording_ready"
+    CHANGED = "changed"
+    PROMOTED = "promoted"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +64,19 @@ class Reminder:
     event_id: str | None = None
 
 
-def lesson_zone(lesson: Lesson) -> tzinfo:
-    """The lesson's ``start_tzid`` as a zone; UTC when absent or not in the tz database."""
-    if lesson.start_tzid:
+def zone(tzid: str | None) -> tzinfo | None:
+    """An IANA zone by name; None when absent or not in the tz database."""
+    if tzid:
         try:
-            return zoneinfo.ZoneInfo(lesson.start_tzid)
+            return zoneinfo.ZoneInfo(tzid)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             pass
-    return timezone.utc
+    return None
 
 
-def _local(lesson: Lesson) -> datetime:
-    return datetime.fromtimestamp(lesson.start, tz=lesson_zone(lesson))
+def lesson_zone(lesson: Lesson) -> tzinfo:
+    """The lesson's ``start_tzid`` as a zone; UTC when absent or not in the tz database."""
+    return zone(lesson.start_tzid) or timezone.utc
 
 
 def _time(moment: datetime) -> str:
@@ -81,20 +87,42 @@ def _date(moment: datetime) -> str:
     return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {_time(moment)}"
 
 
-def reminder_text(kind: ReminderKind, lesson: Lesson) -> str:
-    """The seed's notification text for ``kind``, with the join or recording link on a second line."""
+def _when(lesson: Lesson, viewer: tzinfo | None, show) -> str:
+    """The start shown in the lesson's zone, then in the viewer's when that reads differently."""
+    here = show(datetime.fromtimestamp(lesson.start, tz=lesson_zone(lesson)))
+    if viewer is None:
+        return here
+    there = show(datetime.fromtimestamp(lesson.start, tz=viewer))
+    return here if there == here else f"{here} ({there} your time)"
+
+
+def _with_link(text: str, link: str | None) -> str:
+    return f"{text}\n{link}" if link else text
+
+
+def reminder_text(kind: ReminderKind, lesson: Lesson, viewer_tz: str | None = None) -> str:
+    """The notification text for ``kind``, with the join or recording link on a second line.
+
+    ``viewer_tz`` is the learner's IANA zone when known; an unknown name is ignored.
+    """
     title = lesson.title
+    viewer = zone(viewer_tz)
+    date = _when(lesson, viewer, _date)
     if kind is ReminderKind.SCHEDULED:
-        return f"New live session: {title} on {_date(_local(lesson))}"
+        return f"New live session: {title} on {date}"
     if kind is ReminderKind.DAY_BEFORE:
-        return f"Tomorrow: {title} at {_time(_local(lesson))}"
+        return f"Tomorrow: {title} at {_when(lesson, viewer, _time)}"
     if kind is ReminderKind.HOUR_BEFORE:
         return f"{title} starting in 1 hour"
     if kind is ReminderKind.STARTING:
-        text = f"{title} is now live - Join"
-        return f"{text}\n{lesson.location}" if lesson.location else text
-    text = f"Recording available: {title}"
-    return f"{text}\n{lesson.recording_url}" if lesson.recording_url else text
+        return _with_link(f"{title} is now live - Join", lesson.location)
+    if kind is ReminderKind.RECORDING_READY:
+        return _with_link(f"Recording available: {title}", lesson.recording_url)
+    if kind is ReminderKind.CHANGED:
+        return _with_link(f"Changed: {title} is now on {date} - please confirm again", lesson.location)
+    if kind is ReminderKind.PROMOTED:
+        return f"A seat opened: you are confirmed for {title} on {date}"
+    return f"Cancelled: {title} on {date}"
 
 
 def build_reminder(
@@ -104,8 +132,12 @@ def build_reminder(
     *,
     created_at: int,
     expires_at: int | None = None,
+    viewer_tz: str | None = None,
 ) -> EventTemplate:
-    """The kind-14 rumor for one learner; seal and gift-wrap it to their 10050 relays."""
+    """The kind-14 rumor for one learner; seal and gift-wrap it to their 10050 relays.
+
+    ``viewer_tz`` is the learner's zone, when known, for the dates in the text.
+    """
     try:
         moment = ReminderKind(kind)
     except ValueError:
@@ -117,7 +149,7 @@ def build_reminder(
     ]
     if expires_at is not None:
         tags.append(("expiration", _wire.check_int("expiration", expires_at)))
-    return EventTemplate(DIRECT_MESSAGE_KIND, tuple(tags), reminder_text(moment, lesson), created_at)
+    return EventTemplate(DIRECT_MESSAGE_KIND, tuple(tags), reminder_text(moment, lesson, viewer_tz), created_at)
 
 
 def parse_reminder(event: Event) -> Reminder:

@@ -20,17 +20,15 @@ import re
 from dataclasses import dataclass, field
 
 from ..event import Event, EventTemplate, coordinate
-from . import (
-    LESSON as LESSON_KIND,
-    JOIN_REQUEST as JOIN_REQUEST_KIND,
-    LIVE_EVENT as LIVE_EVENT_KIND,
-    MEETING as MEETING_KIND,
-    RECORDING_CONSENT as RECORDING_CONSENT_KIND,
-    ROOM as ROOM_KIND,
-    ROOM_KEY as ROOM_KEY_KIND,
-    ROOM_PRESENCE as PRESENCE_KIND,
-    WAITING_ROOM_DECISION as WAITING_ROOM_DECISION_KIND,
-)
+from . import JOIN_REQUEST as JOIN_REQUEST_KIND
+from . import LESSON as LESSON_KIND
+from . import LIVE_EVENT as LIVE_EVENT_KIND
+from . import MEETING as MEETING_KIND
+from . import RECORDING_CONSENT as RECORDING_CONSENT_KIND
+from . import ROOM as ROOM_KIND
+from . import ROOM_KEY as ROOM_KEY_KIND
+from . import ROOM_PRESENCE as PRESENCE_KIND
+from . import WAITING_ROOM_DECISION as WAITING_ROOM_DECISION_KIND
 from . import _wire
 from ._wire import Reader
 

@@ -7,7 +7,7 @@ is accepted on input. Unknown TLV records are skipped, as the NIP asks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 from coincurve import PublicKeyXOnly
 
@@ -152,7 +152,7 @@ def ncryptsec_encode(raw: bytes) -> str:
     return bech32_encode("ncryptsec", bytes(raw))
 
 
-_ENCODERS = {
+_ENCODERS: dict[str, Callable[..., str]] = {
     "npub": npub_encode,
     "nsec": nsec_encode,
     "note": note_encode,

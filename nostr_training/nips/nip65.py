@@ -70,7 +70,7 @@ def relay_list_template(relays: RelayList, *, created_at: int) -> EventTemplate:
     """Kind 10002 with one ``r`` tag per relay; a marker only when it is one-way."""
     relays = RelayList.of(relays.read, relays.write)
     read, write = set(relays.read), set(relays.write)
-    tags = []
+    tags: list[tuple[str, ...]] = []
     for url in relays.all:
         if url in read and url in write:
             tags.append(("r", url))

@@ -209,6 +209,7 @@ def issue_decision(
     current = current_certificate(mine, now)
     status = certificate_status(current, now)
     if status in _HELD:
+        assert current is not None  # a held status comes from a certificate
         return IssueDecision(
             False,
             f"course {course.d}: {holder[:16]} already holds a {status.value} certificate "
@@ -216,6 +217,7 @@ def issue_decision(
             current=current,
         )
     if status is CertificateStatus.REVOKED and not reissue_revoked:
+        assert current is not None  # so does a revoked one
         return IssueDecision(
             False,
             f"course {course.d}: certificate {current.code} was revoked at {current.revoked_at}; "

@@ -91,7 +91,8 @@ def rsvp_refusal(lesson: Lesson, state: SessionState, now: int) -> str | None:
     """Why an RSVP is not accepted now, or None when it is.
 
     As in the seed, RSVPs are taken only for lessons that ask for them, and only before the
-    session starts: while it is scheduled (room created or not) and the start time has not come.
+    session starts: while it is scheduled (room created or not) and the start time has not come,
+    nor the instructor's cut-off (``rsvp_until``).
     A full lesson still takes RSVPs; they go on the waitlist (see ``rules.rsvp``).
     """
     if not lesson.requires_rsvp:
@@ -100,6 +101,8 @@ def rsvp_refusal(lesson: Lesson, state: SessionState, now: int) -> str | None:
         return f"lesson {lesson.d}: session is {state.value}"
     if now >= lesson.start:
         return f"lesson {lesson.d}: session started at {lesson.start}"
+    if now >= lesson.rsvp_closes_at:
+        return f"lesson {lesson.d}: RSVPs closed at {lesson.rsvp_closes_at}"
     return None
 
 

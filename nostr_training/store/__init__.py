@@ -1,11 +1,15 @@
 """The local index: one interface (``base.Store``), a SQLite implementation and an in-memory one."""
 
 from .base import (
+    LOOKUP,
+    ActionRecord,
     AddOutcome,
     OutboxEntry,
     OutboxItem,
     OutboxState,
+    OutboxTarget,
     Store,
+    TargetKind,
     expiration_of,
     is_delivered_message,
 )
@@ -13,11 +17,15 @@ from .memory import MemoryStore
 from .sqlite import SCHEMA_VERSION, SqliteStore
 
 __all__ = [
+    "LOOKUP",
+    "ActionRecord",
     "AddOutcome",
     "OutboxEntry",
     "OutboxItem",
     "OutboxState",
+    "OutboxTarget",
     "Store",
+    "TargetKind",
     "MemoryStore",
     "SqliteStore",
     "SCHEMA_VERSION",

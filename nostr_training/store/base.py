@@ -25,14 +25,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 from ..event import Event
 from ..filters import Filter
 
+if TYPE_CHECKING:
+    from ..kinds import AttendanceRecord, CertificateAward, Course, Lesson, Rsvp
+
 __all__ = [
     "AddOutcome",
     "OutboxState",
+    "TargetKind",
+    "OutboxTarget",
+    "LOOKUP",
+    "ActionRecord",
     "OutboxItem",
     "OutboxEntry",
     "Store",
@@ -52,13 +59,14 @@ class AddOutcome(enum.Enum):
     SUPERSEDED = "superseded"  # an older version of an address: kept for audit, not served
     DELETED = "deleted"  # a deletion by the right author already covers it: kept, not served
     EXPIRED = "expired"  # NIP-40 expiration already passed at ``now``: not stored
+    ALREADY_DONE = "already_done"  # ``enqueue`` with an action already in the action log: nothing queued
     EPHEMERAL = "ephemeral"  # kinds 20000-29999: never stored
     INVALID = "invalid"  # id or signature wrong (only from ``add_many``; ``add`` raises)
 
     @property
     def accepted(self) -> bool:
         """Would a relay answer OK true? (duplicates are OK true with a ``duplicate:`` message)."""
-        return self not in (AddOutcome.INVALID, AddOutcome.EXPIRED)
+        return self not in (AddOutcome.INVALID, AddOutcome.EXPIRED, AddOutcome.ALREADY_DONE)
 
 
 class OutboxState(enum.Enum):
@@ -70,15 +78,77 @@ class OutboxState(enum.Enum):
     REFUSED = "refused"  # OK false for good; ``last_message`` keeps the relay's reason
 
 
+class TargetKind(enum.Enum):
+    """What an outbox row delivers to."""
+
+    RELAY = "relay"  # a relay URL
+    LOOKUP = "lookup"  # placeholder while the relay lists the targets depend on are looked up
+    RECIPIENT = "recipient"  # a recipient who cannot be reached (a gift wrap without inbox relays)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxTarget:
+    """One target of an outbox row: a relay, the look-up placeholder, or an unreachable recipient."""
+
+    kind: TargetKind
+    value: str = ""  # the relay URL, "" for the look-up, the recipient's pubkey
+
+    @classmethod
+    def relay(cls, url: str) -> "OutboxTarget":
+        return cls(TargetKind.RELAY, url)
+
+    @classmethod
+    def recipient(cls, pubkey: str) -> "OutboxTarget":
+        return cls(TargetKind.RECIPIENT, pubkey)
+
+    @classmethod
+    def of(cls, target: "OutboxTarget | str") -> "OutboxTarget":
+        """A plain string is a relay URL."""
+        return target if isinstance(target, OutboxTarget) else cls(TargetKind.RELAY, target)
+
+    def __str__(self) -> str:
+        if self.kind is TargetKind.RELAY:
+            return self.value
+        if self.kind is TargetKind.LOOKUP:
+            return "(relay lists still to be looked up)"
+        return f"(recipient {self.value[:16]})"
+
+
+#: The look-up placeholder target.
+LOOKUP = OutboxTarget(TargetKind.LOOKUP)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One entry of the action log: something done once, for a subject and a pubkey, with an event.
+
+    ``key`` is what makes it once-only (e.g. ``reminder|<lesson>|<learner>|24h|<start>``); the
+    other fields let a scheduler or a user ask what was done for a lesson or a learner.
+    """
+
+    key: str
+    action: str
+    done_at: int
+    subject: str | None = None
+    pubkey: str | None = None
+    event_id: str | None = None
+    detail: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """One delivery that is due: send ``event`` to ``relay``."""
+    """One delivery that is due: send ``event`` to ``target``."""
 
     event: Event
-    relay: str
+    target: OutboxTarget
     attempts: int
     next_attempt_at: int
     last_error: str | None
+
+    @property
+    def relay(self) -> str:
+        """The relay URL ("" for a target that is not a relay)."""
+        return self.target.value if self.target.kind is TargetKind.RELAY else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +157,18 @@ class OutboxEntry:
 
     event_id: str
     kind: int
-    relay: str
+    target: OutboxTarget
     state: OutboxState
     attempts: int
     last_message: str | None
     enqueued_at: int
     next_attempt_at: int | None  # None once delivered or refused
     updated_at: int
+
+    @property
+    def relay(self) -> str:
+        """The relay URL ("" for a target that is not a relay)."""
+        return self.target.value if self.target.kind is TargetKind.RELAY else ""
 
 
 def expiration_of(event: Event) -> int | None:
@@ -143,11 +218,24 @@ class Store(Protocol):
         now: int | None = None,
         include_superseded: bool = False,
         include_private: bool = False,
+        recipients: frozenset[str] | None = None,
     ) -> list[Event]:
-        """NIP-01 REQ semantics over the served events (see the module docstring)."""
+        """NIP-01 REQ semantics over the served events (see the module docstring).
 
-    async def count(self, filters: Sequence[Filter], *, now: int | None = None, include_private: bool = False) -> int:
-        """How many distinct served events match the union of the filters; limits are ignored."""
+        ``recipients`` names who the viewer has proved to be: gift wraps (1059, 21059) are then
+        served only when they ``p``-tag one of them; None serves them all.
+        """
+
+    async def count(
+        self,
+        filters: Sequence[Filter],
+        *,
+        now: int | None = None,
+        include_private: bool = False,
+        recipients: frozenset[str] | None = None,
+    ) -> int:
+        """How many distinct served events match the union of the filters; limits are ignored.
+        ``recipients`` applies exactly as in ``query``."""
 
     # Domain helpers (served events only) ---------------------------------------------------
 
@@ -163,25 +251,56 @@ class Store(Protocol):
     async def certificates_of(self, pubkey: str, *, now: int | None = None) -> list[Event]:
         """Certificate awards (kind 8) whose ``p`` tag names the learner, revoked ones hidden."""
 
+    # Typed look-ups: the same events parsed by ``kinds``; events the strict parsers refuse
+    # are left out (they stay in the index and in ``query``).
+
+    async def course(self, coordinate: str, *, now: int | None = None) -> "Course | None":
+        """The current version of the course (31924) at ``coordinate``."""
+
+    async def lesson(self, coordinate: str, *, now: int | None = None) -> "Lesson | None":
+        """The current version of the lesson (31923) at ``coordinate``."""
+
+    async def lessons(self, course_coordinate: str, *, now: int | None = None) -> "list[Lesson]":
+        """The lessons of a course, soonest first."""
+
+    async def rsvps(self, lesson_coordinate: str, *, now: int | None = None) -> "list[Rsvp]":
+        """The current answer of each learner to a lesson."""
+
+    async def attendance(self, lesson_coordinate: str, *, now: int | None = None) -> "list[AttendanceRecord]":
+        """The attendance records of a lesson."""
+
+    async def awards(self, pubkey: str, *, now: int | None = None) -> "list[CertificateAward]":
+        """The certificate awards naming ``pubkey``."""
+
     # Durable outbox ------------------------------------------------------------------------
 
-    async def enqueue(self, event: Event, relays: Sequence[str], *, now: int) -> AddOutcome:
-        """Commit the event (verified) and one pending delivery per relay, before any send.
+    async def enqueue(
+        self,
+        event: Event,
+        targets: Sequence[OutboxTarget | str],
+        *,
+        now: int,
+        action: ActionRecord | None = None,
+    ) -> AddOutcome:
+        """Commit the event (verified) and one pending delivery per target, before any send.
 
-        Idempotent: an (event, relay) pair already queued keeps its state. Ephemeral events are
-        queued too (the outbox holds its own copy) although the index does not store them.
+        Idempotent: an (event, target) pair already queued keeps its state. Ephemeral events are
+        queued too (the outbox holds its own copy) although the index does not store them. With
+        ``action``, the action is written to the action log in the same transaction (its
+        ``event_id`` set to this event); when its key is already there nothing is queued and
+        ``ALREADY_DONE`` is returned, so an action and the event it causes happen once.
         """
 
     async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
         """Pending or retrying deliveries with ``next_attempt_at <= now``, oldest due first."""
 
     async def outbox_record(
-        self, event_id: str, relay: str, *, ok: bool, message: str, now: int, retry_at: int | None
+        self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None
     ) -> None:
         """Record one attempt: delivered (ok, or "duplicate:"), refused for good (``retry_at`` None,
         reason kept) or retry at ``retry_at``. Raises ``StoreError`` for an unknown pair."""
 
-    async def outbox_remove(self, event_id: str, relay: str) -> None:
+    async def outbox_remove(self, event_id: str, target: OutboxTarget | str) -> None:
         """Delete one delivery row: a placeholder the outbox replaced by the real targets, so it
         never shows as a delivery. An unknown pair is ignored (removing twice is harmless)."""
 
@@ -199,13 +318,24 @@ class Store(Protocol):
     async def set_cursor(self, relay: str, key: str, created_at: int) -> None:
         """Move the cursor forward; an older value is ignored (cursors never move back)."""
 
-    # Once-only actions ---------------------------------------------------------------------
+    # The action log ------------------------------------------------------------------------
+
+    async def record_action(self, record: ActionRecord) -> bool:
+        """Write an action to the log; True only for the first writer of its key (atomic)."""
+
+    async def get_action(self, key: str) -> ActionRecord | None:
+        """The logged action with this key, or None."""
+
+    async def actions(
+        self, *, action: str | None = None, subject: str | None = None, pubkey: str | None = None
+    ) -> list[ActionRecord]:
+        """Logged actions matching every given field, oldest first (then by key)."""
 
     async def mark_done(self, key: str, *, now: int) -> bool:
-        """Mark an action done; True only for the first caller (atomic)."""
+        """``record_action`` of a bare key (action ``once``); True only for the first caller."""
 
     async def is_done(self, key: str) -> bool:
-        """Was this action marked done?"""
+        """Is this key in the action log?"""
 
     # Housekeeping --------------------------------------------------------------------------
 

@@ -8,14 +8,24 @@ no bookkeeping with the SQLite store.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from ..errors import InvalidEvent, MalformedEvent, StoreError
 from ..event import Event, KindClass, kind_class, supersedes, verify_event
 from ..filters import Filter, order_key
 from ..kinds import DELETION
-from .base import AddOutcome, OutboxEntry, OutboxItem, OutboxState, expiration_of, is_delivered_message
+from .base import (
+    ActionRecord,
+    AddOutcome,
+    OutboxEntry,
+    OutboxItem,
+    OutboxState,
+    OutboxTarget,
+    TargetKind,
+    expiration_of,
+    is_delivered_message,
+)
 from .serving import (
     CourseQueries,
     DeletionMark,
@@ -24,6 +34,7 @@ from .serving import (
     check_private_id,
     deletion_marks,
     e_deletion_applies,
+    gift_wrap_visible,
 )
 
 __all__ = ["MemoryStore"]
@@ -41,7 +52,7 @@ class _Stored:
 @dataclass(slots=True)
 class _Delivery:
     event: Event
-    relay: str
+    target: OutboxTarget
     state: OutboxState
     attempts: int
     last_message: str | None
@@ -58,10 +69,10 @@ class MemoryStore(CourseQueries):
         self._events: dict[str, _Stored] = {}
         self._versions: dict[tuple[str, bool], list[str]] = {}
         self._deletions: dict[str, list[DeletionMark]] = {}
-        self._outbox: dict[tuple[str, str], _Delivery] = {}
+        self._outbox: dict[tuple[str, OutboxTarget], _Delivery] = {}
         self._order = itertools.count()
         self._cursors: dict[tuple[str, str], int] = {}
-        self._done: dict[str, int] = {}
+        self._actions: dict[str, ActionRecord] = {}
         self._closed = False
 
     @classmethod
@@ -149,9 +160,12 @@ class MemoryStore(CourseQueries):
         stored = self._events.get(event_id)
         return stored.event if stored else None
 
-    def _matching(self, filters: Sequence[Filter], now, include_superseded, include_private) -> dict[str, Event]:
+    def _matching(
+        self, filters: Sequence[Filter], now, include_superseded, include_private, recipients=None
+    ) -> dict[str, Event]:
         candidates = [
-            s.event for s in self._events.values() if self._served(s, now, include_superseded, include_private)
+            s.event for s in self._events.values()
+            if self._served(s, now, include_superseded, include_private) and gift_wrap_visible(s.event, recipients)
         ]
         union: dict[str, Event] = {}
         for f in filters:
@@ -169,25 +183,45 @@ class MemoryStore(CourseQueries):
         now: int | None = None,
         include_superseded: bool = False,
         include_private: bool = False,
+        recipients: frozenset[str] | None = None,
     ) -> list[Event]:
         self._check_open()
-        return sorted(self._matching(filters, now, include_superseded, include_private).values(), key=order_key)
+        found = self._matching(filters, now, include_superseded, include_private, recipients)
+        return sorted(found.values(), key=order_key)
 
-    async def count(self, filters: Sequence[Filter], *, now: int | None = None, include_private: bool = False) -> int:
+    async def count(
+        self,
+        filters: Sequence[Filter],
+        *,
+        now: int | None = None,
+        include_private: bool = False,
+        recipients: frozenset[str] | None = None,
+    ) -> int:
         self._check_open()
         unlimited = [Filter(f.ids, f.authors, f.kinds, f.tags, f.since, f.until, None) for f in filters]
-        return len(self._matching(unlimited, now, False, include_private))
+        return len(self._matching(unlimited, now, False, include_private, recipients))
 
     # Outbox ------------------------------------------------------------------------------
 
-    async def enqueue(self, event: Event, relays: Sequence[str], *, now: int) -> AddOutcome:
+    async def enqueue(
+        self,
+        event: Event,
+        targets: Sequence[OutboxTarget | str],
+        *,
+        now: int,
+        action: ActionRecord | None = None,
+    ) -> AddOutcome:
         self._check_open()
         verify_event(event)
+        if action is not None:
+            if action.key in self._actions:
+                return AddOutcome.ALREADY_DONE
+            self._actions[action.key] = replace(action, event_id=event.id)
         outcome = self._store(event, private=False, container_id=None, now=now)
-        for relay in relays:
-            if (event.id, relay) not in self._outbox:
-                self._outbox[(event.id, relay)] = _Delivery(
-                    event, relay, OutboxState.PENDING, 0, None, now, now, now, next(self._order)
+        for target in map(OutboxTarget.of, targets):
+            if (event.id, target) not in self._outbox:
+                self._outbox[(event.id, target)] = _Delivery(
+                    event, target, OutboxState.PENDING, 0, None, now, now, now, next(self._order)
                 )
         return outcome
 
@@ -203,15 +237,16 @@ class MemoryStore(CourseQueries):
             ),
             key=lambda d: (d.next_attempt_at, d.order),
         )
-        return [OutboxItem(d.event, d.relay, d.attempts, d.next_attempt_at, d.last_message) for d in due[:limit]]
+        return [OutboxItem(d.event, d.target, d.attempts, d.next_attempt_at, d.last_message) for d in due[:limit]]
 
     async def outbox_record(
-        self, event_id: str, relay: str, *, ok: bool, message: str, now: int, retry_at: int | None
+        self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None
     ) -> None:
         self._check_open()
-        delivery = self._outbox.get((event_id, relay))
+        target = OutboxTarget.of(target)
+        delivery = self._outbox.get((event_id, target))
         if delivery is None:
-            raise StoreError(f"outbox: event {event_id[:16]} was never queued for {relay}")
+            raise StoreError(f"outbox: event {event_id[:16]} was never queued for {target}")
         delivery.attempts += 1
         delivery.last_message = message
         delivery.updated_at = now
@@ -222,9 +257,9 @@ class MemoryStore(CourseQueries):
         else:
             delivery.state, delivery.next_attempt_at = OutboxState.RETRYING, retry_at
 
-    async def outbox_remove(self, event_id: str, relay: str) -> None:
+    async def outbox_remove(self, event_id: str, target: OutboxTarget | str) -> None:
         self._check_open()
-        self._outbox.pop((event_id, relay), None)
+        self._outbox.pop((event_id, OutboxTarget.of(target)), None)
 
     async def outbox_entries(self, event_id: str | None = None) -> list[OutboxEntry]:
         self._check_open()
@@ -234,7 +269,7 @@ class MemoryStore(CourseQueries):
         )
         return [
             OutboxEntry(
-                d.event.id, d.event.kind, d.relay, d.state, d.attempts, d.last_message,
+                d.event.id, d.event.kind, d.target, d.state, d.attempts, d.last_message,
                 d.enqueued_at, d.next_attempt_at, d.updated_at,
             )
             for d in rows
@@ -242,7 +277,10 @@ class MemoryStore(CourseQueries):
 
     async def outbox_depth(self) -> int:
         self._check_open()
-        return sum(d.state in (OutboxState.PENDING, OutboxState.RETRYING) for d in self._outbox.values())
+        return sum(
+            d.state in (OutboxState.PENDING, OutboxState.RETRYING) and d.target.kind is not TargetKind.RECIPIENT
+            for d in self._outbox.values()
+        )
 
     # Cursors and once-only actions -------------------------------------------------------
 
@@ -256,16 +294,34 @@ class MemoryStore(CourseQueries):
         if current is None or created_at > current:
             self._cursors[(relay, key)] = created_at
 
-    async def mark_done(self, key: str, *, now: int) -> bool:
+    async def record_action(self, record: ActionRecord) -> bool:
         self._check_open()
-        if key in self._done:
+        if record.key in self._actions:
             return False
-        self._done[key] = now
+        self._actions[record.key] = record
         return True
+
+    async def get_action(self, key: str) -> ActionRecord | None:
+        self._check_open()
+        return self._actions.get(key)
+
+    async def actions(
+        self, *, action: str | None = None, subject: str | None = None, pubkey: str | None = None
+    ) -> list[ActionRecord]:
+        self._check_open()
+        found = [
+            r for r in self._actions.values()
+            if (action is None or r.action == action) and (subject is None or r.subject == subject)
+            and (pubkey is None or r.pubkey == pubkey)
+        ]
+        return sorted(found, key=lambda r: (r.done_at, r.key))
+
+    async def mark_done(self, key: str, *, now: int) -> bool:
+        return await self.record_action(ActionRecord(key, "once", now))
 
     async def is_done(self, key: str) -> bool:
         self._check_open()
-        return key in self._done
+        return key in self._actions
 
     # Housekeeping ------------------------------------------------------------------------
 

@@ -7,12 +7,31 @@ what a deletion covers or when an arrival is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from ..errors import InvalidId, MalformedEvent
 from ..event import Event, KindClass, compute_id, kind_class, parse_coordinate
 from ..filters import Filter
-from ..kinds import ATTENDANCE_RECORD, BADGE_AWARD, DELETION, GIFT_WRAP, LESSON, RSVP
+from ..kinds import (
+    ATTENDANCE_RECORD,
+    BADGE_AWARD,
+    COURSE,
+    DELETION,
+    GIFT_WRAP,
+    GIFT_WRAP_EPHEMERAL,
+    LESSON,
+    RSVP,
+    AttendanceRecord,
+    CertificateAward,
+    Course,
+    Lesson,
+    Rsvp,
+    parse_attendance_record,
+    parse_certificate_award,
+    parse_course,
+    parse_lesson,
+    parse_rsvp,
+)
 from .base import AddOutcome, expiration_of
 
 __all__ = [
@@ -23,6 +42,8 @@ __all__ = [
     "a_deletion_applies",
     "check_private_id",
     "indexed_tags",
+    "gift_wrap_visible",
+    "GIFT_WRAP_KINDS",
     "CourseQueries",
 ]
 
@@ -99,6 +120,19 @@ def check_private_id(event: Event) -> None:
         raise InvalidId(f"event {event.id[:16]}: id does not match its fields")
 
 
+#: Kinds served only to their ``p`` recipient when a viewer is named (NIP-59 wraps).
+GIFT_WRAP_KINDS = frozenset({GIFT_WRAP, GIFT_WRAP_EPHEMERAL})
+
+
+def gift_wrap_visible(event: Event, recipients: frozenset[str] | None) -> bool:
+    """The serving rule for gift wraps: with ``recipients`` given (who the viewer has proved to
+    be), a wrap is served only when it names one of them in a ``p`` tag; None serves every wrap
+    (the user's own index, read by the user). REQ and COUNT both go through it."""
+    if recipients is None or event.kind not in GIFT_WRAP_KINDS:
+        return True
+    return any(p in recipients for p in event.tag_values("p"))
+
+
 def indexed_tags(event: Event) -> set[tuple[str, str]]:
     """(name, first value) of every single-letter tag: what relays let filters match on."""
     return {(t[0], t[1]) for t in event.tags if len(t) > 1 and len(t[0]) == 1 and t[0].isalpha()}
@@ -126,4 +160,47 @@ class CourseQueries:
 
     async def certificates_of(self, pubkey: str, *, now: int | None = None) -> list[Event]:
         return await self.query([Filter(kinds=frozenset({BADGE_AWARD}), tags={"p": frozenset({pubkey})})], now=now)
+
+    async def _at(self, kind: int, coordinate: str, now: int | None) -> Event | None:
+        want, author, d = parse_coordinate(coordinate)
+        if want != kind:
+            raise MalformedEvent(f"{coordinate!r} is not a kind {kind} coordinate", field="a")
+        found = await self.query(
+            [Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)], now=now
+        )
+        return found[0] if found else None
+
+    async def course(self, coordinate: str, *, now: int | None = None) -> Course | None:
+        event = await self._at(COURSE, coordinate, now)
+        parsed = _parsed(parse_course, [event] if event else [])
+        return parsed[0] if parsed else None
+
+    async def lesson(self, coordinate: str, *, now: int | None = None) -> Lesson | None:
+        event = await self._at(LESSON, coordinate, now)
+        parsed = _parsed(parse_lesson, [event] if event else [])
+        return parsed[0] if parsed else None
+
+    async def lessons(self, course_coordinate: str, *, now: int | None = None) -> list[Lesson]:
+        found = _parsed(parse_lesson, await self.lessons_of_course(course_coordinate, now=now))
+        return sorted(found, key=lambda lesson: (lesson.start, lesson.d))
+
+    async def rsvps(self, lesson_coordinate: str, *, now: int | None = None) -> list[Rsvp]:
+        return _parsed(parse_rsvp, await self.rsvps_of_lesson(lesson_coordinate, now=now))
+
+    async def attendance(self, lesson_coordinate: str, *, now: int | None = None) -> list[AttendanceRecord]:
+        return _parsed(parse_attendance_record, await self.attendance_of_lesson(lesson_coordinate, now=now))
+
+    async def awards(self, pubkey: str, *, now: int | None = None) -> list[CertificateAward]:
+        return _parsed(parse_certificate_award, await self.certificates_of(pubkey, now=now))
+
+
+def _parsed(parse: Callable[[Event], Any], events: list[Event]) -> list[Any]:
+    """Each event the strict parser accepts, in order; the others are left out."""
+    out = []
+    for event in events:
+        try:
+            out.append(parse(event))
+        except MalformedEvent:
+            continue
+    return out
 

@@ -23,11 +23,12 @@ from typing import Any, Iterable, Sequence
 import aiosqlite
 
 from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, StoreError
-from ..event import Event, supersedes, verify_event
+from ..event import Event, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
-from .base import AddOutcome, OutboxEntry, OutboxItem, OutboxState, is_delivered_message
+from .base import ActionRecord, AddOutcome, OutboxEntry, OutboxItem, OutboxState, OutboxTarget, TargetKind, is_delivered_message
 from .serving import (
+    GIFT_WRAP_KINDS,
     CourseQueries,
     DeletionMark,
     a_deletion_applies,
@@ -81,6 +82,8 @@ def event_from_raw(raw: str) -> Event:
         d["id"], d["pubkey"], d["created_at"], d["kind"], tuple(map(tuple, d["tags"])), d["content"], d.get("sig")
     )
 
+
+_ACTION_COLUMNS = "key, action, done_at, subject, pubkey, event_id, detail"
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
@@ -194,7 +197,12 @@ class SqliteStore(CourseQueries):
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            try:
+                await self._writer.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:  # a full disk shows here, at the commit
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                raise StoreError(f"store {self.path.name}: {exc}; the batch was not stored") from exc
             return result
 
     async def add(self, event: Event, *, verified: bool = False, now: int | None = None) -> AddOutcome:
@@ -362,10 +370,14 @@ class SqliteStore(CourseQueries):
         now: int | None = None,
         include_superseded: bool = False,
         include_private: bool = False,
+        recipients: frozenset[str] | None = None,
     ) -> list[Event]:
         found: dict[str, tuple[int, str, str]] = {}
         for f in filters:
-            built = _filter_sql(f, "e.created_at, e.id, e.raw", now, include_superseded, include_private, ordered=True)
+            built = _filter_sql(
+                f, "e.created_at, e.id, e.raw", now, include_superseded, include_private, ordered=True,
+                recipients=recipients,
+            )
             if built is None:
                 continue
             for row in await self._fetch(self._reader, *built):
@@ -373,12 +385,19 @@ class SqliteStore(CourseQueries):
         ordered = sorted(found.values(), key=lambda r: (-r[0], r[1]))
         return [event_from_raw(r[2]) for r in ordered]
 
-    async def count(self, filters: Sequence[Filter], *, now: int | None = None, include_private: bool = False) -> int:
+    async def count(
+        self,
+        filters: Sequence[Filter],
+        *,
+        now: int | None = None,
+        include_private: bool = False,
+        recipients: frozenset[str] | None = None,
+    ) -> int:
         parts: list[str] = []
         params: list[Any] = []
         for f in filters:
             unlimited = Filter(f.ids, f.authors, f.kinds, f.tags, f.since, f.until, None)
-            built = _filter_sql(unlimited, "e.seq", now, False, include_private, ordered=False)
+            built = _filter_sql(unlimited, "e.seq", now, False, include_private, ordered=False, recipients=recipients)
             if built is not None:
                 parts.append(built[0])
                 params.extend(built[1])
@@ -389,24 +408,40 @@ class SqliteStore(CourseQueries):
 
     # Outbox ------------------------------------------------------------------------------
 
-    async def enqueue(self, event: Event, relays: Sequence[str], *, now: int) -> AddOutcome:
+    async def enqueue(
+        self,
+        event: Event,
+        targets: Sequence[OutboxTarget | str],
+        *,
+        now: int,
+        action: ActionRecord | None = None,
+    ) -> AddOutcome:
         verify_event(event)
         arrival = _arrive(event, False, None, now)
+        rows = [(event.id, t.kind.value, t.value, now, now, now) for t in map(OutboxTarget.of, targets)]
 
         async def work() -> AddOutcome:
+            w = self._writer
+            if action is not None:
+                cursor = await w.execute(
+                    "INSERT OR IGNORE INTO actions (key, action, subject, pubkey, event_id, done_at, detail)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (action.key, action.action, action.subject, action.pubkey, event.id, action.done_at, action.detail),
+                )
+                if cursor.rowcount == 0:
+                    return AddOutcome.ALREADY_DONE
             if isinstance(arrival, AddOutcome):
                 outcome = arrival
             else:
                 outcome = (await self._ingest([arrival]))[0]
-            w = self._writer
             await w.execute(
                 "INSERT OR IGNORE INTO outbox_events (event_id, kind, raw) VALUES (?,?,?)",
                 (event.id, event.kind, _raw_json(event)),
             )
             await w.executemany(
-                "INSERT OR IGNORE INTO outbox (event_id, relay, state, enqueued_at, next_attempt_at, updated_at)"
-                " VALUES (?, ?, 'pending', ?, ?, ?)",
-                [(event.id, relay, now, now, now) for relay in relays],
+                "INSERT OR IGNORE INTO outbox (event_id, target_kind, target, state, enqueued_at, next_attempt_at,"
+                " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                rows,
             )
             return outcome
 
@@ -415,17 +450,21 @@ class SqliteStore(CourseQueries):
     async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
         rows = await self._fetch(
             self._reader,
-            "SELECT p.raw, o.relay, o.attempts, o.next_attempt_at, o.last_message"
+            "SELECT p.raw, o.target_kind, o.target, o.attempts, o.next_attempt_at, o.last_message"
             " FROM outbox o JOIN outbox_events p ON p.event_id = o.event_id"
             " WHERE o.next_attempt_at <= ? AND o.state IN ('pending', 'retrying')"
             " ORDER BY o.next_attempt_at, o.seq LIMIT ?",
             (now, limit),
         )
-        return [OutboxItem(event_from_raw(raw), relay, attempts, due, last) for raw, relay, attempts, due, last in rows]
+        return [
+            OutboxItem(event_from_raw(raw), OutboxTarget(TargetKind(kind), value), attempts, due, last)
+            for raw, kind, value, attempts, due, last in rows
+        ]
 
     async def outbox_record(
-        self, event_id: str, relay: str, *, ok: bool, message: str, now: int, retry_at: int | None
+        self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None
     ) -> None:
+        target = OutboxTarget.of(target)
         if is_delivered_message(ok, message):
             state, next_at = OutboxState.DELIVERED, None
         elif retry_at is None:
@@ -436,17 +475,22 @@ class SqliteStore(CourseQueries):
         async def work() -> int:
             cursor = await self._writer.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_message = ?, updated_at = ?, state = ?,"
-                " next_attempt_at = ? WHERE event_id = ? AND relay = ?",
-                (message, now, state.value, next_at, event_id, relay),
+                " next_attempt_at = ? WHERE event_id = ? AND target_kind = ? AND target = ?",
+                (message, now, state.value, next_at, event_id, target.kind.value, target.value),
             )
             return cursor.rowcount
 
         if await self._transaction(work) == 0:
-            raise StoreError(f"outbox: event {event_id[:16]} was never queued for {relay}")
+            raise StoreError(f"outbox: event {event_id[:16]} was never queued for {target}")
 
-    async def outbox_remove(self, event_id: str, relay: str) -> None:
+    async def outbox_remove(self, event_id: str, target: OutboxTarget | str) -> None:
+        target = OutboxTarget.of(target)
+
         async def work() -> None:
-            await self._writer.execute("DELETE FROM outbox WHERE event_id = ? AND relay = ?", (event_id, relay))
+            await self._writer.execute(
+                "DELETE FROM outbox WHERE event_id = ? AND target_kind = ? AND target = ?",
+                (event_id, target.kind.value, target.value),
+            )
 
         await self._transaction(work)
 
@@ -454,18 +498,19 @@ class SqliteStore(CourseQueries):
         where, params = ("WHERE o.event_id = ?", (event_id,)) if event_id is not None else ("", ())
         rows = await self._fetch(
             self._reader,
-            "SELECT o.event_id, p.kind, o.relay, o.state, o.attempts, o.last_message, o.enqueued_at,"
+            "SELECT o.event_id, p.kind, o.target_kind, o.target, o.state, o.attempts, o.last_message, o.enqueued_at,"
             " o.next_attempt_at, o.updated_at FROM outbox o JOIN outbox_events p ON p.event_id = o.event_id"
             f" {where} ORDER BY o.enqueued_at, o.seq",
             params,
         )
         return [
-            OutboxEntry(eid, kind, relay, OutboxState(state), attempts, last, enqueued, next_at, updated)
-            for eid, kind, relay, state, attempts, last, enqueued, next_at, updated in rows
+            OutboxEntry(eid, kind, OutboxTarget(TargetKind(tkind), value), OutboxState(state), attempts, last, enqueued,
+                        next_at, updated)
+            for eid, kind, tkind, value, state, attempts, last, enqueued, next_at, updated in rows
         ]
 
     async def outbox_depth(self) -> int:
-        rows = await self._fetch(self._reader, "SELECT count(*) FROM outbox WHERE state IN ('pending', 'retrying')")
+        rows = await self._fetch(self._reader, "SELECT count(*) FROM outbox WHERE state IN ('pending', 'retrying') AND target_kind != 'recipient'")
         return rows[0][0]
 
     # Cursors and once-only actions -------------------------------------------------------
@@ -484,15 +529,39 @@ class SqliteStore(CourseQueries):
 
         await self._transaction(work)
 
-    async def mark_done(self, key: str, *, now: int) -> bool:
+    async def record_action(self, record: ActionRecord) -> bool:
         async def work() -> int:
-            cursor = await self._writer.execute("INSERT OR IGNORE INTO done (key, done_at) VALUES (?, ?)", (key, now))
+            cursor = await self._writer.execute(
+                "INSERT OR IGNORE INTO actions (key, action, subject, pubkey, event_id, done_at, detail)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (record.key, record.action, record.subject, record.pubkey, record.event_id, record.done_at, record.detail),
+            )
             return cursor.rowcount
 
         return await self._transaction(work) == 1
 
+    async def get_action(self, key: str) -> ActionRecord | None:
+        rows = await self._fetch(self._reader, f"SELECT {_ACTION_COLUMNS} FROM actions WHERE key = ?", (key,))
+        return ActionRecord(*rows[0]) if rows else None
+
+    async def actions(
+        self, *, action: str | None = None, subject: str | None = None, pubkey: str | None = None
+    ) -> list[ActionRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("action", action), ("subject", subject), ("pubkey", pubkey)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetch(self._reader, f"SELECT {_ACTION_COLUMNS} FROM actions{clause} ORDER BY done_at, key", params)
+        return [ActionRecord(*row) for row in rows]
+
+    async def mark_done(self, key: str, *, now: int) -> bool:
+        return await self.record_action(ActionRecord(key, "once", now))
+
     async def is_done(self, key: str) -> bool:
-        return bool(await self._fetch(self._reader, "SELECT 1 FROM done WHERE key = ?", (key,)))
+        return bool(await self._fetch(self._reader, "SELECT 1 FROM actions WHERE key = ?", (key,)))
 
     # Housekeeping ------------------------------------------------------------------------
 
@@ -551,7 +620,14 @@ def _placeholders(values: Iterable[Any]) -> tuple[str, list[Any]]:
 
 
 def _filter_sql(
-    f: Filter, columns: str, now: int | None, include_superseded: bool, include_private: bool, *, ordered: bool
+    f: Filter,
+    columns: str,
+    now: int | None,
+    include_superseded: bool,
+    include_private: bool,
+    *,
+    ordered: bool,
+    recipients: frozenset[str] | None = None,
 ) -> tuple[str, list[Any]] | None:
     """One NIP-01 filter as SQL over served events, or None when it cannot match anything.
 
@@ -621,6 +697,15 @@ def _filter_sql(
     if now is not None:
         where.append("(e.expiration IS NULL OR e.expiration > ?)")
         params.append(now)
+    if recipients is not None:
+        # serving.gift_wrap_visible, as SQL: a wrap only for a viewer it names in a p tag.
+        marks, values = _placeholders(recipients) if recipients else ("NULL", [])
+        where.append(
+            f"(e.kind NOT IN ({','.join(map(str, sorted(GIFT_WRAP_KINDS)))}) OR EXISTS (SELECT 1 FROM event_tags v"
+            f" WHERE v.name = 'p' AND v.value IN ({marks}) AND v.kind = e.kind AND v.created_at = e.created_at"
+            " AND v.seq = e.seq))"
+        )
+        params += values
     distinct = "DISTINCT " if driver is not None else ""
     sql = f"SELECT {distinct}{columns} FROM {source} WHERE {' AND '.join(where)}"
     if ordered:

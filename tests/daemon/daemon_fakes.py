@@ -1,12 +1,13 @@
 """A scripted stand-in for the relay pool, for the daemon's unit tests (real relays are used in
-the tests marked ``relay``)."""
+the tests marked ``relay``). ``FakePool`` implements the daemon's ``Pool`` protocol: every method
+is async except ``status``, as in ``RelayPool`` (``test_daemon_pool`` checks the signatures)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-from nostr_training.daemon.relays import PublishResult, RelayStatus
+from nostr_training.daemon.pool import OnEose, OnEvent, PublishResult, RelayState, RelayStatus, Since
 from nostr_training.event import Event, EventTemplate, sign_event
 from nostr_training.filters import Filter, matches_any
 from nostr_training.keys import Keys
@@ -17,9 +18,9 @@ class FakeSubscription:
     key: str
     filters: list[Filter]
     relays: list[str]
-    on_event: Callable[..., Any]
-    since: Callable[[str], int | None] | None
-    on_eose: Callable[..., Any] | None
+    on_event: OnEvent
+    since: Since | None
+    on_eose: OnEose | None
 
 
 @dataclass
@@ -34,6 +35,7 @@ class FakePool:
     subscriptions: dict[str, FakeSubscription] = field(default_factory=dict)
     fetches: list[list[Filter]] = field(default_factory=list)
     relays: list[str] = field(default_factory=list)
+    subscribe_calls: int = 0
     closed: bool = False
 
     async def add_relay(self, url: str) -> None:
@@ -54,7 +56,17 @@ class FakePool:
         self.fetches.append(list(filters))
         return [e for e in self.stored if matches_any(filters, e)]
 
-    async def subscribe(self, key, filters, relays, on_event, *, since=None, on_eose=None) -> None:
+    async def subscribe(
+        self,
+        key: str,
+        filters: Sequence[Filter],
+        relays: Sequence[str],
+        on_event: OnEvent,
+        *,
+        since: Since | None = None,
+        on_eose: OnEose | None = None,
+    ) -> None:
+        self.subscribe_calls += 1
         self.subscriptions[key] = FakeSubscription(key, list(filters), list(relays), on_event, since, on_eose)
 
     async def unsubscribe(self, key: str) -> None:
@@ -65,7 +77,7 @@ class FakePool:
 
     def status(self) -> list[RelayStatus]:
         return [
-            RelayStatus(url=u, state="backoff" if u in self.down else "connected", last_error=None, since=0,
+            RelayStatus(url=u, state=RelayState.BACKOFF if u in self.down else RelayState.CONNECTED, last_error=None, since=0,
                         events_received=0, malformed_dropped=0, invalid_signature_dropped=0,
                         unexpected_dropped=0, notices=0, subscriptions=len(self.subscriptions), limits=None)
             for u in self.relays

@@ -37,7 +37,7 @@ async def test_start_status_stop(config, alice, clock):
     await daemon.start()
     try:
         info = read_runtime(config.data_dir)
-        assert info is not None and info.pid == os.getpid() and info.url == daemon.local.url
+        assert info is not None and info.pid == os.getpid() and info.url == daemon.url
         assert stat.S_IMODE(config.runtime_path.stat().st_mode) == 0o600
         assert pool.relays == [R]
         assert any(k.startswith("own:") for k in pool.subscriptions)
@@ -45,7 +45,7 @@ async def test_start_status_stop(config, alice, clock):
             await Daemon(config, store=store, pool=FakePool(), clock=clock).start()
 
         # An event arriving from a relay is indexed and pushed to a local subscriber.
-        async with connect(daemon.local.url) as ws:
+        async with connect(daemon.url) as ws:
             await ws.recv()  # AUTH challenge
             await ws.send(json.dumps(["REQ", "mine", {"authors": [alice.public_key]}]))
             assert json.loads(await ws.recv()) == ["EOSE", "mine"]
@@ -129,7 +129,7 @@ async def test_port_in_use_is_a_config_error(config, clock):
         taken.listen()
         busy = config.with_overrides(port=taken.getsockname()[1])
         daemon = Daemon(busy, store=await MemoryStore.open(), pool=FakePool(), clock=clock)
-        with pytest.raises(ConfigError, match="cannot serve the local relay"):
+        with pytest.raises(ConfigError, match="cannot serve on"):
             await daemon.run()
     assert not busy.runtime_path.exists()
     assert read_runtime(busy.data_dir) is None

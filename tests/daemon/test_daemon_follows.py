@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nostr_training import kinds
@@ -43,7 +45,10 @@ def test_plan_without_a_user_follows_only_configuration(bob):
 def test_key_changes_with_filters(alice):
     one = plan_subscriptions(me=alice.public_key, my_lessons=["31923:" + alice.public_key + ":a"])
     two = plan_subscriptions(me=alice.public_key, my_lessons=["31923:" + alice.public_key + ":b"])
-    keys = lambda subs: {s.name: s.key for s in subs}
+
+    def keys(subs):
+        return {s.name: s.key for s in subs}
+
     assert keys(one)["rsvps"] != keys(two)["rsvps"]
     assert keys(one)["own"] == keys(two)["own"]
 
@@ -214,3 +219,30 @@ async def test_gift_wraps_are_also_read_from_my_inbox_relays(store, alice, clock
     (wraps,) = [s for s in pool.subscriptions.values() if s.key.startswith("giftwraps:")]
     assert wraps.relays == [R, "wss://inbox.example"]
     assert [s.relays for s in pool.subscriptions.values() if s.key.startswith("own:")] == [[R]]
+
+
+async def test_run_flushes_cursors_on_the_injected_clock(store, alice, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R], flush_interval=60)
+    await follows.apply()
+    own = next(s for s in pool.subscriptions.values() if s.key.startswith("own:"))
+    own.since(R)
+    await own.on_eose(R)
+    runner = asyncio.create_task(follows.run())
+    await asyncio.sleep(0)  # the runner starts its first wait
+    seen = clock.now() - 5
+    try:
+        await own.on_event(R, signed(alice, 1, content="live", created_at=seen))
+        await follows.commit()
+        assert follows.cursor(R, own.key) == seen
+        await clock.advance(59)
+        assert await store.get_cursor(R, own.key) is None, "flushed before flush_interval of clock time"
+        await clock.advance(1)
+        for _ in range(100):
+            if await store.get_cursor(R, own.key) is not None:
+                break
+            await asyncio.sleep(0)
+        assert await store.get_cursor(R, own.key) == seen
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

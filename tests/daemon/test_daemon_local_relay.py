@@ -1,5 +1,5 @@
 """The local relay endpoint, driven by a plain websockets client: NIP-01, NIP-11, NIP-42,
-gift-wrap privacy, origin checks, the token-guarded /status, and malformed input."""
+gift-wrap privacy, exact Host/Origin checks, the token-guarded control API, malformed input."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from nostr_training import kinds
-from nostr_training.daemon.local_relay import LocalRelay, is_loopback_origin
+from nostr_training.daemon.http import HttpServer, Route, host_allowed, origin_allowed
+from nostr_training.daemon.local_relay import LocalRelay
 from nostr_training.daemon.outbox import Outbox
+from nostr_training.event import sign_event
 from nostr_training.keys import Keys
 from nostr_training.nips.nip42 import auth_template
-from nostr_training.event import sign_event
 from nostr_training.store.base import OutboxState
 from nostr_training.store.memory import MemoryStore
 
@@ -26,19 +27,39 @@ from daemon_fakes import FakePool, signed
 UPSTREAM = "wss://upstream.example"
 
 
+class Endpoint:
+    """The local relay behind its HTTP server, as the daemon runs them (tests read both)."""
+
+    def __init__(self, local: LocalRelay, server: HttpServer):
+        self.local = local
+        self.server = server
+        self.store = local.store
+        self.counters = local.counters
+        self.broadcast = local.broadcast
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
 @pytest.fixture
 async def relay(clock):
     store = await MemoryStore.open()
     outbox = Outbox(store, FakePool(), clock=clock, default_relays=[UPSTREAM])
 
-    async def status():
+    async def status(_):
         return {"outbox_depth": await store.outbox_depth()}
 
-    local = LocalRelay(store, submit=outbox.submit, clock=clock, port=0, token="sekrit", status=status,
-                       max_message_bytes=64 * 1024)
-    await local.start()
-    yield local
-    await local.stop()
+    local = LocalRelay(store, submit=outbox.submit, clock=clock, max_message_bytes=64 * 1024)
+    server = HttpServer(local, host="127.0.0.1", port=0, token="sekrit")
+    server.add_route(Route("GET", "/status", status))
+    await server.start()
+    yield Endpoint(local, server)
+    await server.stop()
     await store.close()
 
 
@@ -83,7 +104,7 @@ async def test_nip11_document(relay):
 
 
 async def test_status_requires_the_token(relay):
-    base = "http" + relay.url[2:] + "/status"
+    base = "http" + relay.url[2:] + "/api/status"
     assert (await asyncio.to_thread(http_get, base, {}))[0] == 401
     assert (await asyncio.to_thread(http_get, base, {"Authorization": "Bearer wrong"}))[0] == 401
     status, _, body = await asyncio.to_thread(http_get, base, {"Authorization": "Bearer sekrit"})
@@ -91,21 +112,40 @@ async def test_status_requires_the_token(relay):
 
 
 async def test_website_origin_is_refused(relay):
-    with pytest.raises(InvalidStatus) as info:
-        await connect(relay.url, origin="https://evil.example")
-    assert info.value.response.status_code == 403
+    for origin in ("https://evil.example", "https://127.evil.example", "http://127.0.0.1.evil.example",
+                   "http://localhost:3000", "null"):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(relay.url, origin=origin)
+        assert info.value.response.status_code == 403, origin
     status, _, _ = await asyncio.to_thread(
-        http_get, "http" + relay.url[2:] + "/status", {"Authorization": "Bearer sekrit", "Origin": "https://evil.example"}
+        http_get, "http" + relay.url[2:] + "/api/status", {"Authorization": "Bearer sekrit", "Origin": "https://evil.example"}
     )
     assert status == 403
-    ws, _ = await open_client(relay, origin="http://localhost:3000")
+    ws, _ = await open_client(relay, origin=f"http://localhost:{relay.port}")
     await ws.close()
 
 
-def test_loopback_origins():
-    assert is_loopback_origin("http://127.0.0.1:8080") and is_loopback_origin("http://localhost")
-    assert is_loopback_origin("http://[::1]:1") and is_loopback_origin("127.0.0.1:4869")
-    assert not is_loopback_origin("https://localhost.evil.example") and not is_loopback_origin("null")
+async def test_foreign_host_is_refused(relay):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1."""
+    for host in ("127.evil.example", "127.0.0.1.nip.io", f"evil.example:{relay.port}", "127.0.0.1:1"):
+        status, _, body = await asyncio.to_thread(
+            http_get, "http" + relay.url[2:] + "/api/status", {"Authorization": "Bearer sekrit", "Host": host}
+        )
+        assert status == 403 and body == {"error": "forbidden host"}, host
+
+
+def test_host_and_origin_are_parsed_exactly():
+    port = 4869
+    assert host_allowed("127.0.0.1:4869", port) and host_allowed("localhost:4869", port)
+    assert host_allowed("[::1]:4869", port) and host_allowed(None, port)
+    for bad in ("127.0.0.1", "127.0.0.2:4869", "127.evil.example:4869", "127.0.0.1.nip.io:4869",
+                "localhost.evil.example:4869", "user@127.0.0.1:4869", "127.0.0.1:4869/x"):
+        assert not host_allowed(bad, port), bad
+    assert origin_allowed(None, port) and origin_allowed("http://127.0.0.1:4869", port)
+    assert origin_allowed("http://localhost:4869", port)
+    for bad in ("https://127.0.0.1:4869", "http://127.0.0.1.evil.example:4869", "http://localhost:80",
+                "null", "http://127.evil.example:4869", "file://"):
+        assert not origin_allowed(bad, port), bad
 
 
 async def test_req_serves_stored_events_then_live_ones(relay, alice, bob, clock):
@@ -262,4 +302,97 @@ async def test_count(relay, alice, clock):
     ws, _ = await open_client(relay)
     await ws.send(json.dumps(["COUNT", "c", {"kinds": [1]}]))
     assert await recv(ws) == ["COUNT", "c", {"count": 3}]
+    await ws.close()
+
+
+async def test_auth_for_any_other_relay_is_refused(relay, alice, clock):
+    """NIP-42 binds an AUTH to one relay: names that merely start like loopback, other ports
+    (the daemon's own upstream relay on this machine) and other paths are someone else."""
+    ws, challenge = await open_client(relay)
+    for url in ("wss://127.evil.example", "ws://127.0.0.1.evil.example", f"ws://127.0.0.1:{relay.port + 1}",
+                "ws://localhost:1/other", f"ws://127.0.0.1:{relay.port}/other", "ws://127.0.0.2:" + str(relay.port)):
+        auth = sign_event(auth_template(url, challenge, created_at=clock.now()), alice.secret)
+        await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+        answer = await recv(ws)
+        assert answer[:3] == ["OK", auth.id, False], url
+    for url in (relay.url, f"ws://localhost:{relay.port}/", f"ws://[::1]:{relay.port}"):
+        auth = sign_event(auth_template(url, challenge, created_at=clock.now()), alice.secret)
+        await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+        assert (await recv(ws))[:3] == ["OK", auth.id, True], url
+    await ws.close()
+
+
+async def test_count_obeys_the_same_visibility_as_req(relay, alice, bob, clock):
+    to_bob = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await relay.store.add(to_bob)
+    ws, challenge = await open_client(relay)
+    for probe in ({"ids": [to_bob.id]}, {"#p": [bob.public_key]}, {}):
+        await ws.send(json.dumps(["COUNT", "c", probe]))
+        assert await recv(ws) == ["COUNT", "c", {"count": 0}], probe
+        await ws.send(json.dumps(["REQ", "r", probe]))
+        assert [m for m in await until(ws, "EOSE", "r") if m[0] == "EVENT"] == [], probe
+    await ws.send(json.dumps(["COUNT", "c", {"kinds": [kinds.GIFT_WRAP], "#p": [bob.public_key]}]))
+    assert (await recv(ws))[2].startswith("auth-required:")
+    # Authenticated as alice, bob's wraps still count for nothing; as bob, they count.
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), alice.secret)
+    await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+    await recv(ws)
+    await ws.send(json.dumps(["COUNT", "c", {"kinds": [kinds.GIFT_WRAP], "#p": [bob.public_key]}]))
+    assert await recv(ws) == ["COUNT", "c", {"count": 0}]
+    auth = sign_event(auth_template(relay.url, challenge, created_at=clock.now()), bob.secret)
+    await ws.send(json.dumps(["AUTH", auth.to_dict()]))
+    await recv(ws)
+    await ws.send(json.dumps(["COUNT", "c", {"ids": [to_bob.id]}]))
+    assert await recv(ws) == ["COUNT", "c", {"count": 1}]
+    await ws.close()
+
+
+@pytest.mark.parametrize("frame", [
+    '["REQ","\\ud800",{}]',
+    '["REQ","s",{"since":9223372036854775808}]',
+    '["REQ","s",{"until":99999999999999999999999}]',
+    '["COUNT","s",{"since":9223372036854775808}]',
+    '["REQ","s",{"#t":["\\ud800"]}]',
+    '["EVENT",{"id":"\\ud800"}]',
+    '["CLOSE","\\udfff"]',
+    '["AUTH",{"id":"\\ud800","kind":22242}]',
+    '["REQ","s",{"limit":-1}]',
+    '["REQ","s",{"kinds":[1e400]}]',
+    '["EVENT",[]]',
+    '["REQ","s",[]]',
+    '["COUNT"]',
+    '["AUTH"]',
+])
+async def test_hostile_frames_get_an_answer_and_the_connection_lives(relay, frame, caplog):
+    ws, _ = await open_client(relay)
+    await ws.send(frame)
+    answer = await recv(ws)
+    assert answer[0] in ("NOTICE", "CLOSED", "OK", "EOSE"), answer
+    await ws.send(json.dumps(["REQ", "after", {"limit": 1}]))
+    assert (await until(ws, "EOSE", "after"))[-1] == ["EOSE", "after"]
+    await ws.close()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+
+
+@pytest.mark.parametrize("limit", [None, 1, 5, 7, 40])
+async def test_paged_replay_serves_exactly_what_one_query_would(relay, limit):
+    """Replays are read a page at a time; with pages of 3 and many events in the same second,
+    a REQ still gets exactly the events (and order) one unpaged query gives."""
+    import random as _random
+
+    rng = _random.Random(limit or 0)
+    author = Keys.generate()
+    events = [signed(author, 1, content=str(i), created_at=1_800_000_000 + rng.choice([0, 0, 1, 2, 2, 2, 5]))
+              for i in range(30)]
+    for ev in events:
+        await relay.store.add(ev)
+    relay.local.page_size = 3
+    wanted = {"authors": [author.public_key]} | ({"limit": limit} if limit is not None else {})
+    from nostr_training.filters import Filter
+
+    expected = [e.id for e in await relay.store.query([Filter.from_dict(wanted)])]
+    ws, _ = await open_client(relay)
+    await ws.send(json.dumps(["REQ", "p", wanted]))
+    got = [m[2]["id"] for m in await until(ws, "EOSE", "p") if m[0] == "EVENT"]
+    assert got == expected
     await ws.close()

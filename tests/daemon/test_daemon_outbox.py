@@ -7,13 +7,11 @@ import asyncio
 import pytest
 
 from nostr_training import kinds
-from nostr_training.daemon.outbox import (
-    NO_INBOX_PREFIX, UNRESOLVED, Outbox, is_final_refusal, plan_targets, retry_delay,
-)
-from nostr_training.errors import MalformedEvent
+from nostr_training.daemon.outbox import Outbox, is_final_refusal, plan_targets, publish_refusal, retry_delay
+from nostr_training.errors import MalformedEvent, RelayUnreachable
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
-from nostr_training.store.base import OutboxState
+from nostr_training.store.base import LOOKUP, OutboxState, OutboxTarget
 from nostr_training.store.memory import MemoryStore
 
 from daemon_fakes import FakePool, signed
@@ -59,14 +57,14 @@ def test_gift_wrap_without_inbox_relays_is_refused_with_npub(bob):
     wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x")
     planned = plan_targets(wrap, relay_lists={}, dm_relay_lists={}, default_relays=[B])
     assert planned.relays == ()
-    ((marker, reason),) = planned.refusals
-    assert marker == NO_INBOX_PREFIX + bob.public_key
+    ((recipient, reason),) = planned.refusals
+    assert recipient == bob.public_key
     assert npub_encode(bob.public_key) in reason and "10050" in reason
 
 
-def test_auth_events_are_never_targeted(alice):
+def test_auth_events_are_never_published(alice):
     auth = signed(alice, kinds.AUTH, tags=[("relay", A), ("challenge", "c")])
-    assert plan_targets(auth, relay_lists={}, dm_relay_lists={}, default_relays=[A]).relays == ()
+    assert "never broadcast" in publish_refusal(auth, 1_800_000_000)
 
 
 def test_unknown_lists_are_unresolved_not_missing(alice, bob):
@@ -105,7 +103,8 @@ async def store():
 
 
 def states(entries):
-    return {e.relay: e.state for e in entries}
+    """Relay URL (or the target itself when it is not a relay) -> state."""
+    return {e.relay or e.target: e.state for e in entries}
 
 
 async def test_down_relay_is_retried_until_it_comes_up(store, alice, clock):
@@ -222,7 +221,7 @@ async def test_submit_commits_before_any_lookup(store, alice, clock):
     await asyncio.wait_for(pool.entered.wait(), 5)
     assert not submitting.done()
     assert await store.get(note.id) == note
-    assert states(await store.outbox_entries(note.id)) == {UNRESOLVED: OutboxState.PENDING}
+    assert states(await store.outbox_entries(note.id)) == {LOOKUP: OutboxState.PENDING}
     assert await outbox.deliver_due() == 0, "the sender leaves an event to the submit resolving it"
     pool.release.set()
     submission = await asyncio.wait_for(submitting, 5)
@@ -237,7 +236,7 @@ async def test_gift_wrap_submitted_offline_reaches_the_inbox_relay_once_relays_a
     submission = await outbox.submit(wrap)
     assert (submission.relays, submission.refusals, submission.unresolved) == ((), (), (bob.public_key,))
     (entry,) = await store.outbox_entries(wrap.id)
-    assert (entry.relay, entry.state) == (UNRESOLVED, OutboxState.RETRYING)
+    assert (entry.target, entry.state) == (LOOKUP, OutboxState.RETRYING)
     assert entry.last_message.startswith("error:") and npub_encode(bob.public_key) in entry.last_message
     assert await store.outbox_depth() == 1
     await clock.advance(5)
@@ -258,12 +257,12 @@ async def test_gift_wrap_is_refused_only_once_a_relay_answered_without_10050(sto
     outbox = Outbox(store, pool, clock=clock, default_relays=[A], rng=lambda: 0.0)
     wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
     await outbox.submit(wrap)
-    assert states(await store.outbox_entries(wrap.id)) == {UNRESOLVED: OutboxState.RETRYING}
+    assert states(await store.outbox_entries(wrap.id)) == {LOOKUP: OutboxState.RETRYING}
     pool.down.clear()
     await clock.advance(5)
     await outbox.deliver_due()
     (entry,) = await store.outbox_entries(wrap.id)
-    assert (entry.relay, entry.state) == (NO_INBOX_PREFIX + bob.public_key, OutboxState.REFUSED)
+    assert (entry.target, entry.state) == (OutboxTarget.recipient(bob.public_key), OutboxState.REFUSED)
     assert "no inbox relays (10050)" in entry.last_message and npub_encode(bob.public_key) in entry.last_message
     assert await store.outbox_depth() == 0 and pool.published == []
 
@@ -275,7 +274,7 @@ async def test_lookup_timeout_is_not_an_answer(store, bob, clock):
     wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
     submission = await outbox.submit(wrap)
     assert submission.refusals == () and submission.unresolved == (bob.public_key,)
-    assert states(await store.outbox_entries(wrap.id)) == {UNRESOLVED: OutboxState.RETRYING}
+    assert states(await store.outbox_entries(wrap.id)) == {LOOKUP: OutboxState.RETRYING}
 
 
 async def test_p_tagged_read_relay_is_added_once_their_relay_list_is_fetchable(store, alice, bob, clock):
@@ -286,7 +285,7 @@ async def test_p_tagged_read_relay_is_added_once_their_relay_list_is_fetchable(s
     submission = await outbox.submit(note)
     assert (submission.relays, submission.unresolved) == ((A,), (bob.public_key,))
     await outbox.deliver_due()
-    assert states(await store.outbox_entries(note.id)) == {UNRESOLVED: OutboxState.RETRYING, A: OutboxState.DELIVERED}
+    assert states(await store.outbox_entries(note.id)) == {LOOKUP: OutboxState.RETRYING, A: OutboxState.DELIVERED}
 
     pool.down.clear()
     await clock.advance(5)
@@ -330,3 +329,32 @@ async def test_an_old_revision_still_queued_is_not_sent_once_a_newer_one_is(stor
     (old,) = await store.outbox_entries(first.id)
     assert old.state is OutboxState.REFUSED and old.last_message.startswith("superseded:")
     assert await outbox.deliver_due() == 0
+
+
+async def test_a_refusal_for_want_of_an_inbox_goes_once_a_later_attempt_delivers(store, bob, clock):
+    """Published again after bob announced his inbox, the wrap reaches it, and status no longer
+    lists the old "no inbox relays" refusal as if it still held."""
+    from nostr_training.services.context import ServiceContext
+    from nostr_training.services.status import store_status
+
+    pool = FakePool()
+    outbox = Outbox(store, pool, clock=clock, default_relays=[A])
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await outbox.submit(wrap)
+    assert states(await store.outbox_entries(wrap.id)) == {OutboxTarget.recipient(bob.public_key): OutboxState.REFUSED}
+    await store.add(signed(bob, kinds.DM_RELAYS, tags=[("relay", C)], created_at=clock.now()))
+    await outbox.submit(wrap)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(wrap.id)) == {C: OutboxState.DELIVERED}
+    ctx = ServiceContext(config=None, store=store, outbox=outbox, clock=clock)  # type: ignore[arg-type]
+    assert (await store_status(ctx))["outbox_refused"] == []
+
+
+async def test_an_outbox_without_a_pool_queues_and_says_it_cannot_send(store, alice, clock):
+    """The CLI's outbox when a daemon runs: it commits, and delivering is the daemon's job."""
+    outbox = Outbox(store, None, clock=clock, default_relays=[A])
+    note = signed(alice, 1, created_at=clock.now())
+    assert (await outbox.submit(note)).relays == (A,)
+    with pytest.raises(RelayUnreachable, match="no relay pool"):
+        await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id))[A] is OutboxState.PENDING

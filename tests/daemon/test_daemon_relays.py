@@ -24,8 +24,8 @@ from nostr_training.cli import _register, cli
 from nostr_training.clock import ManualClock
 from nostr_training.daemon.app import Daemon, read_runtime
 from nostr_training.daemon.backoff import backoff
-from nostr_training.daemon.follows import RESUME_OVERLAP
 from nostr_training.daemon.config import DaemonConfig, load_config, write_config
+from nostr_training.daemon.follows import RESUME_OVERLAP
 from nostr_training.daemon.outbox import Outbox
 from nostr_training.daemon.relays import RelayPool
 from nostr_training.event import verify_event
@@ -70,7 +70,7 @@ async def test_outbox_delivers_once_the_down_relay_comes_up(tmp_path, restartabl
     down.stop()
     clock = ManualClock(int(time.time()))
     store = await SqliteStore.open(tmp_path / "index.sqlite")
-    pool = fast_pool(now=clock.now)
+    pool = fast_pool(clock=clock)
     try:
         outbox = Outbox(store, pool, clock=clock, default_relays=[nostr_relay.url, down.url], timeout=5)
         note = signed(alice, 1, content=f"hello {os.urandom(4).hex()}", created_at=int(time.time()))
@@ -102,7 +102,7 @@ async def test_refusal_reason_is_recorded_and_shown_by_status(home, nostr_relay,
     config.data_dir.mkdir(parents=True, exist_ok=True)
     clock = ManualClock(int(time.time()))
     store = await SqliteStore.open(config.database_path)
-    pool = fast_pool(now=clock.now)
+    pool = fast_pool(clock=clock)
     try:
         outbox = Outbox(store, pool, clock=clock, default_relays=config.relays, timeout=5)
         too_long = signed(alice, 1, content="x" * 5000, created_at=int(time.time()))
@@ -136,7 +136,7 @@ async def test_nostr_sdk_client_reads_lessons_from_the_local_endpoint(tmp_path, 
                         content="Bring a laptop", created_at=int(time.time()))
         await daemon.store.add(lesson)
         client = nostr_sdk.Client()
-        url = nostr_sdk.RelayUrl.parse(daemon.local.url)
+        url = nostr_sdk.RelayUrl.parse(daemon.url)
         await client.add_relay(url)
         await client.connect()
         target = nostr_sdk.ReqTarget.single(url, [nostr_sdk.Filter().kind(nostr_sdk.Kind(kinds.LESSON))])
@@ -157,9 +157,9 @@ async def test_our_pool_authenticates_to_the_local_endpoint_for_gift_wraps(tmp_p
         await daemon.store.add(wrap)
         wanted = [Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({bob.public_key})})]
         async with fast_pool() as anonymous:
-            assert await anonymous.fetch(wanted, [daemon.local.url], timeout=3) == []
+            assert await anonymous.fetch(wanted, [daemon.url], timeout=3) == []
         async with fast_pool(sign=LocalSigner(bob).sign_event) as authed:
-            got = await authed.fetch(wanted, [daemon.local.url], timeout=5)
+            got = await authed.fetch(wanted, [daemon.url], timeout=5)
         assert [e.id for e in got] == [wrap.id]
         assert daemon.local.counters.auths == 1
     finally:
@@ -207,11 +207,12 @@ async def test_cursors_resume_after_restart(tmp_path, rust_relay):
         await second.stop()
 
 
-def start_daemon_process(home: Path) -> tuple[subprocess.Popen[bytes], dict]:
+def start_daemon_process(home: Path, *args: str) -> tuple[subprocess.Popen[bytes], dict]:
     env = {**os.environ, "NOSTR_TRAINING_HOME": str(home)}
     env.pop("NOSTR_TRAINING_KEY_FILE", None)
+    home.mkdir(parents=True, exist_ok=True)
     log = open(home / "daemon.log", "ab")
-    proc = subprocess.Popen([EXE, "daemon", "run", "--log-format", "json"], env=env, stdout=log, stderr=log,
+    proc = subprocess.Popen([EXE, "daemon", "run", "--log-format", "json", *args], env=env, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
     log.close()
     for _ in range(400):
@@ -223,6 +224,19 @@ def start_daemon_process(home: Path) -> tuple[subprocess.Popen[bytes], dict]:
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("daemon did not start: " + (home / "daemon.log").read_text())
+
+
+def test_first_run_with_relay_options_keeps_them_out_of_config(tmp_path):
+    """--relay and --port are "for this run": the config.toml the first run writes has neither."""
+    home = tmp_path / "home"
+    proc, info = start_daemon_process(home, "--relay", "ws://127.0.0.1:9", "--port", "0")
+    try:
+        config = (home / "config.toml").read_text()
+        assert "127.0.0.1:9" not in config and "relays = []" in config
+        assert info["url"].startswith("ws://127.0.0.1:") and not info["url"].endswith(":4869")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(20) == 0
 
 
 def test_sigterm_stops_cleanly_and_removes_the_runtime_file(tmp_path, monkeypatch, alice):
@@ -255,8 +269,12 @@ async def test_publish_without_a_daemon_sends_directly(home, rust_relay, alice):
     note = signed(alice, 1, content=f"direct {os.urandom(4).hex()}", created_at=int(time.time()))
     result = await asyncio.to_thread(run_cli, ["publish", "--relay", rust_relay.url], note.to_json() + "\n")
     assert result.exception is None, result.output
-    (line,) = [json.loads(x) for x in result.output.splitlines()]
-    assert line == {"id": note.id, "relay": rust_relay.url, "state": "delivered", "message": "", "via": "direct"}
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line == {
+        "id": note.id, "accepted": True, "delivered": True, "error": None, "via": "direct",
+        "deliveries": [{"target": rust_relay.url, "state": "delivered", "message": ""}],
+    }
+    assert "no daemon running" in result.stderr
     assert result.return_value == 0
     assert await relay_has(rust_relay.url, {note.id}) == {note.id}
 
@@ -269,7 +287,9 @@ async def test_publish_goes_through_a_running_daemon(home, rust_relay, alice):
         note = signed(alice, 1, content=f"via daemon {os.urandom(4).hex()}", created_at=int(time.time()))
         result = await asyncio.to_thread(run_cli, ["publish"], note.to_json() + "\n")
         assert result.exception is None, result.output
-        assert json.loads(result.output) == {"id": note.id, "via": "daemon", "ok": True, "message": ""}
+        line = json.loads(result.stdout)
+        assert (line["id"], line["via"], line["accepted"], line["delivered"]) == (note.id, "daemon", True, True)
+        assert line["deliveries"] == [{"target": rust_relay.url, "state": "delivered", "message": ""}]
         async def delivered():
             return [e.state for e in await daemon.store.outbox_entries(note.id)] == [OutboxState.DELIVERED]
         await eventually(delivered)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from nostr_training import kinds as k
 from nostr_training.event import Event, EventTemplate, compute_id, coordinate, sign_event, verify_event
 from nostr_training.keys import Keys
-from nostr_training import kinds as k
 
 HOST = Keys.from_hex("7f7ff03d123792d6ac594bfa67bf6d0c0ab55b6b1fdb6249303fe861f1ccba9a")
 LEARNER = Keys.from_hex("c15d2a640a7bd00f291e074e5e9c1b0bb8b2bbb0f0c2b4a7e5b8e0a63d4a1b2c")
@@ -189,7 +189,7 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
     )
     return {
         "course": (k.build_course(course, created_at=NOW), True),
-        "lesson": (k.build_lesson(lesson, created_at=NOW), True),
+        "lesson": (k.build_lesson(dataclasses.replace(lesson, rsvp_until=START - 3600), created_at=NOW), True),
         "rsvp": (k.build_rsvp(parsed_lesson, "confirmed", created_at=NOW + 60, free_busy="busy", note="see you"), True),
         "room": (k.build_room(room, created_at=START - 600), True),
         "meeting": (k.build_meeting(meeting, created_at=START + 60), True),

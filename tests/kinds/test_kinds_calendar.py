@@ -129,12 +129,25 @@ def test_foreign_lesson_gets_defaults():
         (dict(completion_percent=150), "completion_percent"),
         (dict(max_participants=0), "max_participants"),
         (dict(course="31923:" + "a" * 64 + ":x"), "course"),
+        (dict(rsvp_until=START + 1), "rsvp_until"),
     ],
 )
 def test_lesson_builder_refuses(change, field):
     with pytest.raises(MalformedEvent) as info:
         k.build_lesson(lesson_value(**change), created_at=NOW)
     assert info.value.field == field
+
+
+def test_rsvp_cut_off_reads_back_and_closes_rsvps(lesson_event):
+    assert k.parse_lesson(lesson_event).rsvp_closes_at == START
+    cut = k.parse_lesson(signed(k.build_lesson(lesson_value(rsvp_until=START - 3600), created_at=NOW)))
+    assert cut.rsvp_until == START - 3600 and cut.rsvp_closes_at == START - 3600
+
+
+@pytest.mark.parametrize("value, needle", [(str(START + 1), "rsvp_until: must be"), ("soon", "rsvp_until: must be decimal")])
+def test_rsvp_cut_off_after_the_start_or_not_a_time_is_refused(lesson_event, value, needle):
+    with pytest.raises(MalformedEvent, match=needle):
+        k.parse_lesson(replaced(lesson_event, "rsvp_until", value))
 
 
 # Courses ------------------------------------------------------------------------------------

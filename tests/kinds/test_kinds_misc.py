@@ -51,6 +51,12 @@ EXPECTED = {
     k.ReminderKind.HOUR_BEFORE: "Jail Support Role-Play starting in 1 hour",
     k.ReminderKind.STARTING: "Jail Support Role-Play is now live - Join\nhttps://meet.example/room-1",
     k.ReminderKind.RECORDING_READY: "Recording available: Jail Support Role-Play\nhttps://blossom.example/rec.webm",
+    k.ReminderKind.CHANGED: (
+        "Changed: Jail Support Role-Play is now on Friday 15 January 2027, 09:00 CET - please confirm again"
+        "\nhttps://meet.example/room-1"
+    ),
+    k.ReminderKind.PROMOTED: "A seat opened: you are confirmed for Jail Support Role-Play on Friday 15 January 2027, 09:00 CET",
+    k.ReminderKind.CANCELLED: "Cancelled: Jail Support Role-Play on Friday 15 January 2027, 09:00 CET",
 }
 
 
@@ -96,7 +102,31 @@ def test_reminder_parser_refuses_unknown_moment():
 
 
 def test_reminder_kind_values_are_stable():
-    assert [r.value for r in k.ReminderKind] == ["scheduled", "24h", "1h", "starting", "recording_ready"]
+    assert [r.value for r in k.ReminderKind] == [
+        "scheduled", "24h", "1h", "starting", "recording_ready", "changed", "promoted", "cancelled",
+    ]
+
+
+@pytest.mark.parametrize(
+    "viewer, kind, expected",
+    [
+        (None, k.ReminderKind.DAY_BEFORE, "Tomorrow: Jail Support Role-Play at 09:00 CET"),
+        ("Europe/Paris", k.ReminderKind.DAY_BEFORE, "Tomorrow: Jail Support Role-Play at 09:00 CET"),
+        ("Not/AZone", k.ReminderKind.DAY_BEFORE, "Tomorrow: Jail Support Role-Play at 09:00 CET"),
+        ("America/New_York", k.ReminderKind.DAY_BEFORE,
+         "Tomorrow: Jail Support Role-Play at 09:00 CET (03:00 EST your time)"),
+        ("Asia/Tokyo", k.ReminderKind.SCHEDULED,
+         "New live session: Jail Support Role-Play on Friday 15 January 2027, 09:00 CET"
+         " (Friday 15 January 2027, 17:00 JST your time)"),
+        ("America/Los_Angeles", k.ReminderKind.PROMOTED,
+         "A seat opened: you are confirmed for Jail Support Role-Play on Friday 15 January 2027, 09:00 CET"
+         " (Friday 15 January 2027, 00:00 PST your time)"),
+    ],
+)
+def test_reminder_dates_also_show_the_learners_zone_when_it_reads_differently(viewer, kind, expected):
+    assert k.reminder_text(kind, lesson_value(), viewer) == expected
+    rumor_template = k.build_reminder(kind, lesson_value(), LEARNER.public_key, created_at=NOW, viewer_tz=viewer)
+    assert rumor_template.content == expected
 
 
 # Deletions ----------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ def test_property_never_more_than_the_window(evidence, waiting_room):
     for got in compute_attendance(evidence, WINDOW, POLICY, waiting_room=waiting_room).values():
         assert 0 <= got.total_seconds <= WINDOW.end - lo
         assert got.total_seconds == sum(e - s for s, e in got.intervals)
-        for (s, e), nxt in zip(got.intervals, got.intervals[1:] + ((None, None),)):
+        for (s, e), nxt in zip(got.intervals, got.intervals[1:] + ((None, None),), strict=False):
             assert lo <= s < e <= WINDOW.end
             if nxt[0] is not None:
                 assert nxt[0] - e >= POLICY.reconnect_grace

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from nostr_training.errors import CertificateRefused
-from nostr_training.kinds.certificates import (
-    CertificateAward,
-    CertificateDefinition,
-    CertificateRevocation,
-)
+from nostr_training.kinds.certificates import CertificateAward, CertificateDefinition, CertificateRevocation
 from nostr_training.rules.certification import (
     DAY,
     Certificate,
-    CertificateStatus as St,
     certificate_status,
     certificates_from_records,
     check_issue,
@@ -26,6 +21,7 @@ from nostr_training.rules.certification import (
     issue_decision,
     required_lessons,
 )
+from nostr_training.rules.certification import CertificateStatus as St
 
 from .factories import ALICE, BOB, CAROL, HOST, START, course, module
 

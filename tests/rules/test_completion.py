@@ -5,19 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nostr_training.errors import DomainError
-from nostr_training.rules.attendance import (
-    AttendancePolicy,
-    Join,
-    Leave,
-    SessionWindow,
-    compute_attendance,
-)
-from nostr_training.rules.completion import (
-    LiveCompletionRule,
-    evaluate_live,
-    evaluate_recording,
-    watched_seconds,
-)
+from nostr_training.rules.attendance import AttendancePolicy, Join, Leave, SessionWindow, compute_attendance
+from nostr_training.rules.completion import LiveCompletionRule, evaluate_live, evaluate_recording, watched_seconds
 
 from .factories import ALICE, START, lesson
 

@@ -7,13 +7,9 @@ import itertools
 import pytest
 
 from nostr_training.errors import IllegalTransition
-from nostr_training.rules.lifecycle import (
-    SessionAction as A,
-    SessionState as S,
-    derive_flags,
-    rsvp_refusal,
-    transition,
-)
+from nostr_training.rules.lifecycle import SessionAction as A
+from nostr_training.rules.lifecycle import SessionState as S
+from nostr_training.rules.lifecycle import derive_flags, rsvp_refusal, transition
 
 from .factories import START, lesson
 

@@ -560,3 +560,76 @@ async def test_sqlite_failed_batch_rolls_back_whole(tmp_path: Path, alice: Keys)
         assert await store.add(good) is AddOutcome.STORED
     finally:
         await store.close()
+
+
+# The action log --------------------------------------------------------------------------------
+
+
+async def test_action_log_records_once_and_answers_lookups(store: Store, alice: Keys):
+    from nostr_training.store import ActionRecord
+
+    lesson = f"{LESSON}:{alice.public_key}:l1"
+    first = ActionRecord("reminder|l1|bob|24h", "reminder", T, subject=lesson, pubkey="b" * 64, detail="24h")
+    assert await store.record_action(first) is True
+    assert await store.record_action(ActionRecord("reminder|l1|bob|24h", "reminder", T + 5)) is False
+    await store.record_action(ActionRecord("reminder|l1|carl|24h", "reminder", T + 1, subject=lesson, pubkey="c" * 64))
+    await store.record_action(ActionRecord("key|l1|bob|1", "room_key", T + 2, subject=lesson, pubkey="b" * 64))
+    assert await store.get_action("reminder|l1|bob|24h") == first
+    assert await store.get_action("nothing") is None
+    assert [a.key for a in await store.actions(subject=lesson)] == [
+        "reminder|l1|bob|24h", "reminder|l1|carl|24h", "key|l1|bob|1"]
+    assert [a.key for a in await store.actions(pubkey="b" * 64, action="reminder")] == ["reminder|l1|bob|24h"]
+    assert [a.key for a in await store.actions(action="room_key")] == ["key|l1|bob|1"]
+
+
+async def test_enqueue_with_an_action_queues_once(store: Store, alice: Keys):
+    """The action and the event it causes commit together: a second try (a restart, another
+    signature of the same reminder) queues nothing."""
+    from nostr_training.store import ActionRecord
+
+    action = ActionRecord("reminder|l1|bob|1h", "reminder", T, subject="s", pubkey="b" * 64)
+    first = signed(alice, 1, content="starting in 1 hour")
+    again = signed(alice, 1, content="starting in 1 hour", at=T + 1)
+    assert await store.enqueue(first, [A], now=T, action=action) is AddOutcome.STORED
+    assert await store.enqueue(again, [A], now=T + 1, action=action) is AddOutcome.ALREADY_DONE
+    assert await store.outbox_entries(again.id) == [] and await store.get(again.id) is None
+    logged = await store.get_action(action.key)
+    assert logged is not None and logged.event_id == first.id
+    assert [e.event_id for e in await store.outbox_entries()] == [first.id]
+
+
+async def test_typed_targets_round_trip(store: Store, alice: Keys, bob: Keys):
+    from nostr_training.store import LOOKUP, OutboxTarget, TargetKind
+
+    wrap = signed(alice, GIFT_WRAP, tags=[("p", bob.public_key)], content="x")
+    await store.enqueue(wrap, [A, LOOKUP, OutboxTarget.recipient(bob.public_key)], now=T)
+    await store.outbox_record(wrap.id, OutboxTarget.recipient(bob.public_key), ok=False, message="blocked: no inbox",
+                              now=T, retry_at=None)
+    entries = {e.target: e for e in await store.outbox_entries(wrap.id)}
+    assert entries[OutboxTarget.relay(A)].relay == A and entries[LOOKUP].relay == ""
+    assert entries[OutboxTarget.recipient(bob.public_key)].state is OutboxState.REFUSED
+    assert entries[LOOKUP].target.kind is TargetKind.LOOKUP
+    assert await store.outbox_depth() == 2, "an unreachable recipient is not a delivery still to do"
+    due = {i.target for i in await store.outbox_due(T)}
+    assert due == {OutboxTarget.relay(A), LOOKUP}
+
+
+async def test_typed_lookups_parse_and_skip_what_the_parsers_refuse(store: Store, alice: Keys, bob: Keys):
+    from nostr_training.event import sign_event
+    from nostr_training.kinds import Lesson, build_lesson, build_rsvp
+
+    lesson = Lesson(author=alice.public_key, d="l1", title="Ownership", start=T + 3600, end=T + 7200,
+                    instructor=alice.public_key)
+    good = sign_event(build_lesson(lesson, created_at=T), alice.secret)
+    await store.add(good)
+    broken = signed(alice, LESSON, tags=[("d", "broken"), ("title", "no start")])
+    await store.add(broken)
+    assert (await store.lesson(lesson.coordinate)).title == "Ownership"
+    assert await store.lesson(f"{LESSON}:{alice.public_key}:broken") is None
+    assert await store.lesson(f"{LESSON}:{alice.public_key}:missing") is None
+    answer = sign_event(build_rsvp(lesson, "accepted", created_at=T + 1), bob.secret)
+    await store.add(answer)
+    (rsvp,) = await store.rsvps(lesson.coordinate)
+    assert rsvp.author == bob.public_key and rsvp.status.value == "accepted"
+    with pytest.raises(MalformedEvent):
+        await store.lesson(f"{COURSE}:{alice.public_key}:l1")

@@ -1,0 +1,59 @@
+"""The CLI's side of the control API: find the running daemon and call it over loopback HTTP.
+
+Plain ``urllib`` (no event loop, nothing heavy to import): a command that talks to the daemon
+stays quick to start. Errors come back as the error tree's classes with the daemon's message.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DomainError, MalformedEvent, NostrTrainingError, NotFound
+
+__all__ = ["DaemonClient", "running_daemon", "DaemonGone"]
+
+
+class DaemonGone(ConfigError):
+    """The daemon stopped answering in the middle of a call."""
+
+
+_STATUS_ERRORS: dict[int, type[NostrTrainingError]] = {400: MalformedEvent, 404: NotFound, 409: ConfigError, 422: DomainError}
+
+
+class DaemonClient:
+    """Calls ``/api/...`` on the daemon named by a runtime file."""
+
+    def __init__(self, info: Any, *, timeout: float = 30.0):
+        self.info = info
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.info.http_url + "/api" + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.info.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                message = str(exc.reason)
+            raise _STATUS_ERRORS.get(exc.code, ConfigError)(message) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DaemonGone(f"the daemon (pid {self.info.pid}) stopped answering at {self.info.url}: {reason}") from None
+
+
+def running_daemon(data_dir: Path) -> DaemonClient | None:
+    """A client for the daemon running on ``data_dir``, or None when none runs."""
+    from ..daemon.app import read_runtime
+
+    info = read_runtime(data_dir)
+    return DaemonClient(info) if info is not None else None

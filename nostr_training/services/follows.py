@@ -1,0 +1,59 @@
+"""Following courses: kept in config.toml, applied at once by a running daemon."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import kinds
+from ..errors import MalformedEvent, NotFound
+from ..event import coordinate, parse_coordinate
+from ..nips.nip19 import decode
+from .context import ServiceContext
+
+__all__ = ["course_coordinate", "follow_course", "unfollow_course", "followed_courses"]
+
+
+def course_coordinate(text: str) -> str:
+    """A course as ``31924:<pubkey>:<d>``, from that form or from an ``naddr``."""
+    text = text.strip()
+    if text.startswith("naddr1"):
+        pointer = decode(text).data
+        text = coordinate(pointer.kind, pointer.pubkey, pointer.identifier)
+    kind, _, _ = parse_coordinate(text)
+    if kind != kinds.COURSE:
+        raise MalformedEvent(f"{text!r} is a kind {kind} coordinate, not a course (31924)", field="course")
+    return text
+
+
+async def _save(ctx: ServiceContext, courses: tuple[str, ...]) -> None:
+    from ..daemon.config import load_config, write_config
+
+    # Re-read the file (not ctx.config, which may carry this run's --relay/--port overrides).
+    override = ctx.config.data_dir if ctx.config.config_path.parent == ctx.config.data_dir else None
+    current = load_config(override)
+    write_config(replace(current, follow_courses=courses))
+    ctx.config = replace(ctx.config, follow_courses=courses)
+    if ctx.follows is not None:
+        ctx.follows.courses = list(courses)
+        await ctx.follows.apply()
+
+
+def followed_courses(ctx: ServiceContext) -> list[str]:
+    return list(ctx.config.follow_courses)
+
+
+async def follow_course(ctx: ServiceContext, course: str) -> list[str]:
+    """Follow a course (its lessons and the host's answers reach the index); idempotent."""
+    wanted = course_coordinate(course)
+    courses = tuple(dict.fromkeys([*ctx.config.follow_courses, wanted]))
+    await _save(ctx, courses)
+    return list(courses)
+
+
+async def unfollow_course(ctx: ServiceContext, course: str) -> list[str]:
+    wanted = course_coordinate(course)
+    if wanted not in ctx.config.follow_courses:
+        raise NotFound(f"not following {wanted}")
+    courses = tuple(c for c in ctx.config.follow_courses if c != wanted)
+    await _save(ctx, courses)
+    return list(courses)
