@@ -35,13 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple, TypeVar
 
 from ..errors import DomainError, IllegalTransition
-from ..kinds.attendance import (
-    AttendanceAction,
-    AttendanceClaim,
-    AttendanceRecord,
-    CompletionBasis,
-    CompletionRecord,
-)
+from ..kinds.attendance import AttendanceAction, AttendanceClaim, AttendanceRecord, CompletionBasis, CompletionRecord
 from ..kinds.calendar import Lesson, Rsvp, RsvpStatus
 from ..kinds.deletion import Deletion
 from ..kinds.recordings import Recording
@@ -68,13 +62,7 @@ from .attendance import (
     compute_attendance,
 )
 from .completion import LiveCompletion, evaluate_live
-from .lifecycle import (
-    AFTER_END,
-    BEFORE_START,
-    SessionAction,
-    SessionState,
-    derive_flags,
-)
+from .lifecycle import AFTER_END, BEFORE_START, SessionAction, SessionState, derive_flags
 from .room_keys import Change, MembershipChange
 from .rsvp import Roster, latest_rsvps, roster
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nostr_training.errors import DomainError
-from nostr_training.rules.room_keys import (
-    Change,
-    KeyDelivery,
-    KeySchedule,
-    MembershipChange,
-)
+from nostr_training.rules.room_keys import Change, KeyDelivery, KeySchedule, MembershipChange
 
 from .factories import ALICE, BOB, CAROL, DAVE, HOST, START
 
@@ -132,7 +129,7 @@ def test_epoch_properties(batches, rekey_on_join):
         assert numbers == list(range(1, len(numbers) + 1)), "integers from 1, +1 per rekey, never reused"
         assert len(s.epochs) - len(before.epochs) in (0, 1)
         assert s.epochs[: len(before.epochs) - 1] == before.epochs[:-1], "issued epochs never change"
-        assert all(a.started_at <= b.started_at for a, b in zip(s.epochs, s.epochs[1:]))
+        assert all(a.started_at <= b.started_at for a, b in itertools.pairwise(s.epochs))
         assert HOST in s.members and s.members <= s.current.recipients
         assert s.members - {HOST} <= s.admitted
         # who ends the batch removed (their last say in it is REMOVE) is barred from now on
