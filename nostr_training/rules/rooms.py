@@ -34,7 +34,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple, TypeVar
 
-from ..errors import DomainError, IllegalTransition
+from ..errors import AdmissionRequired, DomainError, IllegalTransition, JoinRefused, RoomKeyRequired
 from ..kinds.attendance import AttendanceAction, AttendanceClaim, AttendanceRecord, CompletionBasis, CompletionRecord
 from ..kinds.calendar import Lesson, Rsvp, RsvpStatus
 from ..kinds.deletion import Deletion
@@ -93,6 +93,7 @@ __all__ = [
     "membership_changes",
     "JoinAccess",
     "join_access",
+    "require_join",
     "check_room_key",
     "consent_in_force",
     "recording_subjects",
@@ -536,12 +537,18 @@ def membership_changes(ev: SessionEvidence) -> tuple[MembershipChange, ...]:
 
 @dataclass(frozen=True, slots=True)
 class JoinAccess:
-    """The join link for one participant now, or None with the reason."""
+    """The join link for one participant now, or None with the reason.
+
+    ``refusal`` is the error ``require_join`` raises when there is no link: ``AdmissionRequired``
+    (not admitted, or denied), ``RoomKeyRequired`` (E2EE without the current key, or a room that
+    does not encrypt) or ``JoinRefused`` (no open room now), as the SFU adapter raises them.
+    """
 
     url: str | None
     reason: str
     room: str | None = None
     epoch: int | None = None
+    refusal: type[JoinRefused] | None = None
 
 
 def join_access(
@@ -564,24 +571,44 @@ def join_access(
     coord = room.coordinate if room is not None else None
     opens = lesson.start - policy.attendance.early_join_grace
     if state is not SessionState.LIVE and not (state is SessionState.ROOM_CREATED and now >= opens):
-        return JoinAccess(None, f"session is {state.value}", coord)
+        return JoinAccess(None, f"session is {state.value}", coord, refusal=JoinRefused)
     url = (room.service if room is not None else None) or lesson.location
     if url is None:
-        return JoinAccess(None, "no room to join yet", coord)
+        return JoinAccess(None, "no room to join yet", coord, refusal=JoinRefused)
     standing = admission(ev, pubkey)
     if standing.admission is Admission.DENIED:
-        return JoinAccess(None, "the host denied entry", coord)
+        return JoinAccess(None, "the host denied entry", coord, refusal=AdmissionRequired)
     if admission_required(lesson) and standing.admission is not Admission.ADMITTED:
-        return JoinAccess(None, f"not admitted: {standing.reason}", coord)
+        return JoinAccess(None, f"not admitted: {standing.reason}", coord, refusal=AdmissionRequired)
     if not lesson.e2ee_required:
         return JoinAccess(url, "ok", coord, key_epoch)
     if room is None or room.e2ee is None:
-        return JoinAccess(None, "E2EE is required but the room does not encrypt media end to end", coord)
+        return JoinAccess(
+            None, "E2EE is required but the room does not encrypt media end to end", coord, refusal=RoomKeyRequired
+        )
     if key_epoch is None:
-        return JoinAccess(None, "E2EE is required and no room key has reached you yet", coord)
+        return JoinAccess(None, "E2EE is required and no room key has reached you yet", coord, refusal=RoomKeyRequired)
     if room.key_epoch is not None and key_epoch < room.key_epoch:
-        return JoinAccess(None, f"room key epoch {key_epoch} is retired; the room is at {room.key_epoch}", coord)
+        return JoinAccess(
+            None, f"room key epoch {key_epoch} is retired; the room is at {room.key_epoch}", coord, refusal=RoomKeyRequired
+        )
     return JoinAccess(url, "ok", coord, key_epoch)
+
+
+def require_join(
+    ev: SessionEvidence,
+    pubkey: str,
+    now: int,
+    *,
+    key_epoch: int | None = None,
+    policy: LivePolicy = LivePolicy(),
+) -> JoinAccess:
+    """``join_access``, raising its ``refusal`` (naming the lesson and the reason) when there is no link."""
+    access = join_access(ev, pubkey, now, key_epoch=key_epoch, policy=policy)
+    if access.url is None:
+        refusal = access.refusal or JoinRefused
+        raise refusal(f"lesson {ev.lesson.d}: {pubkey[:16]}: {access.reason}")
+    return access
 
 
 def check_room_key(ev: SessionEvidence, key: RoomKey, *, newest_held: int | None = None) -> None:

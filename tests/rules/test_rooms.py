@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nostr_training.errors import DomainError, IllegalTransition
+from nostr_training.errors import AdmissionRequired, DomainError, IllegalTransition, JoinRefused, RoomKeyRequired
 from nostr_training.kinds import build_attendance_record, build_completion_record
 from nostr_training.kinds.attendance import AttendanceAction, AttendanceClaim
 from nostr_training.kinds.calendar import RsvpStatus
@@ -373,6 +373,17 @@ def test_e2ee_without_the_current_key_gives_no_link():
     assert old.url is None and "retired" in old.reason
     ok = r.join_access(evidence, ALICE, START + 60, key_epoch=2)
     assert ok.url == "https://meet.example/room-1" and ok.epoch == 2
+
+
+def test_require_join_raises_what_the_sfu_adapter_raises():
+    evidence = _admitted_live()
+    assert r.require_join(evidence, ALICE, START + 60, key_epoch=2).url is not None
+    with pytest.raises(RoomKeyRequired, match="lesson-1: .*no room key"):
+        r.require_join(evidence, ALICE, START + 60)
+    with pytest.raises(AdmissionRequired, match="not admitted"):
+        r.require_join(evidence, BOB, START + 60, key_epoch=2)
+    with pytest.raises(JoinRefused, match="session is ended"):
+        r.require_join(ev(meetings=[ENDED_AT]), ALICE, END + 60, key_epoch=2)
 
 
 def test_no_clear_media_fallback_when_the_room_announces_no_e2ee():
