@@ -93,7 +93,6 @@ __all__ = [
     "membership_changes",
     "JoinAccess",
     "join_access",
-    "require_join",
     "check_room_key",
     "consent_in_force",
     "recording_subjects",
@@ -539,7 +538,7 @@ def membership_changes(ev: SessionEvidence) -> tuple[MembershipChange, ...]:
 class JoinAccess:
     """The join link for one participant now, or None with the reason.
 
-    ``refusal`` is the error ``require_join`` raises when there is no link: ``AdmissionRequired``
+    ``refusal`` is the error ``require`` raises when there is no link: ``AdmissionRequired``
     (not admitted, or denied), ``RoomKeyRequired`` (E2EE without the current key, or a room that
     does not encrypt) or ``JoinRefused`` (no open room now), as the SFU adapter raises them.
     """
@@ -549,6 +548,12 @@ class JoinAccess:
     room: str | None = None
     epoch: int | None = None
     refusal: type[JoinRefused] | None = None
+
+    def require(self) -> str:
+        """The link, or raise ``refusal`` with the reason (what the join command shows)."""
+        if self.url is None:
+            raise (self.refusal or JoinRefused)(f"{self.room or 'no room'}: {self.reason}")
+        return self.url
 
 
 def join_access(
@@ -593,22 +598,6 @@ def join_access(
             None, f"room key epoch {key_epoch} is retired; the room is at {room.key_epoch}", coord, refusal=RoomKeyRequired
         )
     return JoinAccess(url, "ok", coord, key_epoch)
-
-
-def require_join(
-    ev: SessionEvidence,
-    pubkey: str,
-    now: int,
-    *,
-    key_epoch: int | None = None,
-    policy: LivePolicy = LivePolicy(),
-) -> JoinAccess:
-    """``join_access``, raising its ``refusal`` (naming the lesson and the reason) when there is no link."""
-    access = join_access(ev, pubkey, now, key_epoch=key_epoch, policy=policy)
-    if access.url is None:
-        refusal = access.refusal or JoinRefused
-        raise refusal(f"lesson {ev.lesson.d}: {pubkey[:16]}: {access.reason}")
-    return access
 
 
 def check_room_key(ev: SessionEvidence, key: RoomKey, *, newest_held: int | None = None) -> None:

@@ -375,15 +375,15 @@ def test_e2ee_without_the_current_key_gives_no_link():
     assert ok.url == "https://meet.example/room-1" and ok.epoch == 2
 
 
-def test_require_join_raises_what_the_sfu_adapter_raises():
+def test_require_raises_what_the_sfu_adapter_raises():
     evidence = _admitted_live()
-    assert r.require_join(evidence, ALICE, START + 60, key_epoch=2).url is not None
-    with pytest.raises(RoomKeyRequired, match="lesson-1: .*no room key"):
-        r.require_join(evidence, ALICE, START + 60)
+    assert r.join_access(evidence, ALICE, START + 60, key_epoch=2).require() == "https://meet.example/room-1"
+    with pytest.raises(RoomKeyRequired, match="room-1: .*no room key"):
+        r.join_access(evidence, ALICE, START + 60).require()
     with pytest.raises(AdmissionRequired, match="not admitted"):
-        r.require_join(evidence, BOB, START + 60, key_epoch=2)
-    with pytest.raises(JoinRefused, match="session is ended"):
-        r.require_join(ev(meetings=[ENDED_AT]), ALICE, END + 60, key_epoch=2)
+        r.join_access(evidence, BOB, START + 60, key_epoch=2).require()
+    with pytest.raises(JoinRefused, match="no room: session is ended"):
+        r.join_access(ev(meetings=[ENDED_AT]), ALICE, END + 60, key_epoch=2).require()
 
 
 def test_no_clear_media_fallback_when_the_room_announces_no_e2ee():
