@@ -48,7 +48,10 @@ RULES = (
 
 #: Reads of the wall clock (as ``module.attr`` after resolving ``import x as y`` and
 #: ``from x import y``); only these files may make them. Everything else takes a ``Clock``.
-WALL_CLOCK = frozenset({"time.time", "time.time_ns", "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.date.today"})
+WALL_CLOCK = frozenset({
+    "time.time", "time.time_ns", "time.localtime", "time.gmtime", "time.ctime", "time.asctime",
+    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today",
+})
 WALL_CLOCK_ONLY_IN = ("clock.py",)
 
 #: (path, what) pairs the tree still has, and what removes each.

@@ -134,9 +134,17 @@ class RelaySession:
         self._enqueue(message)
         return True
 
+    def _full(self, size: int) -> bool:
+        """No room for ``size`` more bytes: this session's buffer, or all sessions' together, is
+        at its cap (a session with nothing queued may always send one frame: progress)."""
+        if not self._queue:
+            return False
+        relay = self.relay
+        return self._queued_bytes + size > relay.max_buffer_bytes or relay.queued_bytes + size > relay.max_total_buffer_bytes
+
     async def put(self, message: str) -> None:
         """Queue, waiting for room at most ``send_timeout`` (a stored-event replay)."""
-        while not self.closed and self._queue and self._queued_bytes + len(message) > self.relay.max_buffer_bytes:
+        while not self.closed and self._full(len(message)):
             self._room.clear()
             try:
                 await asyncio.wait_for(self._room.wait(), self.relay.send_timeout)
@@ -149,6 +157,7 @@ class RelaySession:
     def _enqueue(self, message: str) -> None:
         self._queue.append(message)
         self._queued_bytes += len(message)
+        self.relay.queued_bytes += len(message)
         self._ready.set()
 
     async def pump(self) -> None:
@@ -161,6 +170,7 @@ class RelaySession:
                 continue
             message = self._queue.popleft()
             self._queued_bytes -= len(message)
+            self.relay.queued_bytes -= len(message)
             self._room.set()
             try:
                 await asyncio.wait_for(self._send(message), self.relay.send_timeout)
@@ -181,6 +191,7 @@ class RelaySession:
         self.closed = True
         self.subs.clear()
         self._queue.clear()
+        self.relay.queued_bytes -= self._queued_bytes
         self._queued_bytes = 0
         self._ready.set()
         self._room.set()
@@ -471,9 +482,10 @@ class LocalRelay:
         max_message_bytes: int = 512 * 1024,
         max_subscriptions: int = 64,
         max_limit: int = 5000,
-        max_buffer_bytes: int = 2 * 1024 * 1024,
+        max_buffer_bytes: int = 512 * 1024,
+        max_total_buffer_bytes: int = 32 * 1024 * 1024,
         send_timeout: float = 10.0,
-        page_size: int = 200,
+        page_size: int = 50,
         concurrent_replays: int = 4,
         max_in_flight: int = 1000,
     ):
@@ -485,6 +497,10 @@ class LocalRelay:
         self.max_subscriptions = max_subscriptions
         self.max_limit = max_limit
         self.max_buffer_bytes = max_buffer_bytes
+        #: All sessions' outgoing buffers together: the daemon's memory for slow clients is
+        #: bounded by this, however many connect.
+        self.max_total_buffer_bytes = max_total_buffer_bytes
+        self.queued_bytes = 0
         self.send_timeout = send_timeout
         self.page_size = page_size
         self.max_in_flight = max_in_flight

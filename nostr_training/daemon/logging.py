@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
+from datetime import datetime, timezone
 from typing import IO
 
 __all__ = ["setup_logging", "JsonFormatter", "TextFormatter", "LOGGER_NAME"]
@@ -26,7 +26,7 @@ class TextFormatter(logging.Formatter):
     """``2026-11-25T00:00:00Z INFO daemon: message key=value``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        stamp = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         name = record.name.removeprefix(LOGGER_NAME + ".")
         extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         line = f"{stamp} {record.levelname} {name}: {record.getMessage()}"
