@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import nostr_sdk as sdk
 import pytest
@@ -285,3 +287,35 @@ async def test_keys_import_picks_up_an_existing_profile_and_relay_lists(home, re
     assert plain.code == 0 and json.loads(plain.stdout)["found"] == {
         "profile": None, "relays": None, "inbox": None, "unreadable": []}
     assert set(load_config().relays) == {relay.url, elsewhere}
+
+
+async def test_signer_connect_nostrconnect_prints_the_uri_and_keeps_the_app_that_answers(home, relay):
+    """The command as a user runs it (a child process): it prints the URI once it listens; the
+    signer app (played per NIP-46 by test_nip46's script) echoes the secret; the pairing is kept."""
+    from test_nip46 import _signer_app
+
+    from nostr_training.nips import nip46
+
+    user = Keys.generate()
+    exe = Path(sys.executable).parent / "nostr-training"
+    process = await asyncio.create_subprocess_exec(
+        str(exe), "signer", "connect", "--nostrconnect", relay.url, "--timeout", "30", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ},
+    )
+    try:
+        first = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+        uri = nip46.parse_nostrconnect_uri(first["nostrconnect"])
+        assert uri.relays == (relay.url,) and uri.perms == nip46.default_permissions()
+        async with RelayPool() as pool:
+            await _signer_app(pool, user, uri, echo=uri.secret)
+            paired = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert paired["pubkey"] == user.public_key and paired["kind"] == "bunker"
+    stored = load_config().signer
+    assert stored.pubkey == user.public_key and stored.bunker.remote_signer_pubkey == user.public_key
+    assert stored.bunker.secret is None and stored.key_file == home / SESSION_KEY_FILE
+    assert Keys.from_ncryptsec(stored.key_file.read_text().strip(), PASSWORD).public_key == uri.client_pubkey

@@ -55,7 +55,13 @@ def _print_nostrconnect(uri: str, as_json: bool) -> None:
     if as_json:
         emit({"nostrconnect": uri})
         return
+    import sys
+
     click.echo("Scan or paste this in your signer app (nsec.app, Amber, ...):")
+    if sys.stdout.isatty():
+        from ..qr import encode, render_terminal
+
+        click.echo(render_terminal(encode(uri)))
     click.echo(uri)
 
 
