@@ -414,6 +414,8 @@ class SignerProfile:
     key_file: Path
     uri: str | None = None
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    pubkey: str | None = None
+    """The user's pubkey once a connect told it: a daemon starts without asking the signer."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "bunker"):
@@ -430,6 +432,8 @@ class SignerProfile:
             raise ConfigError("a local signer profile has no URI")
         if not self.request_timeout > 0:
             raise ConfigError("signer request timeout must be positive")
+        if self.pubkey is not None and not nip46._is_pubkey(self.pubkey):
+            raise ConfigError(f"signer pubkey is 64 lowercase hex, not {self.pubkey[:70]!r}")
 
     @property
     def bunker(self) -> BunkerUri:
@@ -443,13 +447,15 @@ class SignerProfile:
             out["uri"] = self.uri
         if self.request_timeout != DEFAULT_REQUEST_TIMEOUT:
             out["request_timeout"] = self.request_timeout
+        if self.pubkey is not None:
+            out["pubkey"] = self.pubkey
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SignerProfile:
         if not isinstance(data, Mapping):
             raise ConfigError("a signer profile is a table")
-        unknown = set(data) - {"kind", "key_file", "uri", "request_timeout"}
+        unknown = set(data) - {"kind", "key_file", "uri", "request_timeout", "pubkey"}
         if unknown:
             raise ConfigError(f"signer profile: unknown settings {', '.join(sorted(unknown))}")
         if "key_file" not in data or "kind" not in data:
@@ -457,7 +463,10 @@ class SignerProfile:
         timeout = data.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise ConfigError("signer request_timeout is a number of seconds")
-        return cls(data["kind"], Path(data["key_file"]), data.get("uri"), float(timeout))
+        pubkey = data.get("pubkey")
+        if pubkey is not None and not isinstance(pubkey, str):
+            raise ConfigError("signer pubkey is a 64-hex string")
+        return cls(data["kind"], Path(data["key_file"]), data.get("uri"), float(timeout), pubkey)
 
     @classmethod
     def local(cls, key_file: str | Path) -> SignerProfile:

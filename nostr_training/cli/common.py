@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any, Awaitable, Sequence, TypeVar
 
 import click
 
-from ..errors import ConfigError, MalformedEvent
+from ..errors import MalformedEvent
 
-__all__ = ["load_settings", "load_signer", "run", "emit", "relay_urls", "note", "table"]
+__all__ = ["load_settings", "load_signer", "run", "emit", "relay_urls", "note", "table", "signing_note"]
 
 T = TypeVar("T")
 
@@ -25,22 +24,49 @@ def load_settings(data_dir: str | None):
     return load_config(data_dir)
 
 
-def load_signer(key_file: str | None, config: Any, *, required: bool):
-    """The user's signer from the key file; None when there is no key and none is required."""
-    from ..keys import load_key_file
-    from ..signer import LocalSigner
-    from .options import read_password, resolve_key_file
+def load_signer(key_file: str | None, config: Any, *, required: bool, signer_uri: str | None = None):
+    """The user's signer: ``--signer bunker://...``, ``--key-file``, config.toml's ``[signer]``,
+    else the default key file; None when there is no key and none is required.
 
-    path = Path(key_file) if key_file else (config.key_file or resolve_key_file(None, str(config.data_dir)))
-    if not path.exists():
-        if key_file or required:
-            raise ConfigError(f"no key at {path}: create one with 'nostr-training keys generate'")
-        return None
-    return LocalSigner(load_key_file(path, read_password()))
+    A bunker connected for the first time is remembered in config.toml (the spent secret
+    dropped, the user's pubkey kept), so the next command needs no URI.
+    """
+    from ..user_signer import open_user_signer
+    from .options import read_password
+
+    def remember(profile: Any) -> None:
+        from dataclasses import replace
+
+        from ..daemon.config import load_config, write_config
+
+        current = load_config(config.data_dir) if config.config_path.exists() else config
+        write_config(replace(current, signer=profile))
+        note(f"nostr-training: bunker connected for {profile.pubkey[:16]}...; kept in {config.config_path}")
+
+    return open_user_signer(
+        config, password=read_password, key_file=key_file, bunker_uri=signer_uri, required=required,
+        on_connected=remember, on_auth_url=lambda url: note(f"nostr-training: approve this request in your signer: {url}"),
+    )
+
+
+def signing_note(signer: Any, pubkey: str, extra: str = "") -> None:
+    """The stderr line of every command that signs: which key, held where."""
+    from ..user_signer import signer_description
+
+    note(f"nostr-training: signing as {pubkey[:16]}... ({signer_description(signer)}){extra}")
 
 
 def run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    """Run ``coro`` in a fresh loop; bunker sessions opened in it are closed before it ends."""
+    from ..user_signer import close_signer_sessions
+
+    async def main() -> T:
+        try:
+            return await coro
+        finally:
+            await close_signer_sessions()
+
+    return asyncio.run(main())
 
 
 def emit(value: Any) -> None:

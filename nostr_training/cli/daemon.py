@@ -8,7 +8,6 @@ not acknowledged stays queued for the daemon).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import click
 
 from ..errors import ConfigError
 from .common import emit, load_settings, load_signer, note, relay_urls, run
-from .options import data_dir_option, json_option, key_file_option
+from .options import data_dir_option, json_option, key_file_option, signer_option
 
 __all__ = ["register", "daemon", "publish", "service_unit"]
 
@@ -39,10 +38,11 @@ def daemon() -> None:
 @daemon.command("run")
 @data_dir_option
 @key_file_option
+@signer_option
 @click.option("--relay", "relays", multiple=True, metavar="URL", help="Relay to use (repeatable); replaces the config's list for this run.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Local endpoint port (0 picks a free one; default from config, 4869).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log lines on stderr: text or json.")
-def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...], port: int | None, log_format: str | None) -> None:
+def run_cmd(data_dir: str | None, key_file: str | None, signer_uri: str | None, relays: tuple[str, ...], port: int | None, log_format: str | None) -> None:
     """Run the daemon in the foreground until SIGINT or SIGTERM.
 
     Writes a default config.toml on first run. Logs go to stderr.
@@ -50,6 +50,7 @@ def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...],
     \b
     Example:
       nostr-training daemon run --relay wss://relay.example.com --log-format json
+      nostr-training daemon run --signer 'bunker://<pubkey>?relay=wss://relay.nsec.app&secret=...'
     """
     from ..daemon.app import Daemon
     from ..daemon.config import write_config
@@ -60,13 +61,13 @@ def run_cmd(data_dir: str | None, key_file: str | None, relays: tuple[str, ...],
         write_config(base)  # the defaults: --relay and --port are for this run only
     config = base.with_overrides(relays=relays or None, port=port, log_format=log_format)
     setup_logging(config.log_format)
-    signer = load_signer(key_file, config, required=False)
+    signer = load_signer(key_file, config, required=False, signer_uri=signer_uri)
     if not config.relays:
         note("nostr-training: no relays configured: pass --relay or run 'nostr-training relays set URL...'")
     from ..daemon.hosted import hosted_components
 
     try:
-        asyncio.run(Daemon(config, signer=signer, components=tuple(hosted_components(config))).run())
+        run(Daemon(config, signer=signer, components=tuple(hosted_components(config))).run())
     except KeyboardInterrupt:
         pass
 

@@ -19,6 +19,7 @@ __all__ = [
     "key_file_option",
     "data_dir_option",
     "json_option",
+    "signer_option",
     "resolve_key_file",
     "read_password",
 ]
@@ -45,5 +46,12 @@ data_dir_option = click.option(
     type=click.Path(file_okay=False),
     default=None,
     help="Data and config dir (default: $NOSTR_TRAINING_HOME, else the XDG dirs).",
+)
+signer_option = click.option(
+    "--signer",
+    "signer_uri",
+    default=None,
+    metavar="bunker://...",
+    help="Sign with this NIP-46 bunker for this run (remembered in config.toml once connected).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

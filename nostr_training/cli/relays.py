@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from .common import emit, load_settings, load_signer, note, relay_urls, run, table
-from .options import data_dir_option, json_option, key_file_option
+from .common import emit, load_settings, load_signer, relay_urls, run, signing_note, table
+from .options import data_dir_option, json_option, key_file_option, signer_option
 
 __all__ = ["register", "relays"]
 
@@ -40,9 +40,10 @@ async def _offline(config: Any, signer: Any, plan: Any, wait: float) -> list[Any
 @click.option("--timeout", type=click.FloatRange(0, 300), default=10.0, show_default=True)
 @data_dir_option
 @key_file_option
+@signer_option
 @json_option
 def relays_set(urls: tuple[str, ...], read_only: tuple[str, ...], write_only: tuple[str, ...], inbox: tuple[str, ...],
-               timeout: float, data_dir: str | None, key_file: str | None, as_json: bool) -> int:
+               timeout: float, data_dir: str | None, key_file: str | None, signer_uri: str | None, as_json: bool) -> int:
     """Publish your relay list (10002) and DM inbox (10050), and use them in config.toml.
 
     Without them, people who answer your lessons cannot find where to send, and nobody can
@@ -64,8 +65,8 @@ def relays_set(urls: tuple[str, ...], read_only: tuple[str, ...], write_only: tu
         results = client.call("POST", "/relays", {"relays": list(urls), "read": list(read_only), "write": list(write_only),
                                                   "inbox": list(inbox), "wait": timeout}, timeout=timeout + 30)["results"]
     else:
-        signer = load_signer(key_file, config, required=True)
-        note(f"nostr-training: signing with {run(signer.get_public_key())[:16]}...; no daemon running: sending directly")
+        signer = load_signer(key_file, config, required=True, signer_uri=signer_uri)
+        signing_note(signer, run(signer.get_public_key()), "; no daemon running: sending directly")
         config = load_settings(data_dir)
         results = run(_offline(config, signer, plan, timeout))
     if as_json:

@@ -17,12 +17,13 @@ import click
 
 from ..clock import SystemClock
 from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError, NotFound
-from ..event import Event, EventTemplate, sign_event, verify_event
+from ..event import Event, EventTemplate, verify_event
 from ..keys import Keys, load_key_file, save_key_file
 from ..kinds import LESSON, PRIVATE_KINDS, RSVP
 from ..nips import nip17, nip19, nip49, nip59
 from ..signer import LocalSigner
-from .options import data_dir_option, key_file_option, read_password, resolve_key_file
+from .common import relay_urls
+from .options import data_dir_option, key_file_option, read_password, resolve_key_file, signer_option
 
 __all__ = ["register"]
 
@@ -87,6 +88,16 @@ def _load_keys(key_file: str | None, data_dir: str | None) -> Keys:
     return load_key_file(path, read_password())
 
 
+def _signer(key_file: str | None, data_dir: str | None, signer_uri: str | None) -> Any:
+    """The user's signer: a bunker (--signer, or config.toml's [signer]) or the key file."""
+    from .common import load_settings, load_signer
+
+    config = load_settings(data_dir)
+    if signer_uri or (key_file is None and config.signer is not None):
+        return load_signer(key_file, config, required=True, signer_uri=signer_uri)
+    return LocalSigner(_load_keys(key_file, data_dir))
+
+
 class PubkeyParam(click.ParamType):
     """An npub, nprofile or 64-hex pubkey, converted to hex."""
 
@@ -103,7 +114,9 @@ PUBKEY = PubkeyParam()
 
 
 def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    from .common import run
+
+    return run(coro)
 
 
 # keys -------------------------------------------------------------------------------------
@@ -165,17 +178,28 @@ def keys_generate(key_file: str | None, data_dir: str | None, log_n: int, force:
 @data_dir_option
 @_log_n_option
 @click.option("--force", is_flag=True, help="Overwrite an existing key file (the old key is lost).")
-def keys_import(key_file: str | None, data_dir: str | None, log_n: int, force: bool) -> None:
+@click.option("--relay", "relays", multiple=True, metavar="URL", callback=relay_urls,
+              help="Look here for the key's profile (0), relay list (10002) and DM inbox (10050).")
+@click.option("--reuse/--no-reuse", default=None,
+              help="Use the relays found in config.toml (default: ask on a terminal, else no).")
+def keys_import(key_file: str | None, data_dir: str | None, log_n: int, force: bool, relays: tuple[str, ...],
+                reuse: bool | None) -> None:
     """Save a secret key read from stdin (nsec, 64 hex, or an ncryptsec under the same password).
+
+    With --relay, fetches what the key already publishes (profile, relay list, DM inbox) and
+    prints it under "found"; with --reuse (or yes at the prompt) its relays go to config.toml,
+    so you need not run 'relays set' again.
 
     \b
     Example:
       echo nsec1... | nostr-training keys import --key-file me.ncryptsec
+      nostr-training keys import --relay wss://relay.damus.io --relay wss://nos.lol --reuse < nsec.txt
     """
     path = _key_path(key_file, data_dir)
     if path.exists() and not force:
         raise click.ClickException(f"key file {path} already exists; use --force to replace it")
-    if sys.stdin.isatty():
+    interactive = sys.stdin.isatty()
+    if interactive:
         text = click.prompt("Secret key (nsec or 64 hex)", hide_input=True).strip()
     else:
         text = _read_stdin().strip()
@@ -188,20 +212,60 @@ def keys_import(key_file: str | None, data_dir: str | None, log_n: int, force: b
         keys = Keys.parse(text)
         password = read_password(confirm=True)
     save_key_file(path, keys, password, log_n=log_n, overwrite=force)
-    _emit(_profile(keys))
+    out: dict[str, Any] = _profile(keys)
+    if relays:
+        out.update(_reuse_identity(data_dir, keys.public_key, relays, reuse, interactive))
+    _emit(out)
+
+
+def _reuse_identity(data_dir: str | None, pubkey: str, relays: tuple[str, ...], reuse: bool | None,
+                    interactive: bool) -> dict[str, Any]:
+    """Fetch what ``pubkey`` publishes; write its relays to config.toml when the user agrees."""
+    from dataclasses import replace
+
+    from ..daemon.config import write_config
+    from ..services.context import offline_context
+    from ..services.identity import existing_identity_dict, find_identity
+    from .common import load_settings, note
+
+    config = load_settings(data_dir)
+
+    async def look() -> Any:
+        async with offline_context(config, None) as ctx:
+            return await find_identity(ctx, pubkey, relays)
+
+    found = _run(look())
+    body = existing_identity_dict(found)
+    listed = found.relay_list
+    relays_found = tuple(dict.fromkeys([*listed.write, *listed.read])) if listed is not None else ()
+    if found.profile is not None:
+        note(f"nostr-training: found your profile: {found.profile.name or found.profile.display_name or '(no name)'}")
+    if relays_found:
+        note(f"nostr-training: found your relays: {' '.join(relays_found)}")
+        if reuse is None and interactive:
+            reuse = click.confirm("Use these relays in config.toml?", default=True, err=True)
+    reused = bool(reuse) and bool(relays_found)
+    if reused:
+        write_config(replace(config, relays=relays_found))
+        note(f"nostr-training: relays written to {config.config_path}")
+    elif not relays_found:
+        note("nostr-training: no relay list found; publish one with 'nostr-training relays set URL...'")
+    return {"found": body, "reused": reused}
 
 
 @keys_group.command("show")
 @key_file_option
 @data_dir_option
-def keys_show(key_file: str | None, data_dir: str | None) -> None:
+@signer_option
+def keys_show(key_file: str | None, data_dir: str | None, signer_uri: str | None) -> None:
     """Print the public key of your key file as {"pubkey","npub"}.
 
     \b
     Example:
       nostr-training keys show --key-file host.ncryptsec
     """
-    _emit(_profile(_load_keys(key_file, data_dir)))
+    pubkey = _run(_signer(key_file, data_dir, signer_uri).get_public_key())
+    _emit({"pubkey": pubkey, "npub": nip19.npub_encode(pubkey)})
 
 
 @keys_group.command("export")
@@ -277,7 +341,8 @@ def _unknown_lessons(templates: list[EventTemplate], data_dir: str | None) -> li
 @key_file_option
 @data_dir_option
 @click.option("--allow-unknown-lesson", is_flag=True, help="Sign an RSVP to a lesson your index does not know.")
-def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson: bool) -> None:
+@signer_option
+def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson: bool, signer_uri: str | None) -> None:
     """Sign templates {kind, tags, content, created_at?} read from stdin; created_at defaults to now.
 
     Refuses kinds that must stay unsigned rumors (DMs, room keys, seals): use wrap or dm. Our
@@ -294,18 +359,23 @@ def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson:
             raise MalformedEvent(f"kind {template.kind} is never signed on its own: gift-wrap it with wrap or dm", field="kind")
     from ..services.validate import check_template
 
-    keys = _load_keys(key_file, data_dir)
-    for template in templates:
-        check_template(template, keys.public_key)
-    if not allow_unknown_lesson:
-        unknown = _unknown_lessons(templates, data_dir)
-        if unknown:
-            raise NotFound(
-                f"no lesson {unknown[0]} in your index: an RSVP to it would answer nothing"
-                " (follow its course with 'nostr-training follow add', or pass --allow-unknown-lesson)"
-            )
-    for template in templates:
-        click.echo(sign_event(template, keys.secret).to_json())
+    signer = _signer(key_file, data_dir, signer_uri)
+
+    async def sign_all() -> list[Event]:
+        pubkey = await signer.get_public_key()
+        for template in templates:
+            check_template(template, pubkey)
+        if not allow_unknown_lesson:
+            unknown = await asyncio.to_thread(_unknown_lessons, templates, data_dir)
+            if unknown:
+                raise NotFound(
+                    f"no lesson {unknown[0]} in your index: an RSVP to it would answer nothing"
+                    " (follow its course with 'nostr-training follow add', or pass --allow-unknown-lesson)"
+                )
+        return [await signer.sign_event(template) for template in templates]
+
+    for event in _run(sign_all()):
+        click.echo(event.to_json())
 
 
 @event_group.command("verify")
@@ -439,6 +509,7 @@ def nip19_decode(text: str) -> None:
 @click.option("--relay-hint", default=None, help="Relay URL put in the wrap's p tag.")
 @key_file_option
 @data_dir_option
+@signer_option
 def wrap_command(
     recipients: tuple[str, ...],
     expiration: int | None,
@@ -446,6 +517,7 @@ def wrap_command(
     relay_hint: str | None,
     key_file: str | None,
     data_dir: str | None,
+    signer_uri: str | None,
 ) -> None:
     """Gift-wrap (NIP-59) rumor templates from stdin to each --to; prints one wrap per line.
 
@@ -456,7 +528,7 @@ def wrap_command(
       echo '{"kind":14,"tags":[],"content":"hi"}' | nostr-training wrap --to npub1... > wrap.json
     """
     templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in stdin_objects()]
-    signer = LocalSigner(_load_keys(key_file, data_dir))
+    signer = _signer(key_file, data_dir, signer_uri)
     hints = {r: relay_hint for r in recipients} if relay_hint else None
 
     async def wrap_all() -> list[Event]:
@@ -474,7 +546,8 @@ def wrap_command(
 @click.command("unwrap")
 @key_file_option
 @data_dir_option
-def unwrap_command(key_file: str | None, data_dir: str | None) -> None:
+@signer_option
+def unwrap_command(key_file: str | None, data_dir: str | None, signer_uri: str | None) -> None:
     """Open gift wraps from stdin addressed to you; prints each rumor (its pubkey is the verified author).
 
     \b
@@ -482,7 +555,7 @@ def unwrap_command(key_file: str | None, data_dir: str | None) -> None:
       nostr-training unwrap < wrap.json
     """
     wraps = [Event.from_dict(obj) for obj in stdin_objects()]
-    signer = LocalSigner(_load_keys(key_file, data_dir))
+    signer = _signer(key_file, data_dir, signer_uri)
 
     async def unwrap_all() -> list[nip59.Unwrapped]:
         return [await nip59.unwrap(wrap, signer) for wrap in wraps]
@@ -498,6 +571,7 @@ def unwrap_command(key_file: str | None, data_dir: str | None) -> None:
 @click.option("--expiration", type=click.IntRange(min=0), default=None, help="Unix time after which relays drop the wraps.")
 @key_file_option
 @data_dir_option
+@signer_option
 @click.argument("text")
 def dm_command(
     recipients: tuple[str, ...],
@@ -506,6 +580,7 @@ def dm_command(
     expiration: int | None,
     key_file: str | None,
     data_dir: str | None,
+    signer_uri: str | None,
     text: str,
 ) -> None:
     """Make a NIP-17 DM: prints one gift wrap per receiver, then one for you.
@@ -514,7 +589,7 @@ def dm_command(
     Example:
       nostr-training dm --to npub1... "The lesson starts in one hour"
     """
-    signer = LocalSigner(_load_keys(key_file, data_dir))
+    signer = _signer(key_file, data_dir, signer_uri)
     wraps = _run(
         nip17.dm_wraps(signer, recipients, text, _now(), subject=subject, reply_to=reply_to, expiration=expiration)
     )

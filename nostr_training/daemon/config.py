@@ -10,12 +10,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MalformedEvent
 from ..event import parse_coordinate
 from ..nips.nip65 import normalize_relay_url
 from ..paths import config_dir, data_dir, make_private_dir, make_private_file
+
+if TYPE_CHECKING:
+    from ..remote_signer import SignerProfile
 
 __all__ = [
     "DaemonConfig",
@@ -54,6 +57,8 @@ class DaemonConfig:
     log_format: str = "text"
     key_file: Path | None = None
     publish_timeout: float = 10.0
+    signer: "SignerProfile | None" = None
+    """The ``[signer]`` table: which key signs (a local ncryptsec file or a NIP-46 bunker)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -148,7 +153,12 @@ def load_config(data_override: str | Path | None = None) -> DaemonConfig:
     host = local.get("host", "127.0.0.1")
     if not isinstance(host, str):
         raise ConfigError("local.host must be a string")
-    known = {"relays", "local", "follow", "log", "key_file", "publish_timeout"}
+    signer = raw.get("signer")
+    if signer is not None:
+        from ..remote_signer import SignerProfile
+
+        signer = SignerProfile.from_dict(signer)
+    known = {"relays", "local", "follow", "log", "key_file", "publish_timeout", "signer"}
     return DaemonConfig(
         data_dir=data,
         config_path=path,
@@ -160,6 +170,7 @@ def load_config(data_override: str | Path | None = None) -> DaemonConfig:
         log_format=_log_format(log.get("format", "text")),
         key_file=Path(key_file) if key_file else None,
         publish_timeout=float(timeout),
+        signer=signer,
         extra={k: v for k, v in raw.items() if k not in known},
     )
 
@@ -173,6 +184,20 @@ def _toml_list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(_toml_str(v) for v in values) + "]"
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_str(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return _toml_str(str(value))
+
+
 def write_config(config: DaemonConfig) -> Path:
     """Write ``config`` as commented TOML (the file a user then edits), private to the user:
     it names the key file and the people followed."""
@@ -184,6 +209,9 @@ def write_config(config: DaemonConfig) -> Path:
     ]
     if config.key_file is not None:
         lines.append(f"key_file = {_toml_str(str(config.key_file))}")
+    # Settings this version does not read (another component's) are written back as they came.
+    tables = {k: v for k, v in config.extra.items() if isinstance(v, dict)}
+    lines += [f"{_toml_str(k)} = {_toml_value(v)}" for k, v in config.extra.items() if k not in tables]
     lines += [
         "",
         "# The local NIP-01 relay endpoint; keep it on loopback.",
@@ -200,6 +228,13 @@ def write_config(config: DaemonConfig) -> Path:
         f"format = {_toml_str(config.log_format)}  # text or json",
         "",
     ]
+    if config.signer is not None:
+        lines += ["# Who signs: a local ncryptsec key file, or a NIP-46 bunker (key_file is then the session key).", "[signer]"]
+        for name, value in config.signer.to_dict().items():
+            lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    for name, table in tables.items():
+        lines += [f"[{_toml_str(name)}]", *(f"{_toml_str(str(k))} = {_toml_value(v)}" for k, v in table.items()), ""]
     make_private_dir(config.config_path.parent)
     make_private_file(config.config_path).write_text("\n".join(lines), "utf-8")
     return config.config_path

@@ -1,10 +1,11 @@
 // A NIP-46 remote signer for tests/test_nip46_interop.py: NDK's NDKNip46Backend on one relay.
 // argv[2]: the directory holding node_modules/@nostr-dev-kit/ndk (the test installs it there).
 // stdin: one JSON object {relay, secret_key, connect_secret, deny_methods: [..], deny_kinds: [..],
-// auth_url?: string, auth_methods?: [..], relays?: [..]}: the methods in auth_methods first
+// auth_url?: string, auth_methods?: [..], relays?: [..], sign_in?: bool}: the methods in auth_methods first
 // answer with an auth challenge (result "auth_url", the URL in error), then with their real
 // result; ``relays`` (default [relay]) are where the backend listens and answers, and what it
-// names in answer to switch_relays, while the bunker URI it prints names ``relay`` only.
+// names in answer to switch_relays, while the bunker URI it prints names ``relay`` only;
+// ``sign_in`` answers relays' NIP-42 challenges with the user's key (NDK's signIn policy).
 // stdout: one line "ready <bunker URI>" once the backend listens; then one line per handled
 // request, "request <method> <allowed|denied>", so the test can see what the signer decided.
 // Runs until killed (the test stops it by pid, or kills it to play a signer gone offline).
@@ -14,7 +15,7 @@ import { readFileSync } from "node:fs";
 
 const require = createRequire(path.join(path.resolve(process.argv[2]), "package.json"));
 globalThis.WebSocket ??= require("ws").WebSocket;
-const { default: NDK, NDKNip46Backend, NDKPrivateKeySigner } = require("@nostr-dev-kit/ndk");
+const { default: NDK, NDKNip46Backend, NDKPrivateKeySigner, NDKRelayAuthPolicies } = require("@nostr-dev-kit/ndk");
 
 const config = JSON.parse(readFileSync(0, "utf8"));
 const denyMethods = new Set(config.deny_methods ?? []);
@@ -26,8 +27,9 @@ let ready = false;
 // No outbox model: NDK would otherwise dial purplepag.es and nos.lol; tests stay on loopback.
 const relays = config.relays ?? [config.relay];
 const ndk = new NDK({ explicitRelayUrls: relays, enableOutboxModel: false });
-await ndk.connect(5000);
 const signer = new NDKPrivateKeySigner(config.secret_key);
+if (config.sign_in) ndk.relayAuthDefaultPolicy = NDKRelayAuthPolicies.signIn({ ndk, signer });
+await ndk.connect(5000);
 const user = await signer.user();
 
 const permit = async ({ pubkey, method, params }) => {
