@@ -241,3 +241,13 @@ def test_follow_add_keeps_what_the_user_wrote_in_config(home):
     saved = tomllib.loads(text)
     assert "# my relays" in text and saved["sfu"] == {"url": "https://sfu.example"}
     assert saved["relays"] == ["wss://mine.example"] and saved["follow"]["courses"] == [course]
+
+
+async def test_event_sign_goes_through_the_running_daemon_without_unlocking_the_key(daemon, user, monkeypatch):
+    """The daemon holds the key unlocked: ``event sign`` asks it instead of running scrypt again
+    (no password is even available here)."""
+    monkeypatch.delenv("NOSTR_TRAINING_PASSWORD")
+    result = await cli_in_thread("event", "sign", stdin='{"kind":1,"tags":[],"content":"via the daemon"}')
+    assert result.code == 0, result.stderr
+    (event,) = lines(result)
+    assert event["pubkey"] == user.public_key and event["content"] == "via the daemon"

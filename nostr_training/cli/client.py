@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, DomainError, MalformedEvent, NostrTrainingError, NotFound
 
-__all__ = ["DaemonClient", "running_daemon", "DaemonGone"]
+__all__ = ["DaemonClient", "DaemonSigner", "daemon_signer", "running_daemon", "DaemonGone"]
 
 
 class DaemonGone(ConfigError):
@@ -49,6 +49,47 @@ class DaemonClient:
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DaemonGone(f"the daemon (pid {self.info.pid}) stopped answering at {self.info.url}: {reason}") from None
+
+
+class DaemonSigner:
+    """Signs through the running daemon, which holds the user's key unlocked already: a command
+    that only signs need not pay the NIP-49 scrypt unlock again. Only ``sign_event`` and
+    ``get_public_key``; encryption stays with signers that hold the key."""
+
+    def __init__(self, client: DaemonClient, pubkey: str):
+        self.client = client
+        self.pubkey = pubkey
+
+    async def get_public_key(self) -> str:
+        return self.pubkey
+
+    async def sign_event(self, template: Any) -> Any:
+        import asyncio
+
+        from ..event import Event, verify_event
+
+        body = {"template": {"kind": template.kind, "tags": [list(t) for t in template.tags],
+                             "content": template.content, "created_at": template.created_at}}
+        answer = await asyncio.to_thread(self.client.call, "POST", "/sign", body)
+        event = verify_event(Event.from_dict(answer["event"]))
+        if event.pubkey != self.pubkey:
+            raise ConfigError("the daemon signed with another key than the one it reports")
+        return event
+
+    async def nip44_encrypt(self, peer_pubkey: str, plaintext: str) -> str:
+        raise ConfigError("the daemon signs but does not encrypt for commands: use your key file or --signer")
+
+    async def nip44_decrypt(self, peer_pubkey: str, payload: str) -> str:
+        raise ConfigError("the daemon signs but does not decrypt for commands: use your key file or --signer")
+
+
+def daemon_signer(data_dir: Path) -> DaemonSigner | None:
+    """A signer over the running daemon's key, when a daemon runs with one."""
+    client = running_daemon(data_dir)
+    if client is None:
+        return None
+    pubkey = client.call("GET", "/status").get("pubkey")
+    return DaemonSigner(client, pubkey) if pubkey else None
 
 
 def running_daemon(data_dir: Path) -> DaemonClient | None:

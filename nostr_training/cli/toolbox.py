@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -88,13 +89,20 @@ def _load_keys(key_file: str | None, data_dir: str | None) -> Keys:
     return load_key_file(path, read_password())
 
 
-def _signer(key_file: str | None, data_dir: str | None, signer_uri: str | None) -> Any:
-    """The user's signer: a bunker (--signer, or config.toml's [signer]) or the key file."""
+def _signer(key_file: str | None, data_dir: str | None, signer_uri: str | None, *, via_daemon: bool = False) -> Any:
+    """The user's signer: a bunker (--signer, or config.toml's [signer]) or the key file; with
+    ``via_daemon`` and neither named, the running daemon signs (no second key unlock)."""
     from .common import load_settings, load_signer
 
     config = load_settings(data_dir)
     if signer_uri or (key_file is None and config.signer is not None):
         return load_signer(key_file, config, required=True, signer_uri=signer_uri)
+    if via_daemon and key_file is None and not os.environ.get("NOSTR_TRAINING_KEY_FILE"):
+        from .client import daemon_signer
+
+        signer = daemon_signer(config.data_dir)
+        if signer is not None:
+            return signer
     return LocalSigner(_load_keys(key_file, data_dir))
 
 
@@ -359,7 +367,7 @@ def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson:
             raise MalformedEvent(f"kind {template.kind} is never signed on its own: gift-wrap it with wrap or dm", field="kind")
     from ..services.validate import check_template
 
-    signer = _signer(key_file, data_dir, signer_uri)
+    signer = _signer(key_file, data_dir, signer_uri, via_daemon=True)
 
     async def sign_all() -> list[Event]:
         pubkey = await signer.get_public_key()
