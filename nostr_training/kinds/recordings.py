@@ -12,18 +12,20 @@ a kind-8320 rumor (``build_recording_key``), gift-wrapped to each admitted parti
 
 from __future__ import annotations
 
-import re
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 
 from ..event import Event, EventTemplate
 from . import FILE_METADATA as FILE_METADATA_KIND
 from . import LESSON as LESSON_KIND
+from . import MEETING as MEETING_KIND
 from . import RECORDING_KEY as RECORDING_KEY_KIND
 from . import _wire
 from ._wire import Reader
+from .calendar import RECORDING_MARK
 
 __all__ = [
     "RECORDING_KEY_ALT",
@@ -33,6 +35,7 @@ __all__ = [
     "build_recording_key",
     "parse_recording",
     "parse_recording_key",
+    "with_recording_tag",
 ]
 
 RECORDING_KEY_ALT = "Key of an encrypted session recording (only ever inside a gift wrap)"
@@ -150,6 +153,16 @@ def parse_recording(event: Event) -> Recording:
         file_type=file_type,
         duration=r.optional_int("duration", minimum=1),
     )
+
+
+def with_recording_tag(event: Event, url: str, *, created_at: int) -> EventTemplate:
+    """A new revision of a lesson (31923) or meeting (30313) whose ``["r", url, "recording"]``
+    names ``url``; every other tag is kept as it was, so nothing another client wrote is lost."""
+    if event.kind not in (LESSON_KIND, MEETING_KIND):
+        raise _wire.malformed("r", f"a recording tag goes on a lesson or a meeting, not kind {event.kind}")
+    _check_url(url)
+    kept = [tuple(tag) for tag in event.tags if not (len(tag) > 2 and tag[0] == "r" and tag[2] == RECORDING_MARK)]
+    return EventTemplate(event.kind, (*kept, ("r", url, RECORDING_MARK)), event.content, created_at)
 
 
 # Recording key 8320 (rumor only) --------------------------------------------------------------
