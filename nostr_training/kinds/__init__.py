@@ -118,6 +118,7 @@ __all__ = [
     "build_recording_key",
     "parse_recording",
     "parse_recording_key",
+    "with_recording_tag",
     "ReminderKind",
     "Reminder",
     "reminder_text",
@@ -296,7 +297,15 @@ from .certificates import (  # noqa: E402
 )
 from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
 from .profile import ExistingIdentity, Profile, build_profile, identity_to_reuse, parse_profile  # noqa: E402
-from .recordings import Recording, RecordingKey, build_recording, build_recording_key, parse_recording, parse_recording_key  # noqa: E402
+from .recordings import (  # noqa: E402
+    Recording,
+    RecordingKey,
+    build_recording,
+    build_recording_key,
+    parse_recording,
+    parse_recording_key,
+    with_recording_tag,
+)
 from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
 from .rooms import (  # noqa: E402
     Decision,

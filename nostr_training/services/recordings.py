@@ -24,7 +24,7 @@ import json
 import mimetypes
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -436,10 +436,10 @@ async def _complete(ctx: ServiceContext, found: Lesson, me: str, recording: Reco
     detail = json.dumps(asdict(result), separators=(",", ":"))
     action = ActionRecord(
         f"recording-complete|{found.coordinate}|{me}", COMPLETION_ACTION, now, subject=found.coordinate,
-        pubkey=found.instructor, event_id=rumor.id, detail=detail,
+        pubkey=found.instructor, detail=detail,
     )
     if me == found.instructor:
-        await ctx.store.record_action(action)
+        await ctx.store.record_action(replace(action, event_id=rumor.id))
         return
-    await send_private(ctx, template, found.instructor, action=action)
+    await send_private(ctx, template, found.instructor, action=action)  # the log then names the wrap
 
