@@ -148,3 +148,26 @@ def test_a_lesson_without_a_room_uses_its_own_coordinate_as_the_sfu_room(keys):
 
     lesson = dataclasses.replace(lesson_of(keys, 1_800_000_000), room=None)
     assert sfu_room_name(lesson) == lesson.coordinate
+
+
+async def test_the_control_api_hands_out_tokens_and_refuses_the_unadmitted(home, keys):
+    from livekit.api import TokenVerifier
+    from media_fixtures import API_KEY, decision
+
+    daemon = await _daemon(home, keys)
+    learner = Keys.generate()
+    try:
+        lesson = lesson_of(keys, daemon.clock.now() + 300)
+        await daemon.store.add(signed_lesson(keys, lesson, daemon.clock.now() - 10))
+        assert daemon.server is not None
+        headers = {"Authorization": f"Bearer {daemon.server.token}"}
+        url = daemon.server.http_url + "/api/media/token"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.post(url, json={"lesson": lesson.coordinate, "pubkey": learner.public_key}) as refused:
+                assert refused.status >= 400 and "admitted" in (await refused.json())["error"]
+            await daemon.store.add(decision(keys, lesson.coordinate, learner.public_key, "admit", daemon.clock.now() - 5))
+            async with session.post(url, json={"lesson": lesson.coordinate, "pubkey": learner.public_key}) as answer:
+                ticket = await answer.json()
+        assert TokenVerifier(API_KEY, SECRET).verify(ticket["token"]).identity == learner.public_key
+    finally:
+        await daemon.stop()
