@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .. import kinds
-from ..errors import MalformedEvent, NotFound
+from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..kinds import Decision, Lesson, RoomKey
@@ -46,6 +46,7 @@ __all__ = [
     "WEBHOOK_ACTION",
     "JoinTicket",
     "admitted",
+    "decision_targets",
     "e2ee_key",
     "held_room_key",
     "join_token",
@@ -111,7 +112,7 @@ def sfu_status(ctx: ServiceContext) -> dict[str, Any]:
     """What ``daemon status`` shows about the SFU: configured or not, never the secret."""
     try:
         config = sfu_config(ctx)
-    except Exception as exc:  # noqa: BLE001 (a broken [sfu] is shown, not raised, in status)
+    except ConfigError as exc:  # a broken [sfu] is shown in status, not raised
         return {"configured": False, "error": str(exc)}
     if config is None:
         return {"configured": False, "message": NO_SFU_MESSAGE}
@@ -128,7 +129,8 @@ def _hosts(lesson: Lesson) -> frozenset[str]:
     return frozenset({lesson.author, lesson.instructor})
 
 
-async def _decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
+async def decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
+    """What a host's 8313 about this lesson may name: the lesson, its room, its meetings."""
     targets = {lesson.coordinate}
     if lesson.room:
         targets.add(lesson.room)
@@ -144,7 +146,7 @@ async def admitted(ctx: ServiceContext, lesson: Lesson, pubkey: str) -> bool:
     """The host is; a learner is when the host's newest 8313 about them says ``admit``."""
     if pubkey in _hosts(lesson):
         return True
-    targets = await _decision_targets(ctx, lesson)
+    targets = await decision_targets(ctx, lesson)
     events = await ctx.store.query(
         [Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}), authors=_hosts(lesson), tags={"p": frozenset({pubkey})})],
         now=ctx.clock.now(),
@@ -181,7 +183,7 @@ async def held_room_key(ctx: ServiceContext, lesson: Lesson) -> RoomKey | None:
     for wrap in wraps:
         try:
             opened = await unwrap(wrap, signer)
-        except Exception:  # noqa: BLE001 (a wrap we cannot open is not ours to judge)
+        except NostrTrainingError:  # a wrap we cannot open (not for us, damaged) holds no key for us
             continue
         if opened.rumor.kind == kinds.ROOM_KEY:
             candidates.append(opened.rumor)

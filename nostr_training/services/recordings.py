@@ -6,7 +6,9 @@ first when the lesson requires E2EE, since then the recording is the host's own 
 server must not see clear media either), or an existing Blossom URL is taken as it is. The 1063
 and the new lesson and meeting revisions go through the outbox, once (the action log holds
 ``recording|<lesson>|<x>``). For an encrypted recording the file key goes to every participant
-the host admitted, as an 8320 rumor gift-wrapped to each (``send_private``, once per person).
+the host admitted, as an 8320 rumor gift-wrapped to each (``send_private``, once per person);
+the host keeps the key as a private 8320 of its own, so a rerun (the plaintext's hash names the
+published recording; nothing is uploaded again) sends it to whoever was admitted since.
 
 "Recording ready" is observable from the index rather than pushed: ``recording_ready`` reads
 the host's newest 1063 for the lesson, which is what the reminders service watches for.
@@ -20,6 +22,7 @@ alone may sign the public completion record.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 import re
@@ -31,11 +34,11 @@ from typing import Any
 import aiohttp
 
 from .. import kinds
-from ..errors import BlossomError, MalformedEvent, NotFound, RecordingRefused
+from ..errors import BlossomError, MalformedEvent, NostrTrainingError, NotFound, RecordingRefused
 from ..event import Event
 from ..filters import Filter
 from ..kinds import CompletionBasis, CompletionRecord, Decision, Lesson, Recording, RecordingKey
-from ..media.blossom import BlossomClient
+from ..media.blossom import BlossomClient, hash_file
 from ..media.recording import upload_recording
 from ..nips.blossom import sha256_from_url
 from ..nips.nip59 import make_rumor, unwrap
@@ -43,7 +46,7 @@ from ..rules.completion import RecordingCompletion, evaluate_recording
 from ..sfu.base import RecordingPlan, recording_plan
 from ..store.base import ActionRecord, AddOutcome
 from .context import ServiceContext
-from .media import load_lesson
+from .media import decision_targets, load_lesson
 from .messages import send_private
 
 __all__ = [
@@ -143,9 +146,7 @@ async def recording_ready(ctx: ServiceContext, lesson: str | Lesson) -> Recordin
 
 async def admitted_participants(ctx: ServiceContext, lesson: Lesson) -> list[str]:
     """Learners whose newest 8313 from the host, for the lesson, its room or a meeting, admits them."""
-    from .media import _decision_targets
-
-    targets = await _decision_targets(ctx, lesson)
+    targets = await decision_targets(ctx, lesson)
     events = await ctx.store.query(
         [Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}), authors=_hosts(lesson))], now=ctx.clock.now()
     )
@@ -224,24 +225,41 @@ async def publish_recording(
         raise MalformedEvent(f"a recording lasts at least a second, not {length}", field="duration")
     if mime is not None and not _MIME.fullmatch(mime):
         raise MalformedEvent(f"--mime must be a lowercase MIME type, not {mime!r}", field="mime")
-    if source.startswith(("https://", "http://")):
+    is_url = source.startswith(("https://", "http://"))
+    if is_url:
         if encrypt:
             raise RecordingRefused(
                 "this session is end-to-end encrypted: publish the host's own recording file (it is encrypted "
                 "before upload), not a URL"
             )
-        sha256 = sha256_from_url(source)
-        if sha256 is None:
+        identity = sha256_from_url(source)
+        if identity is None:
             raise RecordingRefused(f"{source[:120]} is not a Blossom URL (its path must be the file's sha256)")
-        size, served = await _head_url(source)
-        recording = Recording(
-            author=me, url=source, mime=mime or served, sha256=sha256, size=size, lesson=found.coordinate,
-            created_at=ctx.clock.now(), caption=caption, duration=length,
-        )
     else:
         path = Path(source).expanduser()
         if not path.is_file():
             raise NotFound(f"no recording file at {path}")
+        identity, _ = await asyncio.to_thread(hash_file, path)
+    once = f"recording|{found.coordinate}|{identity}"
+    done = await ctx.store.get_action(once)
+    published = await ctx.store.get(done.event_id) if done is not None and done.event_id else None
+    if published is not None:
+        # Published before (the plaintext's hash names an encrypted one): finish what may not
+        # have been done, the key deliveries, and upload nothing.
+        previous = kinds.parse_recording(published)
+        sent, wraps = await _deliver_recording_key(ctx, found, previous) if previous.encrypted else ([], [])
+        return PublishedRecording(
+            lesson=found.coordinate, recording_id=published.id, url=previous.url, sha256=previous.sha256,
+            size=previous.size, mime=previous.mime, encrypted=previous.encrypted, duration=previous.duration or length,
+            keys_sent_to=tuple(sent), key_wraps=tuple(wraps), notes=tuple(notes), already_published=True,
+        )
+    if is_url:
+        size, served = await _head_url(source)
+        recording = Recording(
+            author=me, url=source, mime=mime or served, sha256=identity, size=size, lesson=found.coordinate,
+            created_at=ctx.clock.now(), caption=caption, duration=length,
+        )
+    else:
         kind = mime or (mimetypes.guess_type(path.name)[0] or "application/octet-stream").lower()
         async with BlossomClient(await _blossom_server(ctx, me, server), signer, clock=ctx.clock) as client:
             uploaded = await upload_recording(client, path, mime=kind, encrypt=encrypt, progress=progress)
@@ -253,21 +271,17 @@ async def publish_recording(
             original_sha256=uploaded.plaintext_sha256 if uploaded.encrypted else None,
             encryption_algorithm=uploaded.algorithm, file_type=kind if uploaded.encrypted else None,
         )
+        if uploaded.key is not None and uploaded.algorithm is not None:
+            # The host keeps the file key as a private rumor of its own (never published), so
+            # a rerun, or a participant admitted later, still gets it.
+            kept = kinds.build_recording_key(
+                found.coordinate, recording.sha256, uploaded.key, alg=uploaded.algorithm, created_at=ctx.clock.now()
+            )
+            await ctx.store.add_private(make_rumor(kept, me), now=ctx.clock.now())
     now = ctx.clock.now()
-    key = f"recording|{found.coordinate}|{recording.sha256}"
-    done = await ctx.store.get_action(key)
-    if done is not None and done.event_id:
-        published = await ctx.store.get(done.event_id)
-        previous = kinds.parse_recording(published) if published is not None else recording
-        return PublishedRecording(
-            lesson=found.coordinate, recording_id=done.event_id, url=previous.url, sha256=previous.sha256,
-            size=previous.size, mime=previous.mime, encrypted=previous.encrypted, duration=previous.duration or length,
-            notes=tuple(notes), already_published=True,
-        )
-    template = kinds.build_recording(recording, created_at=now)
-    event = await signer.sign_event(template)
+    event = await signer.sign_event(kinds.build_recording(recording, created_at=now))
     submission = await ctx.outbox.submit(
-        event, action=ActionRecord(key, "recording_published", now, subject=found.coordinate, pubkey=me, event_id=event.id)
+        event, action=ActionRecord(once, "recording_published", now, subject=found.coordinate, pubkey=me, event_id=event.id)
     )
     if submission.outcome is AddOutcome.ALREADY_DONE:
         raise RecordingRefused("this recording is being published by another process; run the command again")
@@ -291,32 +305,50 @@ async def publish_recording(
         )
         await ctx.outbox.submit(revised)
         meetings.append(revised.id)
-    sent: list[str] = []
-    wraps: list[str] = []
-    if encrypt:
-        assert uploaded.key is not None and uploaded.algorithm is not None
-        for participant in await admitted_participants(ctx, found):
-            rumor = kinds.build_recording_key(
-                found.coordinate, recording.sha256, uploaded.key, alg=uploaded.algorithm, created_at=now,
-                recording=event.id,
-            )
-            delivery = await send_private(
-                ctx, rumor, participant,
-                action=ActionRecord(
-                    f"recording-key|{recording.sha256}|{participant}", "recording_key_sent", now,
-                    subject=found.coordinate, pubkey=participant,
-                ),
-            )
-            sent.append(participant)
-            if delivery.wrap_id:
-                wraps.append(delivery.wrap_id)
-        if not sent:
-            notes.append("no participant was admitted: the recording key went to nobody")
+    sent, wraps = [], []
+    if recording.encrypted:
+        sent, wraps = await _deliver_recording_key(ctx, found, kinds.parse_recording(event))
+        if not await admitted_participants(ctx, found):
+            notes.append("no participant was admitted: the recording key went to nobody (rerun once they are)")
     return PublishedRecording(
         lesson=found.coordinate, recording_id=event.id, url=recording.url, sha256=recording.sha256, size=recording.size,
         mime=recording.mime, encrypted=recording.encrypted, duration=length, lesson_revision=lesson_revision,
         meetings=tuple(meetings), keys_sent_to=tuple(sent), key_wraps=tuple(wraps), notes=tuple(notes),
     )
+
+
+async def _deliver_recording_key(ctx: ServiceContext, lesson: Lesson, recording: Recording) -> tuple[list[str], list[str]]:
+    """Send the kept file key to every admitted participant not sent it yet: (who, wrap ids)."""
+    me = await ctx.require_signer().get_public_key()
+    kept = await ctx.store.query(
+        [Filter(kinds=frozenset({kinds.RECORDING_KEY}), authors=frozenset({me}), tags={"x": frozenset({recording.sha256})})],
+        include_private=True,
+    )
+    if not kept:
+        raise RecordingRefused(
+            f"the key of the encrypted recording {recording.sha256[:16]} is not in this data dir: "
+            "publish the recording from where it was encrypted"
+        )
+    key = kinds.parse_recording_key(kept[0])
+    now = ctx.clock.now()
+    sent: list[str] = []
+    wraps: list[str] = []
+    for participant in await admitted_participants(ctx, lesson):
+        rumor = kinds.build_recording_key(
+            lesson.coordinate, recording.sha256, key.key, alg=key.alg, created_at=now, recording=recording.event_id
+        )
+        delivery = await send_private(
+            ctx, rumor, participant,
+            action=ActionRecord(
+                f"recording-key|{recording.sha256}|{participant}", "recording_key_sent", now,
+                subject=lesson.coordinate, pubkey=participant,
+            ),
+        )
+        if delivery.sent:
+            sent.append(participant)
+            if delivery.wrap_id:
+                wraps.append(delivery.wrap_id)
+    return sent, wraps
 
 
 async def received_recording_key(ctx: ServiceContext, lesson: str | Lesson) -> RecordingKey | None:
@@ -331,7 +363,7 @@ async def received_recording_key(ctx: ServiceContext, lesson: str | Lesson) -> R
     for wrap in wraps:
         try:
             opened = await unwrap(wrap, signer)
-        except Exception:  # noqa: BLE001 (a wrap we cannot open is not a key for us)
+        except NostrTrainingError:  # a wrap we cannot open (not for us, damaged) holds no key for us
             continue
         if opened.rumor.kind != kinds.RECORDING_KEY or opened.rumor.pubkey != recording.author:
             continue

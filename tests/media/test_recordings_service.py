@@ -122,6 +122,13 @@ async def test_an_e2ee_recording_is_encrypted_and_its_key_reaches_admitted_parti
         await ctx.store.add(decision(host, lesson.coordinate, denied_learner.public_key, "deny", wall.now() - 5000))
         result = await publish_recording(ctx, lesson.coordinate, str(video), server=blossom.url)
         await _deliver_now(ctx, result.event_ids, 10)
+        # Someone admitted later gets the key from a rerun, which uploads and publishes nothing again.
+        late = Keys.generate()
+        await ctx.store.add(decision(host, lesson.coordinate, late.public_key, "admit", wall.now() - 1))
+        puts = blossom.put_count
+        rerun = await publish_recording(ctx, lesson.coordinate, str(video), server=blossom.url)
+        assert rerun.already_published and rerun.recording_id == result.recording_id and blossom.put_count == puts
+        assert rerun.keys_sent_to == (late.public_key,)
     assert result.encrypted and result.keys_sent_to == (admitted_learner.public_key,)
     assert E2EE_RECORDING_NOTE in result.notes
     stored = blossom.path_of(result.sha256).read_bytes()
