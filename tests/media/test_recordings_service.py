@@ -74,8 +74,13 @@ async def test_recording_publish_uploads_and_publishes_the_1063_and_the_lessons_
     config = load_config()
     write_config(dataclasses.replace(config, relays=(rust_relay.url,)))
     lesson = lesson_of(host, wall.now() - 7200, allow_recording=True)
+    meeting = kinds.Meeting(
+        author=host.public_key, d="sitting-1", room=lesson.room, title="Ownership", starts=lesson.start,
+        status=kinds.MeetingStatus.ENDED, lesson=lesson.coordinate, ends=lesson.end,
+    )
     async with offline_context(load_config(), None, connect=False) as ctx:
         await ctx.store.add(signed_lesson(host, lesson, wall.now() - 8000))
+        await ctx.store.add(sign_event(kinds.build_meeting(meeting, created_at=wall.now() - 100), host.secret))
     video = tmp_path / "session.webm"
     data = _media(video, 3 * (1 << 20) + 123)
 
@@ -99,6 +104,9 @@ async def test_recording_publish_uploads_and_publishes_the_1063_and_the_lessons_
     newest = kinds.parse_lesson(revisions[0])
     assert newest.recording_url == recording.url and newest.event_id == published["lesson_revision"]
     assert (newest.title, newest.start, newest.end) == (lesson.title, lesson.start, lesson.end)
+    sittings = await _fetch(rust_relay.url, Filter(ids=frozenset(published["meetings"])))
+    assert len(sittings) == 1 and ["r", recording.url, "recording"] in [list(t) for t in sittings[0].tags]
+    assert kinds.parse_meeting(sittings[0]).status is kinds.MeetingStatus.ENDED
 
     # Run again: nothing is uploaded twice, nothing is published twice.
     puts = blossom.put_count
