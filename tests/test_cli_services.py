@@ -155,7 +155,7 @@ async def test_follow_takes_effect_in_the_running_daemon(daemon, home):
     assert course in lessons.filters[0].tags["a"]
     saved = tomllib.loads((home / "config.toml").read_text())
     assert saved["follow"]["courses"] == [course]
-    assert R not in saved["relays"], "this run's --relay is not written to config.toml"
+    assert R not in saved.get("relays", []), "this run's --relay is not written to config.toml"
     listed = await cli_in_thread("follow", "list")
     assert listed.stdout.split() == [course]
     removed = await cli_in_thread("follow", "remove", course)
@@ -208,3 +208,36 @@ def test_keys_generate_says_how_to_publish_relay_lists(home):
 def test_version_flag():
     result = invoke("-V")
     assert "version" in result.output
+
+
+def test_every_help_text_renders_its_examples():
+    """``\\b`` keeps an Example block as written; a literal backslash-b would show instead."""
+    import click
+
+    from nostr_training.cli import _register, cli
+
+    _register()
+
+    def walk(command: click.Command, path: list[str]):
+        yield path, command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+
+    for path, _ in walk(cli, []):
+        result = invoke(*path, "--help")
+        assert result.code == 0 and "\\b" not in result.stdout, (path, result.stdout[:300])
+        if path and not isinstance(_, click.Group):
+            assert "Example" in result.stdout, path
+
+
+def test_follow_add_keeps_what_the_user_wrote_in_config(home):
+    (home).mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('# my relays\nrelays = [\n  "wss://mine.example",\n]\n\n[sfu]\nurl = "https://sfu.example"\n')
+    host = Keys.generate()
+    course = f"{kinds.COURSE}:{host.public_key}:rust"
+    assert invoke("follow", "add", course).code == 0
+    text = (home / "config.toml").read_text()
+    saved = tomllib.loads(text)
+    assert "# my relays" in text and saved["sfu"] == {"url": "https://sfu.example"}
+    assert saved["relays"] == ["wss://mine.example"] and saved["follow"]["courses"] == [course]

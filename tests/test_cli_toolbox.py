@@ -138,7 +138,7 @@ def test_sign_several_templates(home, me):
         {"kind": 1, "tags": [["t", "nostr"]], "content": "héllo ✓", "created_at": 1_800_000_000},
         {"kind": 31925, "tags": [["d", "x"], ["a", LESSON_A], ["status", "accepted"]], "content": ""},
     ]
-    result = run("event", "sign", input="\n".join(json.dumps(t) for t in templates))
+    result = run("event", "sign", "--allow-unknown-lesson", input="\n".join(json.dumps(t) for t in templates))
     assert result.code == 0, result.err
     events = [verify_event(Event.from_json(line)) for line in result.out.splitlines()]
     assert [e.pubkey for e in events] == [me["pubkey"]] * 2
@@ -147,6 +147,12 @@ def test_sign_several_templates(home, me):
 
 
 LESSON_A = "31923:" + "ab" * 32 + ":lesson-1"
+
+
+def test_sign_refuses_an_rsvp_to_a_lesson_nobody_knows(home, me):
+    template = {"kind": 31925, "tags": [["d", "x"], ["a", LESSON_A], ["status", "accepted"]], "content": ""}
+    result = run("event", "sign", input=json.dumps(template))
+    assert result.code == 1 and result.out == "" and "no lesson" in result.err and "--allow-unknown-lesson" in result.err
 
 
 @pytest.mark.parametrize("tags, field", [

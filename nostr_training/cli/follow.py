@@ -14,7 +14,7 @@ __all__ = ["register", "follow"]
 def follow() -> None:
     """Courses to follow: their lessons and updates reach your index.
 
-    \\b
+    \b
     Example:
       nostr-training follow add naddr1...
       nostr-training follow list
@@ -62,7 +62,7 @@ def _show(courses: list[str], as_json: bool) -> None:
 def follow_add(course: str, data_dir: str | None, as_json: bool) -> None:
     """Follow a course, given as naddr1... or 31924:<pubkey hex>:<d>.
 
-    \\b
+    \b
     Example:
       nostr-training follow add 31924:17162c92...:jail-support
     """
@@ -76,7 +76,7 @@ def follow_add(course: str, data_dir: str | None, as_json: bool) -> None:
 def follow_remove(course: str, data_dir: str | None, as_json: bool) -> None:
     """Stop following a course.
 
-    \\b
+    \b
     Example:
       nostr-training follow remove naddr1...
     """
@@ -89,7 +89,7 @@ def follow_remove(course: str, data_dir: str | None, as_json: bool) -> None:
 def follow_list(data_dir: str | None, as_json: bool) -> None:
     """The courses followed.
 
-    \\b
+    \b
     Example:
       nostr-training follow list --json
     """

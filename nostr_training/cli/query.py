@@ -41,12 +41,19 @@ def _filter_from_options(kinds: tuple[int, ...], authors: tuple[str, ...], ids: 
 async def _from_relays(config: Any, signer: Any, filters: list[Any], relays: tuple[str, ...], timeout: float) -> list[Any]:
     from ..clock import SystemClock
     from ..daemon.app import make_pool
+    from ..errors import RelayUnreachable
 
     pool = make_pool(signer=signer, clock=SystemClock())
     try:
-        return await pool.fetch(filters, list(relays), timeout=timeout)
+        events = await pool.fetch(filters, list(relays), timeout=timeout)
+        down = [s for s in pool.status() if not s.state.is_up and s.events_received == 0]
     finally:
         await pool.close()
+    if down and len(down) == len(relays) and not events:
+        raise RelayUnreachable("; ".join(f"{s.url} did not answer ({s.last_error or 'no connection'})" for s in down))
+    for status in down:
+        note(f"nostr-training: {status.url} did not answer ({status.last_error or 'no connection'})")
+    return events
 
 
 async def _from_index(config: Any, signer: Any, filters: list[Any]) -> list[Any]:
@@ -81,7 +88,7 @@ def req(filters: tuple[str, ...], kinds: tuple[int, ...], authors: tuple[str, ..
     the daemon's index answers (your own gift wraps included); with no daemon running, the
     local index is read directly. Exits 1 when nothing matched.
 
-    \\b
+    \b
     Example:
       nostr-training req -k 31923 -t a=31924:<pubkey hex>:jail-support
       nostr-training req '{"kinds":[1059]}' | nostr-training unwrap

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -17,7 +16,7 @@ __all__ = ["register", "relays"]
 def relays() -> None:
     """Your relays: where you publish and where others reach you.
 
-    \\b
+    \b
     Example:
       nostr-training relays set wss://relay.example.com wss://nos.lol
       nostr-training relays show
@@ -49,17 +48,17 @@ def relays_set(urls: tuple[str, ...], read_only: tuple[str, ...], write_only: tu
     Without them, people who answer your lessons cannot find where to send, and nobody can
     send you a DM or a room key. Signs with your key.
 
-    \\b
+    \b
     Example:
       nostr-training relays set wss://relay.example.com --inbox wss://inbox.example.com
     """
-    from ..daemon.config import write_config
+    from ..daemon.config import update_config
     from ..services.relay_lists import plan_relays
     from .client import running_daemon
 
     plan = plan_relays(urls, read_only=read_only, write_only=write_only, inbox=inbox)
     config = load_settings(data_dir)
-    write_config(replace(config, relays=tuple(dict.fromkeys([*plan.write, *plan.read]))))
+    update_config(config.config_path, {("", "relays"): tuple(dict.fromkeys([*plan.write, *plan.read]))})
     client = running_daemon(config.data_dir)
     if client is not None:
         results = client.call("POST", "/relays", {"relays": list(urls), "read": list(read_only), "write": list(write_only),
@@ -85,7 +84,7 @@ def relays_set(urls: tuple[str, ...], read_only: tuple[str, ...], write_only: tu
 def relays_show(data_dir: str | None, as_json: bool) -> None:
     """The relays in config.toml.
 
-    \\b
+    \b
     Example:
       nostr-training relays show --json
     """

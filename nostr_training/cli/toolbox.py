@@ -16,10 +16,10 @@ from typing import Any, Iterator
 import click
 
 from ..clock import SystemClock
-from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError
+from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError, NotFound
 from ..event import Event, EventTemplate, sign_event, verify_event
 from ..keys import Keys, load_key_file, save_key_file
-from ..kinds import PRIVATE_KINDS
+from ..kinds import LESSON, PRIVATE_KINDS, RSVP
 from ..nips import nip17, nip19, nip49, nip59
 from ..signer import LocalSigner
 from .options import data_dir_option, key_file_option, read_password, resolve_key_file
@@ -241,10 +241,43 @@ def event_group() -> None:
     """
 
 
+def _unknown_lessons(templates: list[EventTemplate], data_dir: str | None) -> list[str]:
+    """The lessons our RSVP templates answer that the index does not know (the running
+    daemon's, else the data dir's own)."""
+    wanted = sorted({tag[1] for template in templates if template.kind == RSVP for tag in template.tags
+                     if len(tag) > 1 and tag[0] == "a" and tag[1].startswith(f"{LESSON}:")})
+    if not wanted:
+        return []
+    from .client import running_daemon
+    from .common import load_settings, run
+
+    config = load_settings(data_dir)
+    client = running_daemon(config.data_dir)
+    if client is not None:
+        known = set()
+        for coordinate in wanted:
+            _, author, d = coordinate.split(":", 2)
+            found = client.call("POST", "/req", {"filters": [{"kinds": [LESSON], "authors": [author], "#d": [d]}]})
+            if found["events"]:
+                known.add(coordinate)
+        return [c for c in wanted if c not in known]
+    if not config.database_path.exists():
+        return wanted
+
+    async def look() -> list[str]:
+        from ..services.context import offline_context
+
+        async with offline_context(config, None, connect=False) as ctx:
+            return [c for c in wanted if await ctx.store.lesson(c) is None]
+
+    return run(look())
+
+
 @event_group.command("sign")
 @key_file_option
 @data_dir_option
-def event_sign(key_file: str | None, data_dir: str | None) -> None:
+@click.option("--allow-unknown-lesson", is_flag=True, help="Sign an RSVP to a lesson your index does not know.")
+def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson: bool) -> None:
     """Sign templates {kind, tags, content, created_at?} read from stdin; created_at defaults to now.
 
     Refuses kinds that must stay unsigned rumors (DMs, room keys, seals): use wrap or dm. Our
@@ -264,6 +297,13 @@ def event_sign(key_file: str | None, data_dir: str | None) -> None:
     keys = _load_keys(key_file, data_dir)
     for template in templates:
         check_template(template, keys.public_key)
+    if not allow_unknown_lesson:
+        unknown = _unknown_lessons(templates, data_dir)
+        if unknown:
+            raise NotFound(
+                f"no lesson {unknown[0]} in your index: an RSVP to it would answer nothing"
+                " (follow its course with 'nostr-training follow add', or pass --allow-unknown-lesson)"
+            )
     for template in templates:
         click.echo(sign_event(template, keys.secret).to_json())
 

@@ -6,6 +6,7 @@ directory. Command-line options override the file for one run without rewriting 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -202,3 +203,52 @@ def write_config(config: DaemonConfig) -> Path:
     make_private_dir(config.config_path.parent)
     make_private_file(config.config_path).write_text("\n".join(lines), "utf-8")
     return config.config_path
+
+
+def _set_line(lines: list[str], table: str, key: str, value: str) -> list[str]:
+    """``key = value`` in ``[table]`` ("" for the top level), replacing the key's current value
+    (a one-line value, or an array that spans lines) or adding it at the end of the table."""
+    current = ""
+    start = end = None
+    insert_at = None
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if stripped.startswith("[") and stripped.endswith("]") and not stripped.startswith("[["):
+            if current == table and insert_at is None:
+                insert_at = i
+            current = stripped[1:-1].strip()
+        elif current == table and start is None and stripped.split("=", 1)[0].strip() == key and "=" in stripped:
+            start = i
+            depth = stripped.count("[") - stripped.count("]")
+            while depth > 0 and i + 1 < len(lines):
+                i += 1
+                depth += lines[i].count("[") - lines[i].count("]")
+            end = i
+        i += 1
+    line = f"{key} = {value}"
+    if start is not None and end is not None:
+        return lines[:start] + [line] + lines[end + 1:]
+    if current == table and insert_at is None:
+        insert_at = len(lines)
+    if insert_at is None:
+        return lines + ["", f"[{table}]", line]
+    if table == "" and insert_at == len(lines):
+        insert_at = next((n for n, text in enumerate(lines) if text.strip().startswith("[")), len(lines))
+    return lines[:insert_at] + [line] + lines[insert_at:]
+
+
+def update_config(path: Path, changes: dict[tuple[str, str], tuple[str, ...]]) -> Path:
+    """Change some list settings of config.toml in place, keeping everything else as the user
+    wrote it (comments, tables this version does not know, such as ``[sfu]``); written to a
+    private temporary file and renamed over the old one, so a crash leaves one or the other."""
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    for (table, key), values in changes.items():
+        lines = _set_line(lines, table, key, _toml_list(values))
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # what we write must read back
+    make_private_dir(path.parent)
+    tmp = make_private_file(path.with_name(path.name + ".tmp"))
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+    return path

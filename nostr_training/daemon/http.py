@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
 from ..nips.nip11 import ACCEPT as NIP11_ACCEPT
@@ -28,6 +29,24 @@ from .local_relay import LOOPBACK_NAMES, LocalRelay
 __all__ = ["HttpServer", "Route", "host_allowed", "origin_allowed", "json_error"]
 
 log = logging.getLogger("nostr_training.http")
+
+
+class _OneLineHttpErrors(logging.Filter):
+    """aiohttp logs a malformed request (a duplicate Host, a bad request line) with a traceback;
+    it is a client's mistake, not ours: one line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = f"refused a malformed HTTP request: {exc.__class__.__name__}: {str(exc)[:200]}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_OneLineHttpErrors())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -118,7 +137,7 @@ class HttpServer:
         return "http" + self.url[2:]
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -131,6 +150,7 @@ class HttpServer:
     async def stop(self) -> None:
         """Cut every client off first, so shutting down never waits on one."""
         self.relay.close_all()
+        await self.relay.committer.stop()
         for ws in list(self._websockets):
             transport = ws._req.transport if ws._req is not None else None  # noqa: SLF001
             if transport is not None:

@@ -6,11 +6,11 @@ take ``created_at``; parsers take a verified ``Event`` and return a typed value 
 ``MalformedEvent`` naming the event and the field. ``docs/protocol.md`` documents every tag.
 
 One module per family: ``calendar`` (course 31924, lesson 31923, RSVP 31925), ``rooms`` (30312,
-30313, 10312, room-key rumor 8310, waiting-room decision 8313), ``attendance`` (claim 8315,
-record 31930, completion 31931), ``certificates`` (30009, 8, revocation 8314) with
-``certificate_bundle`` (the offline verification file), ``training_events`` (NIP-52 events
-linked to training, door check-in 8316), ``recordings`` (1063), ``reminders`` (kind-14 rumors)
-``deletion`` (5) and ``profile`` (0, and what an
+30313, 10312, room-key rumor 8310, recording consent 8311, join request 8312, waiting-room
+decision 8313), ``attendance`` (claim 8315, record 31930, completion 31931), ``certificates``
+(30009, 8, revocation 8314) with ``certificate_bundle`` (the offline verification file),
+``training_events`` (NIP-52 events linked to training, door check-in 8316), ``recordings``
+(1063), ``reminders`` (kind-14 rumors), ``deletion`` (5) and ``profile`` (0, and what an
 imported key already publishes in 0/10002/10050).
 """
 
@@ -50,6 +50,9 @@ __all__ = [
     "Presence",
     "RoomKey",
     "WaitingRoomDecision",
+    "ConsentAnswer",
+    "JoinRequest",
+    "RecordingConsent",
     "build_room",
     "parse_room",
     "build_meeting",
@@ -60,6 +63,10 @@ __all__ = [
     "parse_room_key",
     "build_waiting_room_decision",
     "parse_waiting_room_decision",
+    "build_join_request",
+    "parse_join_request",
+    "build_recording_consent",
+    "parse_recording_consent",
     # attendance
     "AttendanceAction",
     "CompletionBasis",
@@ -157,6 +164,8 @@ GIFT_WRAP = 1059
 FILE_METADATA = 1063
 LABEL = 1985
 ROOM_KEY = 8310
+RECORDING_CONSENT = 8311
+JOIN_REQUEST = 8312
 WAITING_ROOM_DECISION = 8313
 CERTIFICATE_REVOCATION = 8314
 ATTENDANCE_CLAIM = 8315
@@ -194,6 +203,8 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(FILE_METADATA, "recording (file metadata)", "94"),
         KindInfo(LABEL, "label", "32"),
         KindInfo(ROOM_KEY, "conference room key (rumor only)", "ours", ours=True),
+        KindInfo(RECORDING_CONSENT, "recording consent", "ours", ours=True),
+        KindInfo(JOIN_REQUEST, "waiting-room join request", "ours", ours=True),
         KindInfo(WAITING_ROOM_DECISION, "waiting-room admit/deny", "ours", ours=True),
         KindInfo(CERTIFICATE_REVOCATION, "certificate revocation", "ours", ours=True),
         KindInfo(ATTENDANCE_CLAIM, "learner join/leave claim", "ours", ours=True),
@@ -308,21 +319,28 @@ from .recordings import (  # noqa: E402
 )
 from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
 from .rooms import (  # noqa: E402
+    ConsentAnswer,
     Decision,
+    JoinRequest,
     Meeting,
     MeetingStatus,
     Presence,
+    RecordingConsent,
     Room,
     RoomKey,
     RoomStatus,
     WaitingRoomDecision,
+    build_join_request,
     build_meeting,
     build_presence,
+    build_recording_consent,
     build_room,
     build_room_key,
     build_waiting_room_decision,
+    parse_join_request,
     parse_meeting,
     parse_presence,
+    parse_recording_consent,
     parse_room,
     parse_room_key,
     parse_waiting_room_decision,

@@ -3,6 +3,11 @@
 Public events carry public metadata only: the E2EE scheme name and the current key epoch, never
 key material. Keys travel as a kind-8310 rumor, only ever inside a NIP-59 gift wrap to one
 admitted participant. Waiting-room answers are kind-8313 events signed by the host.
+
+A learner asks to enter with a kind-8312 join request and states their recording consent with a
+kind-8311 event, both signed by the learner. Either is published for a public lesson or, for a
+private one, sent as the rumor of an ephemeral gift wrap (21059) to the host: the parsers take a
+signed event or an unwrapped rumor, whose author the NIP-59 unwrap has checked against the seal.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import re
 from dataclasses import dataclass, field
 
 from ..event import Event, EventTemplate, coordinate
+from . import JOIN_REQUEST as JOIN_REQUEST_KIND
 from . import LESSON as LESSON_KIND
 from . import LIVE_EVENT as LIVE_EVENT_KIND
 from . import MEETING as MEETING_KIND
+from . import RECORDING_CONSENT as RECORDING_CONSENT_KIND
 from . import ROOM as ROOM_KIND
 from . import ROOM_KEY as ROOM_KEY_KIND
 from . import ROOM_PRESENCE as PRESENCE_KIND
@@ -34,7 +41,12 @@ __all__ = [
     "Presence",
     "RoomKey",
     "WaitingRoomDecision",
+    "ConsentAnswer",
+    "JoinRequest",
+    "RecordingConsent",
     "ROOM_KEY_ALT",
+    "JOIN_REQUEST_ALT",
+    "CONSENT_ALT",
     "build_room",
     "parse_room",
     "build_meeting",
@@ -45,11 +57,17 @@ __all__ = [
     "parse_room_key",
     "build_waiting_room_decision",
     "parse_waiting_room_decision",
+    "build_join_request",
+    "parse_join_request",
+    "build_recording_consent",
+    "parse_recording_consent",
 ]
 
 
 ROOM_KEY_ALT = "Conference room key (only ever inside a gift wrap)"
 DECISION_ALT = "Waiting-room decision for a live training session"
+JOIN_REQUEST_ALT = "Request to join a live training session"
+CONSENT_ALT = "Recording consent for a live training session"
 _ALG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _KEY_BYTES = {"aes-256-gcm": 32, "aes-128-gcm": 16}
 _KEY_MIN, _KEY_MAX = 16, 64
@@ -70,6 +88,11 @@ class MeetingStatus(enum.Enum):
 class Decision(enum.Enum):
     ADMIT = "admit"
     DENY = "deny"
+
+
+class ConsentAnswer(enum.Enum):
+    GIVEN = "given"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +140,8 @@ class Meeting:
     participants: tuple[str, ...] = ()
     event_id: str | None = None
     created_at: int | None = None
+    missed: bool = False
+    """Ended without ever going live: the host's daemon closed it after its window."""
 
     @property
     def coordinate(self) -> str:
@@ -261,6 +286,10 @@ def build_meeting(meeting: Meeting, *, created_at: int) -> EventTemplate:
     if meeting.total_participants is not None:
         tags.append(("total_participants", _wire.check_int("total_participants", meeting.total_participants)))
     tags += [("p", _wire.check_pubkey("p", pk), "", "Participant") for pk in meeting.participants]
+    if meeting.missed:
+        if MeetingStatus(meeting.status) is not MeetingStatus.ENDED:
+            raise _wire.malformed("missed", "only an ended meeting can be missed")
+        tags.append(("missed", "true"))
     return EventTemplate(MEETING_KIND, tuple(tags), "", created_at)
 
 
@@ -274,6 +303,9 @@ def parse_meeting(event: Event) -> Meeting:
     ends = r.optional_int("ends")
     if ends is not None and ends < starts:
         raise r.fail("ends", f"{ends} is before starts {starts}")
+    missed = r.boolean("missed", False)
+    if missed and status is not MeetingStatus.ENDED:
+        raise r.fail("missed", f"a {status.value} meeting cannot be missed; only an ended one")
     return Meeting(
         author=event.pubkey,
         d=d,
@@ -289,6 +321,7 @@ def parse_meeting(event: Event) -> Meeting:
         participants=tuple(r.pubkey("p", pk) for pk in r.all("p")),
         event_id=event.id,
         created_at=event.created_at,
+        missed=missed,
     )
 
 
@@ -436,5 +469,107 @@ def parse_waiting_room_decision(event: Event) -> WaitingRoomDecision:
         created_at=event.created_at,
         reason=event.content,
         request=request,
+        event_id=event.id,
+    )
+
+
+# Join request 8312 ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A participant asks the host to let them into a lesson's room; the author is the participant."""
+
+    author: str
+    lesson: str
+    host: str
+    created_at: int
+    room: str | None = None
+    note: str = ""
+    event_id: str | None = None
+
+
+def build_join_request(
+    lesson: str, host: str, *, created_at: int, room: str | None = None, note: str = ""
+) -> EventTemplate:
+    """The learner's 8312: sign and publish it, or use it as the rumor of a 21059 to ``host``."""
+    tags: list[tuple[str, ...]] = [
+        ("a", _wire.check_coordinate("a", lesson, (LESSON_KIND,))),
+        ("p", _wire.check_pubkey("p", host)),
+    ]
+    if room is not None:
+        tags.append(("a", _wire.check_coordinate("a", room, (ROOM_KIND,))))
+    tags.append(_wire.alt(JOIN_REQUEST_ALT))
+    return EventTemplate(JOIN_REQUEST_KIND, tuple(tags), _wire.check_text("content", note, allow_empty=True), created_at)
+
+
+def parse_join_request(event: Event) -> JoinRequest:
+    """Read a signed 8312 or an unwrapped rumor (its author was checked against the seal)."""
+    r = Reader(event, JOIN_REQUEST_KIND)
+    lesson = r.one_coordinate((LESSON_KIND,))
+    host = r.pubkey("p", r.required("p"))
+    return JoinRequest(
+        author=event.pubkey,
+        lesson=lesson,
+        host=host,
+        created_at=event.created_at,
+        room=next(iter(r.coordinates((ROOM_KIND,))), None),
+        note=event.content,
+        event_id=event.id,
+    )
+
+
+# Recording consent 8311 -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingConsent:
+    """A participant gives or withdraws consent to be recorded at one lesson; the latest counts."""
+
+    author: str
+    lesson: str
+    host: str
+    answer: ConsentAnswer
+    created_at: int
+    note: str = ""
+    event_id: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.answer is ConsentAnswer.GIVEN
+
+
+def build_recording_consent(
+    lesson: str, host: str, answer: ConsentAnswer | str | bool, *, created_at: int, note: str = ""
+) -> EventTemplate:
+    """The participant's 8311; ``answer`` is given|withdrawn (True/False read as given/withdrawn)."""
+    if isinstance(answer, bool):
+        answer = ConsentAnswer.GIVEN if answer else ConsentAnswer.WITHDRAWN
+    try:
+        consent = ConsentAnswer(answer)
+    except ValueError:
+        raise _wire.malformed("consent", f"must be given|withdrawn, got {answer!r}") from None
+    tags: list[tuple[str, ...]] = [
+        ("a", _wire.check_coordinate("a", lesson, (LESSON_KIND,))),
+        ("p", _wire.check_pubkey("p", host)),
+        ("consent", consent.value),
+        _wire.alt(CONSENT_ALT),
+    ]
+    return EventTemplate(RECORDING_CONSENT_KIND, tuple(tags), _wire.check_text("content", note, allow_empty=True), created_at)
+
+
+def parse_recording_consent(event: Event) -> RecordingConsent:
+    """Read a signed 8311 or an unwrapped rumor (its author was checked against the seal)."""
+    r = Reader(event, RECORDING_CONSENT_KIND)
+    lesson = r.one_coordinate((LESSON_KIND,))
+    host = r.pubkey("p", r.required("p"))
+    answer = ConsentAnswer(r.choice("consent", r.required("consent"), [c.value for c in ConsentAnswer]))
+    return RecordingConsent(
+        author=event.pubkey,
+        lesson=lesson,
+        host=host,
+        answer=answer,
+        created_at=event.created_at,
+        note=event.content,
         event_id=event.id,
     )

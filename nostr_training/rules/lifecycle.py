@@ -1,7 +1,8 @@
 """The live-session lifecycle, and the flags a learner's view derives from it.
 
 Decides which step may follow which (scheduled -> room created -> live -> ended -> recording
-available, or ended without recording; cancelled before it goes live) and raises
+available, or ended without recording; cancelled before it goes live; missed when nobody
+started it within its window, judged once by the host's daemon) and raises
 ``IllegalTransition`` otherwise, so an "end" that never started or a second recording cannot be
 recorded. The seed's ``useLiveSession`` flags came from the clock alone (live = inside
 [start, start + duration)); here they come from the recorded state, so a session the
@@ -36,6 +37,8 @@ class SessionState(enum.Enum):
     RECORDING_AVAILABLE = "recording_available"
     ENDED_WITHOUT_RECORDING = "ended_without_recording"
     CANCELLED = "cancelled"
+    MISSED = "missed"
+    """Never went live: its window and a grace passed (see ``rules.rooms.closure_due``)."""
 
 
 class SessionAction(enum.Enum):
@@ -45,6 +48,7 @@ class SessionAction(enum.Enum):
     PUBLISH_RECORDING = "publish_recording"
     CLOSE_WITHOUT_RECORDING = "close_without_recording"
     CANCEL = "cancel"
+    MARK_MISSED = "mark_missed"
 
 
 _S, _A = SessionState, SessionAction
@@ -54,13 +58,16 @@ _NEXT: dict[tuple[SessionState, SessionAction], SessionState] = {
     (_S.SCHEDULED, _A.CANCEL): _S.CANCELLED,
     (_S.ROOM_CREATED, _A.START): _S.LIVE,
     (_S.ROOM_CREATED, _A.CANCEL): _S.CANCELLED,
+    (_S.SCHEDULED, _A.MARK_MISSED): _S.MISSED,
+    (_S.ROOM_CREATED, _A.MARK_MISSED): _S.MISSED,
     (_S.LIVE, _A.END): _S.ENDED,
     (_S.ENDED, _A.PUBLISH_RECORDING): _S.RECORDING_AVAILABLE,
     (_S.ENDED, _A.CLOSE_WITHOUT_RECORDING): _S.ENDED_WITHOUT_RECORDING,
 }
 
 BEFORE_START = frozenset({_S.SCHEDULED, _S.ROOM_CREATED})
-AFTER_END = frozenset({_S.ENDED, _S.RECORDING_AVAILABLE, _S.ENDED_WITHOUT_RECORDING})
+AFTER_END = frozenset({_S.ENDED, _S.RECORDING_AVAILABLE, _S.ENDED_WITHOUT_RECORDING, _S.MISSED})
+"""The session is over, whether it was held or missed."""
 
 
 def transition(

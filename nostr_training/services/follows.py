@@ -25,17 +25,23 @@ def course_coordinate(text: str) -> str:
     return text
 
 
-async def _save(ctx: ServiceContext, courses: tuple[str, ...]) -> None:
-    from ..daemon.config import load_config, write_config
+async def _change(ctx: ServiceContext, add: str | None = None, remove: str | None = None) -> tuple[str, ...]:
+    """Apply one change to the courses in config.toml as the file says now (hand edits made
+    while the daemon runs are kept), then to the running daemon's follows."""
+    from ..daemon.config import load_config, update_config
 
     # Re-read the file (not ctx.config, which may carry this run's --relay/--port overrides).
     override = ctx.config.data_dir if ctx.config.config_path.parent == ctx.config.data_dir else None
-    current = load_config(override)
-    write_config(replace(current, follow_courses=courses))
+    current = load_config(override).follow_courses
+    if remove is not None and remove not in current:
+        raise NotFound(f"not following {remove}")
+    courses = tuple(c for c in dict.fromkeys([*current, *([add] if add else [])]) if c != remove)
+    update_config(ctx.config.config_path, {("follow", "courses"): courses})
     ctx.config = replace(ctx.config, follow_courses=courses)
     if ctx.follows is not None:
         ctx.follows.courses = list(courses)
         await ctx.follows.apply()
+    return courses
 
 
 def followed_courses(ctx: ServiceContext) -> list[str]:
@@ -44,16 +50,8 @@ def followed_courses(ctx: ServiceContext) -> list[str]:
 
 async def follow_course(ctx: ServiceContext, course: str) -> list[str]:
     """Follow a course (its lessons and the host's answers reach the index); idempotent."""
-    wanted = course_coordinate(course)
-    courses = tuple(dict.fromkeys([*ctx.config.follow_courses, wanted]))
-    await _save(ctx, courses)
-    return list(courses)
+    return list(await _change(ctx, add=course_coordinate(course)))
 
 
 async def unfollow_course(ctx: ServiceContext, course: str) -> list[str]:
-    wanted = course_coordinate(course)
-    if wanted not in ctx.config.follow_courses:
-        raise NotFound(f"not following {wanted}")
-    courses = tuple(c for c in ctx.config.follow_courses if c != wanted)
-    await _save(ctx, courses)
-    return list(courses)
+    return list(await _change(ctx, remove=course_coordinate(course)))

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..errors import MalformedEvent, NostrTrainingError
+from ..errors import NostrTrainingError
 from ..event import Event
 from ..store.base import OutboxState, TargetKind
 from .context import ServiceContext
@@ -82,16 +82,32 @@ async def publish_events(
     now = ctx.clock.now()
     reports: dict[str, PublishReport] = {}
     accepted: list[str] = []
+    checked: list[Event] = []
     for event in events:
         try:
             check_event(event)
             if check_lessons:
                 await check_references(event, ctx.store, now=now)
-            await ctx.outbox.submit(event, relays or None)
-        except (MalformedEvent, NostrTrainingError) as exc:
+        except NostrTrainingError as exc:
             reports[event.id] = PublishReport(event.id, False, str(exc))
             continue
-        accepted.append(event.id)
+        checked.append(event)
+    if relays:
+        for event in checked:
+            try:
+                await ctx.outbox.submit(event, relays)
+            except NostrTrainingError as exc:
+                reports[event.id] = PublishReport(event.id, False, str(exc))
+                continue
+            accepted.append(event.id)
+    elif checked:
+        # Committed first; relay lists still unknown are looked up by the sender afterwards,
+        # so a slow relay costs this call at most ``wait``.
+        for event, result in zip(checked, await ctx.outbox.submit_many(checked), strict=True):
+            if isinstance(result, NostrTrainingError):
+                reports[event.id] = PublishReport(event.id, False, str(result))
+            else:
+                accepted.append(event.id)
     if accepted:
         if ctx.live:
             await ctx.outbox.wait_attempted(accepted, wait)

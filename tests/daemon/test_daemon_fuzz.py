@@ -30,7 +30,7 @@ FRAMES = 1500
 async def endpoint(tmp_path, clock):
     store = await SqliteStore.open(tmp_path / "index.sqlite")
     outbox = Outbox(store, FakePool(), clock=clock, default_relays=["wss://up.example"])
-    local = LocalRelay(store, submit=outbox.submit, clock=clock, max_message_bytes=256 * 1024,
+    local = LocalRelay(store, submit_many=outbox.submit_many, clock=clock, max_message_bytes=256 * 1024,
                        max_buffer_bytes=256 * 1024, send_timeout=0.5)
     server = HttpServer(local, host="127.0.0.1", port=0, token="t")
     await server.start()
@@ -92,7 +92,52 @@ async def test_seeded_hostile_frames(endpoint, clock, caplog):
         for ws in sockets:
             await ws.close()
     assert local.counters.connections == 4 and local.counters.slow_clients_dropped == 0
-    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info][:3]
+    assert local.counters.internal_errors == 0
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"], [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelname == "ERROR"][:3]
+
+
+async def test_malformed_http_is_one_line_not_a_traceback(endpoint, caplog):
+    """Bad HTTP at the door (a duplicate Host, a broken request line): refused, logged in one line."""
+    _, server, _ = endpoint
+    for request in (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(request.encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(200), 5)
+        assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), answer
+        writer.close()
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_burst_of_12000_events_is_answered_in_full(endpoint, clock):
+    """One client writes 12,000 EVENTs without waiting: every one gets its OK, the connection
+    (and its keepalive) survives the burst."""
+    local, server, store = endpoint
+    author = Keys.generate()
+    events = [signed(author, 1, content=f"burst {i}", created_at=clock.now() - i) for i in range(12_000)]
+    async with connect(server.url, max_size=None) as ws:
+        await ws.recv()
+        oks = 0
+
+        async def read() -> None:
+            nonlocal oks
+            while oks < len(events):
+                message = json.loads(await ws.recv())
+                if message[0] == "OK":
+                    assert message[2] is True, message
+                    oks += 1
+
+        reader = asyncio.create_task(read())
+        for event in events:
+            await ws.send(json.dumps(["EVENT", event.to_dict()]))
+        await asyncio.wait_for(reader, 120)
+    assert oks == 12_000 and (await store.stats())["events"] == 12_000
+    assert local.committer.batches < 12_000
 
 
 async def test_clients_that_stop_reading_are_cut_off_and_stopping_waits_for_none(endpoint, clock):

@@ -193,7 +193,23 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
         "rsvp": (k.build_rsvp(parsed_lesson, "confirmed", created_at=NOW + 60, free_busy="busy", note="see you"), True),
         "room": (k.build_room(room, created_at=START - 600), True),
         "meeting": (k.build_meeting(meeting, created_at=START + 60), True),
+        "meeting_missed": (
+            k.build_meeting(
+                dataclasses.replace(meeting, status=k.MeetingStatus.ENDED, ends=START + 3600 + 900, missed=True,
+                                    current_participants=None, total_participants=None, participants=()),
+                created_at=START + 3600 + 900,
+            ),
+            True,
+        ),
         "presence": (k.build_presence(room.coordinate, created_at=START + 90, hand_raised=True), True),
+        "join_request": (
+            k.build_join_request(lesson.coordinate, HOST.public_key, created_at=START - 120, room=room.coordinate, note="on my phone"),
+            True,
+        ),
+        "recording_consent": (
+            k.build_recording_consent(lesson.coordinate, HOST.public_key, "given", created_at=START - 110),
+            True,
+        ),
         "room_key": (
             k.build_room_key(room.coordinate, ROOM_KEY_BYTES, 3, created_at=START, expires_at=START + 7200),
             False,

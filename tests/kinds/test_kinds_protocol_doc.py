@@ -24,6 +24,8 @@ PARSERS = {
     k.ROOM_PRESENCE: k.parse_presence,
     k.ROOM_KEY: k.parse_room_key,
     k.WAITING_ROOM_DECISION: k.parse_waiting_room_decision,
+    k.JOIN_REQUEST: k.parse_join_request,
+    k.RECORDING_CONSENT: k.parse_recording_consent,
     k.ATTENDANCE_CLAIM: k.parse_attendance_claim,
     k.ATTENDANCE_RECORD: k.parse_attendance_record,
     k.COMPLETION_RECORD: k.parse_completion_record,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 
@@ -127,3 +128,75 @@ def test_decision_reads_back(events):
 def test_decision_builder_refuses_unknown_answer():
     with pytest.raises(MalformedEvent, match="admit|deny"):
         k.build_waiting_room_decision(coordinate(30312, HOST.public_key, "r"), LEARNER.public_key, "kick", created_at=START)
+
+
+# Join requests (8312), recording consent (8311) and missed meetings ------------------------------
+
+
+@pytest.fixture(scope="module")
+def learner_events():
+    return {name: signed(samples()[name][0], LEARNER) for name in ("join_request", "recording_consent")}
+
+
+def test_join_request_reads_back(learner_events):
+    request = k.parse_join_request(learner_events["join_request"])
+    assert request.author == LEARNER.public_key and request.host == HOST.public_key
+    assert request.lesson.startswith("31923:") and request.room.startswith("30312:")
+    assert request.note == "on my phone"
+
+
+def test_join_request_as_rumor_reads_the_same(learner_events):
+    """The rumor of an ephemeral gift wrap carries the same request, without a signature."""
+    as_rumor = rumor(samples()["join_request"][0], LEARNER)
+    assert k.parse_join_request(as_rumor) == k.parse_join_request(learner_events["join_request"])
+
+
+def test_recording_consent_reads_back_and_withdraws(learner_events):
+    consent = k.parse_recording_consent(learner_events["recording_consent"])
+    assert consent.given and consent.author == LEARNER.public_key and consent.host == HOST.public_key
+    withdrawn = signed(k.build_recording_consent(consent.lesson, HOST.public_key, False, created_at=START + 60), LEARNER)
+    assert k.parse_recording_consent(withdrawn).answer is k.ConsentAnswer.WITHDRAWN
+
+
+def test_missed_meeting_reads_back():
+    meeting = k.parse_meeting(signed(samples()["meeting_missed"][0]))
+    assert meeting.missed and meeting.status is k.MeetingStatus.ENDED
+    assert not k.parse_meeting(signed(samples()["meeting"][0])).missed
+
+
+REQUEST_CASES = [
+    ("request without lesson", "join_request", lambda e: resigned(e, LEARNER, tags=tuple(t for t in e.tags if not (t[0] == "a" and t[1].startswith("31923:")))), MalformedEvent, "no a tag points at kind 31923"),
+    ("request without host", "join_request", lambda e: without(e, "p", LEARNER), MissingTag, "'p'"),
+    ("request bad host", "join_request", lambda e: replaced(e, "p", "npub1nothex", keys=LEARNER), MalformedEvent, "p: must be a 64-character"),
+    ("consent unknown answer", "recording_consent", lambda e: replaced(e, "consent", "maybe", keys=LEARNER), MalformedEvent, "consent: must be one of given|withdrawn"),
+    ("consent missing answer", "recording_consent", lambda e: without(e, "consent", LEARNER), MissingTag, "'consent'"),
+    ("consent wrong kind", "recording_consent", lambda e: resigned(e, LEARNER, kind=8312), MalformedEvent, "expected kind 8311"),
+]
+_LEARNER_PARSERS = {"join_request": k.parse_join_request, "recording_consent": k.parse_recording_consent}
+
+
+@pytest.mark.parametrize("name,which,mutate,error,needle", REQUEST_CASES, ids=[c[0] for c in REQUEST_CASES])
+def test_learner_statements_are_strict(learner_events, name, which, mutate, error, needle):
+    bad = mutate(learner_events[which])
+    with pytest.raises(error) as info:
+        _LEARNER_PARSERS[which](bad)
+    assert str(info.value).startswith(f"event {bad.id[:16]}: ")
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("status", ["planned", "live"])
+def test_only_an_ended_meeting_can_be_missed(status):
+    missed = signed(samples()["meeting_missed"][0])
+    with pytest.raises(MalformedEvent, match="cannot be missed"):
+        k.parse_meeting(replaced(missed, "status", status))
+    value = k.parse_meeting(missed)
+    with pytest.raises(MalformedEvent, match="only an ended meeting"):
+        k.build_meeting(dataclasses.replace(value, status=k.MeetingStatus(status)), created_at=START)
+
+
+def test_builders_refuse_bad_targets_and_answers():
+    room = coordinate(30312, HOST.public_key, "r")
+    with pytest.raises(MalformedEvent, match="must point at kind 31923"):
+        k.build_join_request(room, HOST.public_key, created_at=START)
+    with pytest.raises(MalformedEvent, match="given|withdrawn"):
+        k.build_recording_consent(coordinate(31923, HOST.public_key, "l"), HOST.public_key, "perhaps", created_at=START)

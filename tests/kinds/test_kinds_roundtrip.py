@@ -38,8 +38,14 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         return k.build_rsvp(v.lesson, v.status, created_at=at, revision=v.revision, host=v.host, free_busy=v.free_busy, note=v.note)
     if name == "room":
         return k.build_room(k.parse_room(event), created_at=at)
-    if name == "meeting":
+    if name in ("meeting", "meeting_missed"):
         return k.build_meeting(k.parse_meeting(event), created_at=at)
+    if name == "join_request":
+        v = k.parse_join_request(event)
+        return k.build_join_request(v.lesson, v.host, created_at=at, room=v.room, note=v.note)
+    if name == "recording_consent":
+        v = k.parse_recording_consent(event)
+        return k.build_recording_consent(v.lesson, v.host, v.answer, created_at=at, note=v.note)
     if name == "presence":
         v = k.parse_presence(event)
         return k.build_presence(v.room, created_at=at, hand_raised=v.hand_raised)

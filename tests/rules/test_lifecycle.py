@@ -18,6 +18,8 @@ LEGAL = {
     (S.SCHEDULED, A.CANCEL): S.CANCELLED,
     (S.ROOM_CREATED, A.START): S.LIVE,
     (S.ROOM_CREATED, A.CANCEL): S.CANCELLED,
+    (S.SCHEDULED, A.MARK_MISSED): S.MISSED,
+    (S.ROOM_CREATED, A.MARK_MISSED): S.MISSED,
     (S.LIVE, A.END): S.ENDED,
     (S.ENDED, A.PUBLISH_RECORDING): S.RECORDING_AVAILABLE,
     (S.ENDED, A.CLOSE_WITHOUT_RECORDING): S.ENDED_WITHOUT_RECORDING,
@@ -32,6 +34,8 @@ LEGAL = {
         ([A.CREATE_ROOM, A.START, A.END], S.ENDED),
         ([A.CANCEL], S.CANCELLED),
         ([A.CREATE_ROOM, A.CANCEL], S.CANCELLED),
+        ([A.MARK_MISSED], S.MISSED),
+        ([A.CREATE_ROOM, A.MARK_MISSED], S.MISSED),
     ],
 )
 def test_lifecycle_paths(actions, final):
@@ -89,6 +93,9 @@ FLAG_CASES = [
      dict(is_ended=True, has_recording=True)),
     ("ended without recording", S.ENDED_WITHOUT_RECORDING, 7200,
      dict(is_ended=True, has_recording=False)),
+    ("missed: nobody went live", S.MISSED, 2 * 3600,
+     dict(is_scheduled=False, is_live=False, is_ended=True, has_recording=False,
+          time_until_start=None, can_rsvp=False)),
     ("cancelled", S.CANCELLED, -3600,
      dict(is_scheduled=False, is_ended=False, is_cancelled=True, time_until_start=None,
           can_rsvp=False)),
