@@ -1,9 +1,11 @@
 """The SFU side of a live lesson: join tokens for admitted participants, the E2EE key an SFU
 client takes, and the SFU's webhooks kept as attendance evidence.
 
-Who may join is read from the index, never from the SFU: the lesson's host always, a learner
-once the host has signed an 8313 ``admit`` for them (for the lesson, its room or one of its
-meetings; the host's newest decision wins, so a later ``deny`` takes the admission back). Where
+Who may join is read from the index, never from the SFU, by the live-session rules
+(``rules.rooms.admission``): the lesson's host always; where the lesson needs admission
+(waiting room, E2EE or RSVPs) a learner once the host has signed an 8313 ``admit`` for them (for
+the lesson, its room or one of its meetings; the newest decision wins, so a later ``deny`` takes
+the admission back); in an open lesson anyone the host has not denied. Where
 the lesson requires E2EE no token is minted for anyone without the room key: the caller passes
 the key the participant holds (``room_key``): for the host, the key the live-session service
 keeps; for a learner on their own daemon, ``held_room_key`` finds the 8310 rumor they received.
@@ -22,17 +24,19 @@ evidence beside presence heartbeats and the host's own records, never the only r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import kinds
 from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
-from ..kinds import Decision, Lesson, RoomKey
+from ..kinds import Lesson, RoomKey
 from ..nips.nip19 import decode
 from ..nips.nip59 import unwrap
 from ..rules.attendance import Join, Leave
+from ..rules.rooms import Admission, SessionEvidence, admission, admission_required, session_hosts
 from ..sfu.base import E2eeKey, Role, SfuAdapter, SfuEvent, SfuEventType, e2ee_shared_key, permit_join
 from ..sfu.config import SfuConfig, load_sfu_config
 from ..sfu.livekit import LiveKitAdapter, WebhookLedger
@@ -49,11 +53,13 @@ __all__ = [
     "decision_targets",
     "e2ee_key",
     "held_room_key",
+    "is_admitted",
     "join_token",
     "lesson_coordinate",
     "load_lesson",
     "record_webhook",
     "sfu_adapter",
+    "session_evidence",
     "sfu_config",
     "sfu_room_name",
     "sfu_status",
@@ -66,6 +72,7 @@ JOIN_EARLY_SECONDS = 10 * 60
 JOIN_LATE_SECONDS = 30 * 60
 """... and stops letting people in this long after it ends."""
 WEBHOOK_ACTION = "sfu_webhook"
+_T = TypeVar("_T")
 NO_SFU_MESSAGE = (
     "no SFU is configured ([sfu] in config.toml): the room works for scheduling, keys and "
     "presence-based attendance, but there is no media token to hand out"
@@ -126,7 +133,17 @@ def sfu_status(ctx: ServiceContext) -> dict[str, Any]:
 
 
 def _hosts(lesson: Lesson) -> frozenset[str]:
-    return frozenset({lesson.author, lesson.instructor})
+    return session_hosts(lesson)
+
+
+def _parsed(events: list[Event], parse: Callable[[Event], _T]) -> tuple[_T, ...]:
+    out = []
+    for event in events:
+        try:
+            out.append(parse(event))
+        except MalformedEvent:
+            continue
+    return tuple(out)
 
 
 async def decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
@@ -135,34 +152,52 @@ async def decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
     if lesson.room:
         targets.add(lesson.room)
     meetings = await ctx.store.query(
-        [Filter(kinds=frozenset({kinds.MEETING}), authors=_hosts(lesson), tags={"a": frozenset({lesson.coordinate})})],
+        [Filter(kinds=frozenset({kinds.MEETING}), authors=_hosts(lesson), tags={"a": frozenset(targets)})],
         now=ctx.clock.now(),
     )
     targets.update(coordinate(kinds.MEETING, e.pubkey, e.tag_value("d") or "") for e in meetings)
     return targets
 
 
-async def admitted(ctx: ServiceContext, lesson: Lesson, pubkey: str) -> bool:
-    """The host is; a learner is when the host's newest 8313 about them says ``admit``."""
-    if pubkey in _hosts(lesson):
-        return True
-    targets = await decision_targets(ctx, lesson)
-    events = await ctx.store.query(
-        [Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}), authors=_hosts(lesson), tags={"p": frozenset({pubkey})})],
-        now=ctx.clock.now(),
+async def session_evidence(ctx: ServiceContext, lesson: str | Lesson) -> SessionEvidence:
+    """What the index holds that admission and attendance need, for ``rules.rooms``: the host's
+    rooms, meetings, decisions and recordings, the RSVPs and join requests, and the SFU's
+    webhook joins and leaves as ``observed`` evidence."""
+    found = lesson if isinstance(lesson, Lesson) else await load_lesson(ctx, lesson)
+    now, hosts = ctx.clock.now(), _hosts(found)
+    about = frozenset({found.coordinate} | ({found.room} if found.room else set()))
+    targets = frozenset(await decision_targets(ctx, found))
+
+    async def query(kind: int, tags: dict[str, frozenset[str]], authors: frozenset[str] | None = None) -> list[Event]:
+        return await ctx.store.query([Filter(kinds=frozenset({kind}), authors=authors, tags=tags)], now=now)
+
+    rooms = await query(kinds.ROOM, {"a": frozenset({found.coordinate})}, hosts)
+    if found.room:
+        rooms += await query(kinds.ROOM, {"d": frozenset({found.room.split(":", 2)[2]})}, hosts)
+    return SessionEvidence(
+        lesson=found,
+        rooms=_parsed(rooms, kinds.parse_room),
+        meetings=_parsed(await query(kinds.MEETING, {"a": about}, hosts), kinds.parse_meeting),
+        recordings=_parsed(await query(kinds.FILE_METADATA, {"a": frozenset({found.coordinate})}, hosts), kinds.parse_recording),
+        rsvps=tuple(await ctx.store.rsvps(found.coordinate, now=now)),
+        join_requests=_parsed(await query(kinds.JOIN_REQUEST, {"a": frozenset({found.coordinate})}), kinds.parse_join_request),
+        decisions=_parsed(await query(kinds.WAITING_ROOM_DECISION, {"a": targets}, hosts), kinds.parse_waiting_room_decision),
+        observed=tuple(await webhook_evidence(ctx, found)),
     )
-    decisions = []
-    for event in events:
-        try:
-            decision = kinds.parse_waiting_room_decision(event)
-        except MalformedEvent:
-            continue
-        if decision.target in targets and decision.participant == pubkey:
-            decisions.append(decision)
-    if not decisions:
+
+
+def is_admitted(ev: SessionEvidence, pubkey: str) -> bool:
+    """The rule ``rules.rooms.join_access`` applies: never after a deny; where the lesson needs
+    admission (waiting room, E2EE, RSVPs) only with the host's admit; the hosts always."""
+    standing = admission(ev, pubkey)
+    if standing.admission is Admission.DENIED:
         return False
-    newest = max(decisions, key=lambda d: (d.created_at, d.event_id or ""))
-    return newest.decision is Decision.ADMIT
+    return standing.admission is Admission.ADMITTED or not admission_required(ev.lesson)
+
+
+async def admitted(ctx: ServiceContext, lesson: Lesson, pubkey: str) -> bool:
+    """Whether the host has let ``pubkey`` in, read from the index (``is_admitted``)."""
+    return is_admitted(await session_evidence(ctx, lesson), pubkey)
 
 
 async def held_room_key(ctx: ServiceContext, lesson: Lesson) -> RoomKey | None:

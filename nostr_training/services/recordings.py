@@ -37,16 +37,17 @@ from .. import kinds
 from ..errors import BlossomError, MalformedEvent, NostrTrainingError, NotFound, RecordingRefused
 from ..event import Event
 from ..filters import Filter
-from ..kinds import CompletionBasis, CompletionRecord, Decision, Lesson, Recording, RecordingKey
+from ..kinds import CompletionBasis, CompletionRecord, Lesson, Recording, RecordingKey
 from ..media.blossom import BlossomClient, hash_file
 from ..media.recording import upload_recording
 from ..nips.blossom import sha256_from_url
 from ..nips.nip59 import make_rumor, unwrap
 from ..rules.completion import RecordingCompletion, evaluate_recording
+from ..rules.rooms import Admission, admission
 from ..sfu.base import RecordingPlan, recording_plan
 from ..store.base import ActionRecord, AddOutcome
 from .context import ServiceContext
-from .media import decision_targets, load_lesson
+from .media import load_lesson, session_evidence
 from .messages import send_private
 
 __all__ = [
@@ -145,23 +146,10 @@ async def recording_ready(ctx: ServiceContext, lesson: str | Lesson) -> Recordin
 
 
 async def admitted_participants(ctx: ServiceContext, lesson: Lesson) -> list[str]:
-    """Learners whose newest 8313 from the host, for the lesson, its room or a meeting, admits them."""
-    targets = await decision_targets(ctx, lesson)
-    events = await ctx.store.query(
-        [Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}), authors=_hosts(lesson))], now=ctx.clock.now()
-    )
-    newest: dict[str, kinds.WaitingRoomDecision] = {}
-    for event in events:
-        try:
-            decision = kinds.parse_waiting_room_decision(event)
-        except MalformedEvent:
-            continue
-        if decision.target not in targets:
-            continue
-        held = newest.get(decision.participant)
-        if held is None or (decision.created_at, decision.event_id or "") > (held.created_at, held.event_id or ""):
-            newest[decision.participant] = decision
-    return sorted(p for p, d in newest.items() if d.decision is Decision.ADMIT and p not in _hosts(lesson))
+    """Learners the host admitted (``rules.rooms.admission``), newest decision standing."""
+    ev = await session_evidence(ctx, lesson)
+    known = {d.participant for d in ev.decisions} | {r.author for r in ev.join_requests}
+    return sorted(p for p in known - _hosts(lesson) if admission(ev, p).admission is Admission.ADMITTED)
 
 
 async def _blossom_server(ctx: ServiceContext, me: str, server: str | None) -> str:

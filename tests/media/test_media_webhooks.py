@@ -18,7 +18,7 @@ from nostr_training.daemon.app import Daemon
 from nostr_training.daemon.routes_media import WEBHOOK_PATH, SfuStatus
 from nostr_training.keys import Keys
 from nostr_training.rules.attendance import Join, Leave
-from nostr_training.services.media import webhook_events, webhook_evidence
+from nostr_training.services.media import session_evidence, webhook_events, webhook_evidence
 from nostr_training.signer import LocalSigner
 
 ALICE = "aa" * 32
@@ -99,6 +99,7 @@ async def test_signed_webhooks_become_evidence_once_and_forged_or_stale_ones_are
             Leave(BOB, t0 + 900, connection="PA_b1", source="livekit"),
             Leave(ALICE, t0 + 3000, connection="PA_a2", source="livekit"),
         ]
+        assert (await session_evidence(daemon.services, lesson.coordinate)).observed == tuple(evidence)
         status = await daemon.status()
         assert status["components"]["sfu"]["configured"] is True
         assert SECRET not in str(status)

@@ -158,3 +158,15 @@ async def test_a_learner_finds_the_room_key_the_host_wrapped_and_ignores_a_stran
         await ctx.store.add(decision(host, lesson.coordinate, learner.public_key, "admit", wall.now() - 5))
         ticket = await join_token(ctx, lesson, learner.public_key, room_key=held.key)
         assert ticket.token is not None
+
+
+async def test_an_open_lesson_lets_in_anyone_the_host_has_not_denied(tmp_path, host, learner, wall):
+    cm, ctx, lesson = await _setup(tmp_path, host, wall, requires_rsvp=False)
+    try:
+        ticket = await join_token(ctx, lesson.coordinate, learner.public_key)
+        assert TokenVerifier(API_KEY, SECRET).verify(ticket.token).identity == learner.public_key
+        await ctx.store.add(decision(host, lesson.coordinate, learner.public_key, "deny", wall.now() - 30))
+        with pytest.raises(AdmissionRequired):
+            await join_token(ctx, lesson.coordinate, learner.public_key)
+    finally:
+        await cm.__aexit__(None, None, None)
