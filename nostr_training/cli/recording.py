@@ -18,7 +18,7 @@ __all__ = ["register", "recording"]
 def recording() -> None:
     """A lesson's recording: publish it (host), record what you watched and see your progress.
 
-    \\b
+    \b
     Example:
       nostr-training recording publish 31923:<host>:lesson-1 session.webm --server https://blossom.example
       nostr-training recording progress 31923:<host>:lesson-1 0 1800
@@ -87,7 +87,7 @@ def recording_publish(lesson: str, source: str, server: str | None, mime: str | 
     For an end-to-end encrypted lesson the file is encrypted before upload and its key sent to
     each admitted participant. Uploads resume: a rerun sends nothing the server already holds.
 
-    \\b
+    \b
     Example:
       nostr-training recording publish 31923:<host>:lesson-1 session.webm --server https://blossom.example
     """
@@ -172,7 +172,7 @@ def recording_progress(lesson: str, start: float, end: float, data_dir: str | No
     Kept privately in your data dir; once the unique seconds reach 90 % the lesson is complete
     and your completion goes privately to the host. Exits 0 once complete, 1 before.
 
-    \\b
+    \b
     Example:
       nostr-training recording progress 31923:<host>:lesson-1 0 1800
     """
@@ -187,7 +187,7 @@ def recording_progress(lesson: str, start: float, end: float, data_dir: str | No
 def recording_status_cmd(lesson: str, data_dir: str | None, key_file: str | None, as_json: bool) -> int:
     """How much of a lesson's recording you watched. Exits 0 once complete, 1 before.
 
-    \\b
+    \b
     Example:
       nostr-training recording status 31923:<host>:lesson-1 --json
     """
