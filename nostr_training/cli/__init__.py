@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, identity, query, relays, toolbox
+    from . import daemon, follow, identity, query, recording, relays, toolbox
 
-    for module in (toolbox, daemon, query, follow, relays, identity):
+    for module in (toolbox, daemon, query, follow, relays, identity, recording):
         module.register(cli)
 
 

@@ -33,7 +33,7 @@ from ..signer import Signer
 from ..store.base import OutboxState, Store
 from .components import Component
 from .config import DaemonConfig
-from .control import control_routes
+from .control import control_routes, raw_routes
 from .follows import Follows
 from .http import HttpServer
 from .local_relay import LocalRelay
@@ -238,6 +238,8 @@ class Daemon:
         self.server = HttpServer(self.local, host=self.config.host, port=self.config.port, token=token)
         for route in control_routes(self):
             self.server.add_route(route)
+        for method, path, handler in raw_routes(self):
+            self.server.add_raw(method, path, handler)
         try:
             await self.server.start()
         except OSError as exc:

@@ -15,12 +15,13 @@ from ..services.publish import publish_events
 from ..services.query import parse_filters, query_index
 from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
-from .http import Route
+from . import routes_media
+from .http import Handler, Route
 
 if TYPE_CHECKING:
     from .app import Daemon
 
-__all__ = ["control_routes"]
+__all__ = ["control_routes", "raw_routes"]
 
 
 def _events(body: dict[str, Any]) -> list[Event]:
@@ -99,4 +100,11 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         Route("POST", "/follows", follows_add),
         Route("DELETE", "/follows", follows_remove),
         Route("POST", "/relays", relays_set),
+        *routes_media.routes(daemon),
     ]
+
+
+def raw_routes(daemon: "Daemon") -> list[tuple[str, str, Handler]]:
+    """Plain aiohttp handlers (webhooks, feeds): registered with the control routes, before the
+    server starts, since aiohttp takes no route once it runs."""
+    return [*routes_media.raw_routes(daemon)]

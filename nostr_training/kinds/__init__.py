@@ -120,8 +120,12 @@ __all__ = [
     "parse_training_link",
     # recordings, reminders, deletion
     "Recording",
+    "RecordingKey",
     "build_recording",
+    "build_recording_key",
     "parse_recording",
+    "parse_recording_key",
+    "with_recording_tag",
     "ReminderKind",
     "Reminder",
     "reminder_text",
@@ -166,6 +170,7 @@ WAITING_ROOM_DECISION = 8313
 CERTIFICATE_REVOCATION = 8314
 ATTENDANCE_CLAIM = 8315
 DOOR_CHECK = 8316
+RECORDING_KEY = 8320
 PROFILE_BADGES = 10008
 RELAY_LIST = 10002
 DM_RELAYS = 10050
@@ -204,6 +209,7 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(CERTIFICATE_REVOCATION, "certificate revocation", "ours", ours=True),
         KindInfo(ATTENDANCE_CLAIM, "learner join/leave claim", "ours", ours=True),
         KindInfo(DOOR_CHECK, "door check-in/check-out (host-signed)", "ours", ours=True),
+        KindInfo(RECORDING_KEY, "recording file key (rumor only)", "ours", ours=True),
         KindInfo(RELAY_LIST, "relay list", "65"),
         KindInfo(PROFILE_BADGES, "profile badges", "58"),
         KindInfo(DM_RELAYS, "DM inbox relays", "17"),
@@ -229,7 +235,7 @@ KINDS: dict[int, KindInfo] = {
 
 #: Kinds that only ever travel inside a gift wrap. Signed and published, a room key or a DM is
 #: a leak; a seal is signed, but only its wrap is ever published.
-PRIVATE_KINDS = frozenset({SEAL, DIRECT_MESSAGE, ROOM_KEY})
+PRIVATE_KINDS = frozenset({SEAL, DIRECT_MESSAGE, ROOM_KEY, RECORDING_KEY})
 
 
 def info(kind: int) -> KindInfo | None:
@@ -302,7 +308,15 @@ from .certificates import (  # noqa: E402
 )
 from .deletion import Deletion, build_deletion, parse_deletion  # noqa: E402
 from .profile import ExistingIdentity, Profile, build_profile, identity_to_reuse, parse_profile  # noqa: E402
-from .recordings import Recording, build_recording, parse_recording  # noqa: E402
+from .recordings import (  # noqa: E402
+    Recording,
+    RecordingKey,
+    build_recording,
+    build_recording_key,
+    parse_recording,
+    parse_recording_key,
+    with_recording_tag,
+)
 from .reminders import Reminder, ReminderKind, build_reminder, parse_reminder, reminder_text  # noqa: E402
 from .rooms import (  # noqa: E402
     ConsentAnswer,

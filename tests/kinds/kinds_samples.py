@@ -250,6 +250,23 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
             True,
         ),
         "recording": (k.build_recording(recording, created_at=START + 7200), True),
+        "encrypted_recording": (
+            k.build_recording(
+                dataclasses.replace(
+                    recording, mime="application/octet-stream", original_sha256="cd" * 32,
+                    encryption_algorithm="xchacha20poly1305-secretstream", file_type="video/webm", duration=3600,
+                ),
+                created_at=START + 7200,
+            ),
+            True,
+        ),
+        "recording_key": (
+            k.build_recording_key(
+                lesson.coordinate, "ab" * 32, bytes(range(32)), alg="xchacha20poly1305-secretstream",
+                created_at=START + 7300, recording="6" * 64,
+            ),
+            False,
+        ),
         "reminder": (
             k.build_reminder(k.ReminderKind.STARTING, parsed_lesson, LEARNER.public_key, created_at=START, expires_at=START + 86400),
             False,

@@ -36,6 +36,7 @@ PARSERS = {
     k.PROFILE_BADGES: k.parse_profile_badges,
     k.DELETION: k.parse_deletion,
     k.FILE_METADATA: k.parse_recording,
+    k.RECORDING_KEY: k.parse_recording_key,
     k.DIRECT_MESSAGE: k.parse_reminder,
 }
 

@@ -20,6 +20,9 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
     if name == "room_key":
         v = k.parse_room_key(rumor(template))
         return k.build_room_key(v.room, v.key, v.epoch, created_at=at, expires_at=v.expires_at, alg=v.alg)
+    if name == "recording_key":
+        v = k.parse_recording_key(rumor(template))
+        return k.build_recording_key(v.lesson, v.sha256, v.key, alg=v.alg, created_at=at, recording=v.recording)
     if name == "reminder":
         v = k.parse_reminder(rumor(template))
         lesson = k.parse_lesson(signed(k.build_lesson(lesson_value(), created_at=NOW)))
@@ -85,7 +88,7 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         kinds = dict.fromkeys(v.kinds)
         event_kinds = [kd for kd in kinds if not any(a.startswith(f"{kd}:") for a in v.addresses)] or list(kinds)
         return k.build_deletion(events=[(i, event_kinds[0]) for i in v.event_ids], addresses=v.addresses, created_at=at, reason=v.reason)
-    if name == "recording":
+    if name in ("recording", "encrypted_recording"):
         return k.build_recording(k.parse_recording(event), created_at=at)
     raise AssertionError(f"no rebuild for {name}")
 
