@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, query, relays, toolbox
+    from . import calendar, daemon, follow, query, relays, rsvp, toolbox
 
-    for module in (toolbox, daemon, query, follow, relays):
+    for module in (toolbox, daemon, query, follow, relays, rsvp, calendar):
         module.register(cli)
 
 

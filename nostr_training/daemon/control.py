@@ -16,6 +16,7 @@ from ..services.query import parse_filters, query_index
 from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
 from .http import Route
+from .routes_rsvp import routes as rsvp_routes
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -88,6 +89,7 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         return {"read": plan.read, "write": plan.write, "inbox": plan.inbox, "results": [r.to_dict() for r in reports]}
 
     return [
+        *rsvp_routes(daemon),
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),
