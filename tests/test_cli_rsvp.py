@@ -24,7 +24,7 @@ from nostr_training.keys import Keys, save_key_file
 from nostr_training.kinds.calendar import rsvp_d
 from nostr_training.nips.nip19 import naddr_encode
 from nostr_training.services.context import ServiceContext
-from nostr_training.services.rsvp import rsvp_to_lesson
+from nostr_training.services.rsvp import REMINDER_ACTION, REMINDER_DROPPED_ACTION, rsvp_list, rsvp_to_lesson
 from nostr_training.signer import LocalSigner
 from nostr_training.store.memory import MemoryStore
 from nostr_training.store.sqlite import SqliteStore
@@ -166,6 +166,24 @@ async def test_rsvp_list_shows_status_waitlist_and_reminders_sent_and_failed(hos
     assert any("kind 0" in w for w in listing["warnings"]) and any("10050" in w for w in listing["warnings"])
     readable = await cli_in_thread("rsvp", "list", lesson.coordinate)
     assert "waitlisted" in readable.stdout and "unreachable" in readable.stdout and "kind 0" in readable.stderr
+
+
+async def test_a_reminder_missed_while_no_daemon_ran_is_dropped_and_listed(hosting, user, clock):
+    """The answer reached the index two days ago (the daemon of then); the 24 h reminder's window
+    closed an hour before this daemon started: it is logged as dropped, once, never sent."""
+    store = hosting.store
+    learner = Keys.generate()
+    lesson = await add_lesson(store, user, make_lesson(user, "soon", start=T + 11 * HOUR), created_at=T - 3 * DAY)
+    await store.add(signed(learner, kinds.DM_RELAYS, tags=[("relay", R)], created_at=T - 3 * DAY))
+    await store.add(sign_event(kinds.build_rsvp(lesson, "accepted", created_at=T - 2 * DAY), learner.secret), now=T - 2 * DAY)
+    await tick(hosting, clock)
+    await tick(hosting, clock)
+    (dropped,) = await store.actions(action=REMINDER_DROPPED_ACTION, subject=lesson.coordinate)
+    assert dropped.pubkey == learner.public_key and dropped.key.startswith("reminder:24h:")
+    assert await store.actions(action=REMINDER_ACTION, subject=lesson.coordinate) == []
+    listing = await rsvp_list(hosting.services, lesson.coordinate)
+    (row,) = listing.rows
+    assert [(f.kind, f.state.split(":")[0]) for f in row.failed] == [("24h", "dropped")] and row.sent == ()
 
 
 async def test_rsvp_answer_through_the_daemon(hosting, user, clock):

@@ -100,7 +100,7 @@ class ReminderScheduler(PeriodicComponent):
             plan = plan_reminders(
                 evidence.revisions, evidence.rsvps, now, sent=sent,
                 enrolled=await enrolled_learners(store, evidence.lesson, now=now),
-                state=evidence.state, cancelled_at=evidence.cancelled_at,
+                first_seen=evidence.first_seen, state=evidence.state, cancelled_at=evidence.cancelled_at,
                 recording_available_at=evidence.recording_available_at, policy=self.policy,
             )
             for reminder in plan.missed:

@@ -14,7 +14,7 @@ so its last revision is read back from the deletion's ``e`` tag.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from .. import kinds
 from ..errors import MalformedEvent, NotFound, RsvpRefused
@@ -103,6 +103,9 @@ class LessonEvidence:
     """Every answer seen, whatever its ``d`` (superseded ones too: the rules pick the newest)."""
     cancelled_at: int | None = None
     recording_available_at: int | None = None
+    first_seen: Mapping[str, int] = field(default_factory=dict)
+    """Event id -> when the index first stored it: an answer or revision is dated by the later
+    of its ``created_at`` and this (a backdated answer that arrived late counts as late)."""
 
     @property
     def lesson(self) -> Lesson:
@@ -130,16 +133,20 @@ async def lesson_evidence(store: Store, coord: str, *, now: int) -> LessonEviden
     answers = await store.query(
         [Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset({coord})})], now=now, include_superseded=True
     )
-    recording: list[int] = [r.created_at or 0 for r in ordered if r.recording_url]
     files = await store.query(
         [Filter(kinds=frozenset({kinds.FILE_METADATA}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now
     )
-    recording += [f.created_at for f in files]
+    rsvps = tuple(_parsed(parse_rsvp, answers))
+    ids = [r.event_id for r in (*ordered, *rsvps) if r.event_id is not None] + [f.id for f in files]
+    seen = await store.first_seen(ids)
+    recording = [max(r.created_at or 0, seen.get(r.event_id or "", 0)) for r in ordered if r.recording_url]
+    recording += [max(f.created_at, seen.get(f.id, 0)) for f in files]
     return LessonEvidence(
         revisions=ordered,
-        rsvps=tuple(_parsed(parse_rsvp, answers)),
+        rsvps=rsvps,
         cancelled_at=cancelled[0] if cancelled is not None else None,
         recording_available_at=min(recording) if recording else None,
+        first_seen=seen,
     )
 
 
@@ -300,7 +307,7 @@ async def rsvp_list(ctx: ServiceContext, lesson_text: str) -> RsvpListing:
     evidence = await lesson_evidence(ctx.store, coord, now=now)
     if evidence is None:
         raise NotFound(f"no lesson {coord} in the index")
-    rows = roster_rows(evidence.revisions, evidence.rsvps)
+    rows = roster_rows(evidence.revisions, evidence.rsvps, first_seen=evidence.first_seen)
     learners = {r.pubkey for r in rows}
     lines = await _reminder_lines(ctx, coord)
     learners |= set(lines)
