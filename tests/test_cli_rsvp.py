@@ -186,6 +186,28 @@ async def test_a_reminder_missed_while_no_daemon_ran_is_dropped_and_listed(hosti
     assert [(f.kind, f.state.split(":")[0]) for f in row.failed] == [("24h", "dropped")] and row.sent == ()
 
 
+async def test_a_cancelled_lesson_tells_who_answered_yes_or_maybe_and_stays_in_the_calendar(hosting, user, clock):
+    store = hosting.store
+    lesson = await add_lesson(store, user, make_lesson(user, "off", start=T + 3 * DAY, max_participants=1))
+    keen, waiting, maybe, no = (Keys.generate() for _ in range(4))
+    for n, (keys, answer) in enumerate(((keen, "accepted"), (waiting, "accepted"), (maybe, "tentative"), (no, "declined"))):
+        await store.add(signed(keys, kinds.DM_RELAYS, tags=[("relay", R)], created_at=T - DAY))
+        await store.add(sign_event(kinds.build_rsvp(lesson, answer, created_at=T - 100 + n), keys.secret), now=T - 100 + n)
+    await store.add(signed(user, kinds.DELETION, tags=[("a", lesson.coordinate), ("e", lesson.event_id), ("k", "31923")],
+                           created_at=T + 300), now=T + 300)
+    await tick(hosting, clock)
+    told = {a.pubkey: a.detail for a in await store.actions(action=REMINDER_ACTION, subject=lesson.coordinate)}
+    assert told == {keen.public_key: "cancelled", waiting.public_key: "cancelled", maybe.public_key: "cancelled"}
+    status = await hosting.status()
+    assert status["components"]["reminders"]["sent"] == 3 and status["components"]["reminders"]["profile"] is False
+    result = await cli_in_thread("ics", lesson.coordinate)
+    assert result.code == 0, result.output
+    (event,) = icalendar.Calendar.from_ical(result.stdout).walk("VEVENT")
+    assert str(event["STATUS"]) == "CANCELLED" and not event.walk("VALARM")
+    refused = await cli_in_thread("rsvp", "answer", lesson.coordinate, "confirmed")
+    assert refused.code == 1 and "cancelled" in refused.stderr
+
+
 async def test_rsvp_answer_through_the_daemon(hosting, user, clock):
     host = Keys.generate()
     lesson = await add_lesson(hosting.store, host, make_lesson(host))

@@ -17,7 +17,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .. import kinds
-from ..event import coordinate
+from ..errors import MalformedEvent
+from ..event import Event
 from ..filters import Filter
 from ..kinds.reminders import build_reminder
 from ..rules.reminders import DueReminder, ReminderPolicy, plan_reminders
@@ -42,6 +43,16 @@ log = logging.getLogger("nostr_training.reminders")
 
 #: Lessons that ended this long ago are not planned any more (recording notices last 7 days).
 PLAN_HORIZON = 30 * 86400
+
+
+def _parsed_lessons(events: list[Event]) -> list[kinds.Lesson]:
+    out = []
+    for event in events:
+        try:
+            out.append(kinds.parse_lesson(event))
+        except MalformedEvent:
+            continue
+    return out
 
 
 class ReminderScheduler(PeriodicComponent):
@@ -78,8 +89,9 @@ class ReminderScheduler(PeriodicComponent):
         me = frozenset({self.daemon.me})
         store = self.daemon.store
         found: set[str] = set()
-        for event in await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now):
-            found.add(coordinate(kinds.LESSON, event.pubkey, event.d))
+        for lesson in _parsed_lessons(await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now)):
+            if lesson.end + PLAN_HORIZON >= now:
+                found.add(lesson.coordinate)
         for deletion in await store.query([Filter(kinds=frozenset({kinds.DELETION}), authors=me)], now=now):
             found.update(a for a in deletion.tag_values("a") if a.startswith(f"{kinds.LESSON}:{self.daemon.me}:"))
         return sorted(found)
