@@ -224,7 +224,7 @@ class Daemon:
             self._store, self._pool, clock=self.clock, default_relays=self.config.relays,
             timeout=self.config.publish_timeout,
         )
-        self.local = LocalRelay(self._store, submit=self.outbox.submit, clock=self.clock)
+        self.local = LocalRelay(self._store, submit_many=self.outbox.submit_many, clock=self.clock)
         self.follows = Follows(
             self._store, self._pool, clock=self.clock, me=self.me, relays=self.config.relays,
             courses=self.config.follow_courses, authors=self.config.follow_authors,

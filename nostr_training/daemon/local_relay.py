@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from .. import kinds
 from ..clock import Clock
-from ..errors import InvalidEvent, MalformedEvent, NostrTrainingError, StoreError
+from ..errors import InvalidEvent, MalformedEvent, StoreError
 from ..event import Event, KindClass, verify_event
 from ..filters import Filter
 from ..nips.nip42 import check_auth
@@ -41,7 +41,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 _HEX = frozenset("0123456789abcdef")
 
-Submit = Callable[[Event], Awaitable[Any]]
+SubmitMany = Callable[[list[Event]], Awaitable[list[Any]]]
 Send = Callable[[str], Awaitable[None]]
 
 
@@ -112,6 +112,9 @@ class RelaySession:
         self._ready = asyncio.Event()  # something to send
         self._room = asyncio.Event()  # the buffer has room
         self._room.set()
+        self._in_flight = 0  # EVENTs waiting for their commit
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.closed = False
 
     @property
@@ -328,22 +331,34 @@ class RelaySession:
         if event.kind == kinds.AUTH:
             self._ok(event.id, False, "invalid: AUTH events are sent with AUTH, not EVENT")
             return
-        try:
-            submission = await relay.submit(event)
-        except MalformedEvent as exc:
-            relay.counters.events_refused += 1
-            self._ok(event.id, False, f"invalid: {exc}")
+        if self._in_flight >= relay.max_in_flight:
+            await self._drained.wait()  # back-pressure: this client's commits catch up first
+        self._in_flight += 1
+        self._drained.clear()
+        relay.committer.submit(event).add_done_callback(lambda done: self._committed(event, done))
+
+    def _committed(self, event: Event, done: asyncio.Future[Any]) -> None:
+        """Answer an EVENT once the group commit that holds it is done (OK only after commit)."""
+        relay = self.relay
+        self._in_flight -= 1
+        if self._in_flight < relay.max_in_flight:
+            self._drained.set()
+        if done.cancelled():
             return
-        except NostrTrainingError as exc:
+        result = done.exception() or done.result()
+        if isinstance(result, MalformedEvent):
             relay.counters.events_refused += 1
-            self._ok(event.id, False, f"error: {exc}")
+            self._ok(event.id, False, f"invalid: {result}")
             return
+        if isinstance(result, Exception):
+            relay.counters.events_refused += 1
+            self._ok(event.id, False, f"error: {result}")
+            return
+        submission = result
         relay.counters.events_accepted += 1
-        outcome = getattr(submission, "outcome", None)
-        relays = getattr(submission, "relays", ())
-        refusals = getattr(submission, "refusals", ())
-        if refusals and not relays:
-            self._ok(event.id, False, refusals[0][1])
+        outcome = submission.outcome
+        if submission.refusals and not submission.relays and not submission.unresolved:
+            self._ok(event.id, False, submission.refusals[0][1])
         elif outcome is AddOutcome.DUPLICATE:
             self._ok(event.id, True, "duplicate: already have this event")
         else:
@@ -380,14 +395,68 @@ class RelaySession:
                 return
 
 
+class GroupCommitter:
+    """Commits the EVENTs of every connection together: whatever arrived while the previous
+    commit ran goes into the next one (one transaction for up to ``max_batch`` events).
+
+    Each EVENT's future resolves when its commit is done: the ``OK`` a client gets always
+    follows the commit that holds its event.
+    """
+
+    def __init__(self, submit_many: SubmitMany, *, max_batch: int = 1000, linger: float = 0.002):
+        self.submit_many = submit_many
+        self.max_batch = max_batch
+        self.linger = linger
+        self.batches = 0
+        self.events = 0
+        self._pending: list[tuple[Event, asyncio.Future[Any]]] = []
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, event: Event) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, future))
+        self._ready.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="group commit")
+        return future
+
+    async def _run(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let the other connections' frames of this moment join
+            if len(self._pending) < self.max_batch // 10:
+                await asyncio.sleep(self.linger)  # a little longer under load: fewer, larger commits
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+            try:
+                results = await self.submit_many([event for event, _ in batch])
+            except Exception as exc:  # the store failed: every event of the batch gets error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.events += len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for _, future in self._pending:
+            future.cancel()
+        self._pending = []
+
+
 class LocalRelay:
-    """Serves the index over NIP-01 and hands written events to ``submit`` (the outbox)."""
+    """Serves the index over NIP-01 and hands written events to ``submit_many`` (the outbox)."""
 
     def __init__(
         self,
         store: Store,
         *,
-        submit: Submit,
+        submit_many: SubmitMany,
         clock: Clock,
         info: dict[str, Any] | None = None,
         max_message_bytes: int = 512 * 1024,
@@ -397,9 +466,10 @@ class LocalRelay:
         send_timeout: float = 10.0,
         page_size: int = 200,
         concurrent_replays: int = 4,
+        max_in_flight: int = 1000,
     ):
         self.store = store
-        self.submit = submit
+        self.committer = GroupCommitter(submit_many)
         self.clock = clock
         self.extra_info = info or {}
         self.max_message_bytes = max_message_bytes
@@ -408,6 +478,7 @@ class LocalRelay:
         self.max_buffer_bytes = max_buffer_bytes
         self.send_timeout = send_timeout
         self.page_size = page_size
+        self.max_in_flight = max_in_flight
         #: Stored-event replays run a few at a time: memory is bounded by them, not by clients.
         self.replays = asyncio.Semaphore(concurrent_replays)
         self.counters = RelayCounters()
@@ -449,7 +520,8 @@ class LocalRelay:
         self.sessions.discard(session)
 
     def close_all(self) -> None:
-        """Cut every client off at once (the daemon is stopping and waits for none of them)."""
+        """Cut every client off at once (the daemon is stopping and waits for none of them).
+        EVENTs of theirs still waiting for a commit get no OK: they were not acknowledged."""
         for session in list(self.sessions):
             session.close()
             session._abort()

@@ -25,7 +25,7 @@ from typing import Any, Callable, Collection, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
-from ..errors import MalformedEvent, RelayUnreachable, StoreError
+from ..errors import MalformedEvent, NostrTrainingError, RelayUnreachable, StoreError
 from ..event import Event, KindClass, supersedes
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
@@ -35,6 +35,7 @@ from ..store.base import (
     LOOKUP,
     ActionRecord,
     AddOutcome,
+    Enqueue,
     OutboxItem,
     OutboxState,
     OutboxTarget,
@@ -62,6 +63,8 @@ log = logging.getLogger("nostr_training.outbox")
 #: OK-false prefixes that no retry will change (NIP-01): the row is refused for good.
 FINAL_PREFIXES = ("invalid:", "blocked:", "restricted:", "pow:", "mute:")
 _GIFT_WRAPS = (kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL)
+#: How long an answered look-up that found no relay list is believed (seconds).
+NEGATIVE_TTL = 3600
 #: Extra seconds granted to a pool's own fetch timeout before the outbox gives up on it.
 _FETCH_GRACE = 1.0
 
@@ -209,6 +212,8 @@ class Outbox:
         self._configured = _urls(self.default_relays)
         self._resolving: set[str] = set()  # event ids whose look-up ``submit`` is doing now
         self._attempted = asyncio.Event()  # set after each delivery pass
+        #: Pubkeys a look-up answered without a list, until when: not asked again meanwhile.
+        self._none_until: dict[tuple[int, str], int] = {}
 
     # Targets -------------------------------------------------------------------------------
 
@@ -264,16 +269,23 @@ class Outbox:
 
     async def _lists(self, kind: int, pubkeys: set[str], fetch: bool) -> tuple[dict[str, Event], set[str]]:
         """The newest list of each pubkey in the store (fetching the missing ones when ``fetch``),
-        and the pubkeys whose list is missing because it could not be looked up."""
+        and the pubkeys whose list is missing because it could not be looked up. A pubkey whose
+        look-up was answered without a list within ``NEGATIVE_TTL`` counts as having none: it is
+        not asked again for every event (a relay that stalls would cost each of them a timeout)."""
         lists = await self._latest(kind, pubkeys)
-        missing = pubkeys - lists.keys()
+        now = self.clock.now()
+        missing = {p for p in pubkeys - lists.keys() if self._none_until.get((kind, p), 0) <= now}
         if not missing:
             return lists, set()
         if not fetch:
             return lists, missing
         answered = await self._fetch_missing(kind, missing)
         lists = await self._latest(kind, pubkeys)
-        return lists, set() if answered else pubkeys - lists.keys()
+        if answered:
+            for p in missing - lists.keys():
+                self._none_until[(kind, p)] = now + NEGATIVE_TTL
+            return lists, set()
+        return lists, {p for p in pubkeys - lists.keys() if p in missing}
 
     async def _plan(self, events: Sequence[Event], fetch: bool = True) -> dict[str, Targets]:
         """Targets of several events from one look-up per list kind."""
@@ -369,6 +381,38 @@ class Outbox:
                     self._resolving.discard(event.id)
         self._wake.set()
         return Submission(event, planned.relays, planned.refusals, outcome, planned.unresolved)
+
+    async def submit_many(self, events: Sequence[Event]) -> list[Submission | NostrTrainingError]:
+        """Commit many verified events in one transaction (the local endpoint's group commit).
+
+        Targets come from the relay lists already in the store; an event whose lists are not
+        there yet is committed with the look-up placeholder, and the sender asks for the missing
+        lists after the commit, batched for every such event. Per event: its ``Submission``, or
+        the error that refused it (nothing of it queued). A store failure raises for all.
+        """
+        now = self.clock.now()
+        results: dict[str, Submission | NostrTrainingError] = {}
+        fresh: list[Event] = []
+        for event in events:
+            refusal = publish_refusal(event, now)
+            if refusal is not None:
+                results[event.id] = MalformedEvent(refusal, event_id=event.id)
+            elif event.id not in {e.id for e in fresh}:
+                fresh.append(event)
+        plans = await self._plan(fresh, fetch=False) if fresh else {}
+        items = []
+        for event in fresh:
+            planned = plans[event.id]
+            targets: list[OutboxTarget | str] = [*planned.relays, *([LOOKUP] if planned.unresolved else [])]
+            refused = tuple((OutboxTarget.recipient(p), reason) for p, reason in planned.refusals)
+            items.append(Enqueue(event, targets, refused))
+        outcomes = await self.store.enqueue_many(items, now=now, verified=True) if items else []
+        for item, outcome in zip(items, outcomes, strict=True):
+            planned = plans[item.event.id]
+            results[item.event.id] = Submission(item.event, planned.relays, planned.refusals, outcome, planned.unresolved)
+        if items:
+            self._wake.set()
+        return [results[e.id] for e in events]
 
     def wake(self) -> None:
         self._wake.set()

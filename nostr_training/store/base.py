@@ -41,6 +41,7 @@ __all__ = [
     "OutboxTarget",
     "LOOKUP",
     "ActionRecord",
+    "Enqueue",
     "OutboxItem",
     "OutboxEntry",
     "Store",
@@ -135,6 +136,16 @@ class ActionRecord:
     pubkey: str | None = None
     event_id: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """One event for ``enqueue_many``: its targets, and the targets refused from the start
+    (an unreachable recipient) with why."""
+
+    event: Event
+    targets: Sequence[OutboxTarget | str]
+    refused: tuple[tuple[OutboxTarget, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +315,14 @@ class Store(Protocol):
         ``action``, the action is written to the action log in the same transaction (its
         ``event_id`` set to this event); when its key is already there nothing is queued and
         ``ALREADY_DONE`` is returned, so an action and the event it causes happen once.
+        """
+
+    async def enqueue_many(self, items: Sequence[Enqueue], *, now: int, verified: bool = False) -> list[AddOutcome]:
+        """``enqueue`` of many events in ONE transaction (the local endpoint's group commit).
+
+        An event that fails verification gets ``INVALID`` and nothing of it is queued; the others
+        commit together or, if the transaction fails, not at all (``StoreError``). Refused targets
+        are written refused, with their message.
         """
 
     async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:

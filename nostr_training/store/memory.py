@@ -19,6 +19,7 @@ from ..kinds import DELETION
 from .base import (
     ActionRecord,
     AddOutcome,
+    Enqueue,
     OutboxEntry,
     OutboxItem,
     OutboxState,
@@ -232,6 +233,29 @@ class MemoryStore(CourseQueries):
                     event, target, OutboxState.PENDING, 0, None, now, now, now, next(self._order)
                 )
         return outcome
+
+    async def enqueue_many(self, items: Sequence[Enqueue], *, now: int, verified: bool = False) -> list[AddOutcome]:
+        self._check_open()
+        outcomes = []
+        for item in items:
+            if not verified:
+                try:
+                    verify_event(item.event)
+                except (InvalidEvent, MalformedEvent):
+                    outcomes.append(AddOutcome.INVALID)
+                    continue
+            outcomes.append(self._store(item.event, private=False, container_id=None, now=now))
+            for target in map(OutboxTarget.of, item.targets):
+                if (item.event.id, target) not in self._outbox:
+                    self._outbox[(item.event.id, target)] = _Delivery(
+                        item.event, target, OutboxState.PENDING, 0, None, now, now, now, next(self._order)
+                    )
+            for target, message in item.refused:
+                if (item.event.id, target) not in self._outbox:
+                    self._outbox[(item.event.id, target)] = _Delivery(
+                        item.event, target, OutboxState.REFUSED, 1, message, now, None, now, next(self._order)
+                    )
+        return outcomes
 
     async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
         self._check_open()

@@ -27,7 +27,17 @@ from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, NotFound, Sto
 from ..event import Event, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
-from .base import ActionRecord, AddOutcome, OutboxEntry, OutboxItem, OutboxState, OutboxTarget, TargetKind, is_delivered_message
+from .base import (
+    ActionRecord,
+    AddOutcome,
+    Enqueue,
+    OutboxEntry,
+    OutboxItem,
+    OutboxState,
+    OutboxTarget,
+    TargetKind,
+    is_delivered_message,
+)
 from .serving import (
     GIFT_WRAP_KINDS,
     CourseQueries,
@@ -457,6 +467,55 @@ class SqliteStore(CourseQueries):
             )
             return outcome
 
+        return await self._transaction(work)
+
+    async def enqueue_many(self, items: Sequence[Enqueue], *, now: int, verified: bool = False) -> list[AddOutcome]:
+        outcomes: list[AddOutcome | None] = []
+        arrivals: list[_Arrival] = []
+        queued: list[Enqueue] = []
+        for item in items:
+            if not verified:
+                try:
+                    verify_event(item.event)
+                except (InvalidEvent, MalformedEvent):
+                    outcomes.append(AddOutcome.INVALID)
+                    continue
+            queued.append(item)
+            arrival = _arrive(item.event, False, None, now)
+            if isinstance(arrival, AddOutcome):
+                outcomes.append(arrival)
+            else:
+                outcomes.append(None)
+                arrivals.append(arrival)
+        rows = []
+        refused = []
+        for item in queued:
+            for target in map(OutboxTarget.of, item.targets):
+                rows.append((item.event.id, target.kind.value, target.value, now, now, now))
+            for target, message in item.refused:
+                refused.append((item.event.id, target.kind.value, target.value, message, now, now))
+
+        async def work() -> list[AddOutcome]:
+            stored = iter(await self._ingest(arrivals)) if arrivals else iter(())
+            w = self._writer
+            await w.executemany(
+                "INSERT OR IGNORE INTO outbox_events (event_id, kind, raw) VALUES (?,?,?)",
+                [(i.event.id, i.event.kind, _raw_json(i.event)) for i in queued],
+            )
+            await w.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, target_kind, target, state, enqueued_at, next_attempt_at,"
+                " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                rows,
+            )
+            await w.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, target_kind, target, state, attempts, last_message,"
+                " enqueued_at, next_attempt_at, updated_at) VALUES (?, ?, ?, 'refused', 1, ?, ?, NULL, ?)",
+                refused,
+            )
+            return [o if o is not None else next(stored) for o in outcomes]
+
+        if not queued:
+            return [o for o in outcomes if o is not None]
         return await self._transaction(work)
 
     async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:

@@ -30,7 +30,7 @@ FRAMES = 1500
 async def endpoint(tmp_path, clock):
     store = await SqliteStore.open(tmp_path / "index.sqlite")
     outbox = Outbox(store, FakePool(), clock=clock, default_relays=["wss://up.example"])
-    local = LocalRelay(store, submit=outbox.submit, clock=clock, max_message_bytes=256 * 1024,
+    local = LocalRelay(store, submit_many=outbox.submit_many, clock=clock, max_message_bytes=256 * 1024,
                        max_buffer_bytes=256 * 1024, send_timeout=0.5)
     server = HttpServer(local, host="127.0.0.1", port=0, token="t")
     await server.start()
