@@ -17,8 +17,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .. import kinds
-from ..errors import MalformedEvent
-from ..event import Event
 from ..filters import Filter
 from ..kinds.reminders import build_reminder
 from ..rules.reminders import DueReminder, ReminderPolicy, plan_reminders
@@ -30,6 +28,7 @@ from ..services.rsvp import (
     enrolled_learners,
     has_profile,
     lesson_evidence,
+    parsed,
 )
 from ..store.base import ActionRecord
 from .components import PeriodicComponent
@@ -43,16 +42,6 @@ log = logging.getLogger("nostr_training.reminders")
 
 #: Lessons that ended this long ago are not planned any more (recording notices last 7 days).
 PLAN_HORIZON = 30 * 86400
-
-
-def _parsed_lessons(events: list[Event]) -> list[kinds.Lesson]:
-    out = []
-    for event in events:
-        try:
-            out.append(kinds.parse_lesson(event))
-        except MalformedEvent:
-            continue
-    return out
 
 
 class ReminderScheduler(PeriodicComponent):
@@ -89,7 +78,7 @@ class ReminderScheduler(PeriodicComponent):
         me = frozenset({self.daemon.me})
         store = self.daemon.store
         found: set[str] = set()
-        for lesson in _parsed_lessons(await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now)):
+        for lesson in parsed(kinds.parse_lesson, await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now)):
             if lesson.end + PLAN_HORIZON >= now:
                 found.add(lesson.coordinate)
         for deletion in await store.query([Filter(kinds=frozenset({kinds.DELETION}), authors=me)], now=now):

@@ -34,6 +34,7 @@ __all__ = [
     "REMINDER_DROPPED_ACTION",
     "UNKNOWN_SENDER",
     "lesson_coordinate",
+    "parsed",
     "LessonEvidence",
     "lesson_evidence",
     "cancellation_of",
@@ -65,7 +66,8 @@ def lesson_coordinate(text: str) -> str:
     return text
 
 
-def _parsed(parse: Any, events: list[Event]) -> list[Any]:
+def parsed(parse: Any, events: list[Event]) -> list[Any]:
+    """Each event the strict parser accepts, in order; the others are left out."""
     out = []
     for event in events:
         try:
@@ -88,8 +90,8 @@ async def cancellation_of(store: Store, coord: str, *, now: int) -> tuple[int, L
     for event_id in deletion.tag_values("e"):
         event = await store.get(event_id)
         if event is not None and event.kind == kinds.LESSON and event.pubkey == author:
-            parsed = _parsed(parse_lesson, [event])
-            last = parsed[0] if parsed else last
+            revision = parsed(parse_lesson, [event])
+            last = revision[0] if revision else last
     return deletion.created_at, last
 
 
@@ -123,7 +125,7 @@ async def lesson_evidence(store: Store, coord: str, *, now: int) -> LessonEviden
         [Filter(kinds=frozenset({kinds.LESSON}), authors=frozenset({author}), tags={"d": frozenset({d})})],
         now=now, include_superseded=True,
     )
-    revisions = _parsed(parse_lesson, events)
+    revisions = parsed(parse_lesson, events)
     cancelled = await cancellation_of(store, coord, now=now)
     if cancelled is not None and cancelled[1] is not None:
         revisions.append(cancelled[1])
@@ -136,7 +138,7 @@ async def lesson_evidence(store: Store, coord: str, *, now: int) -> LessonEviden
     files = await store.query(
         [Filter(kinds=frozenset({kinds.FILE_METADATA}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now
     )
-    rsvps = tuple(_parsed(parse_rsvp, answers))
+    rsvps = tuple(parsed(parse_rsvp, answers))
     ids = [r.event_id for r in (*ordered, *rsvps) if r.event_id is not None] + [f.id for f in files]
     seen = await store.first_seen(ids)
     recording = [max(r.created_at or 0, seen.get(r.event_id or "", 0)) for r in ordered if r.recording_url]
