@@ -279,3 +279,43 @@ async def test_waitlist_promotion_late_answer_and_reschedule(school, home):
     assert rows[s.learners["second"].public_key].needs_reconfirmation
     assert rows[s.learners["late"].public_key].needs_reconfirmation
     assert revision.id
+
+
+async def test_rsvp_answer_without_a_daemon_reaches_the_relay(rust_relay, home):
+    """The CLI answers from the data dir's own index and delivers at once with a short-lived pool."""
+    import json
+
+    from click.testing import CliRunner
+
+    from nostr_training.cli import main
+    from nostr_training.daemon.app import open_store
+    from nostr_training.daemon.config import write_config
+    from nostr_training.keys import save_key_file
+
+    user, host = Keys.generate(), Keys.generate()
+    save_key_file(home / "key.ncryptsec", user, "correct horse", log_n=4)
+    write_config(load_config().with_overrides(relays=[rust_relay.url]))
+    start = int(time.time()) + 2 * DAY
+    lesson = kinds.Lesson(author=host.public_key, d=f"offline-{start}", title="Offline", start=start, end=start + HOUR,
+                          instructor=host.public_key)
+    lesson_event = sign_event(kinds.build_lesson(lesson, created_at=int(time.time())), host.secret)
+    store = await open_store(load_config().database_path)
+    await store.add(lesson_event)
+    await store.close()
+
+    def answer():
+        with CliRunner().isolation() as (out, err, _):
+            try:
+                main(["rsvp", "answer", lesson.coordinate, "declined", "--json"])
+            except SystemExit as exc:
+                return exc.code, out.getvalue().decode(), err.getvalue().decode()
+        raise AssertionError("main always exits")
+
+    code, stdout, stderr = await asyncio.to_thread(answer)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["delivered"] and "no daemon running" in stderr and user.public_key[:16] in stderr
+    async with fast_pool() as pool:
+        (found,) = await pool.fetch([Filter(ids=frozenset({result["id"]}))], [rust_relay.url], timeout=10)
+    rsvp = kinds.parse_rsvp(found)
+    assert rsvp.author == user.public_key and rsvp.status is kinds.RsvpStatus.DECLINED and rsvp.revision == lesson_event.id
