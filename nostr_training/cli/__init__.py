@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, identity, query, recording, relays, toolbox
+    from . import calendar, daemon, follow, identity, query, recording, relays, rsvp, toolbox
 
-    for module in (toolbox, daemon, query, follow, relays, identity, recording):
+    for module in (toolbox, daemon, query, follow, relays, identity, recording, rsvp, calendar):
         module.register(cli)
 
 

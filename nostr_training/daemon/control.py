@@ -17,6 +17,7 @@ from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
 from . import routes_media
 from .http import Handler, Route
+from .routes_rsvp import routes as rsvp_routes
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -92,6 +93,7 @@ def control_routes(daemon: "Daemon") -> list[Route]:
 
     return [
         *identity_routes(daemon),
+        *rsvp_routes(daemon),
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),

@@ -12,6 +12,8 @@ __all__ = ["hosted_components"]
 
 def hosted_components(config: DaemonConfig) -> list[Component]:
     """The components ``daemon run`` starts, in order, for ``config``."""
-    components: list[Component] = []
+    from .reminders import ReminderScheduler
+
+    components: list[Component] = [ReminderScheduler()]
     components.append(SfuStatus())
     return components
