@@ -87,7 +87,10 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         reports = await set_relays(daemon.services, plan, wait=_wait(body))
         return {"read": plan.read, "write": plan.write, "inbox": plan.inbox, "results": [r.to_dict() for r in reports]}
 
+    from .routes_training import routes as training_routes
+
     return [
+        *training_routes(daemon),
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),

@@ -11,5 +11,7 @@ __all__ = ["hosted_components"]
 
 def hosted_components(config: DaemonConfig) -> list[Component]:
     """The components ``daemon run`` starts, in order, for ``config``."""
-    components: list[Component] = []
+    from .certificates import TrainingRecords
+
+    components: list[Component] = [TrainingRecords()]
     return components
