@@ -3,6 +3,8 @@ recipient is said so."""
 
 from __future__ import annotations
 
+from daemon.daemon_fakes import FakePool, signed
+
 from nostr_training import kinds
 from nostr_training.daemon.outbox import Outbox
 from nostr_training.keys import Keys
@@ -12,8 +14,6 @@ from nostr_training.services.messages import reachability, send_dm
 from nostr_training.signer import LocalSigner
 from nostr_training.store import ActionRecord
 from nostr_training.store.memory import MemoryStore
-
-from daemon.daemon_fakes import FakePool, signed
 
 INBOX = "wss://inbox.example"
 

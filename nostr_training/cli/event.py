@@ -157,4 +157,10 @@ def event_checkout(event_ref: str, learner: str, at: int | None, data_dir: str |
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(event)
+    """Join the toolbox's ``event`` group (sign, verify) when it is there: one noun, one group."""
+    existing = cli.commands.get("event")
+    if isinstance(existing, click.Group) and existing is not event:
+        for name, command in event.commands.items():
+            existing.add_command(command, name)
+    else:
+        cli.add_command(event)

@@ -297,6 +297,10 @@ def _int(body: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     return value
 
 
+def _link_dict(link: TrainingLink) -> dict[str, Any]:
+    return {"event": link.event, "author": link.author, "course": link.course, "lesson": link.lesson, "location": link.location}
+
+
 async def _op_create(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     event = await create_training_event(
         ctx, d=_str(body, "d") or "", title=_str(body, "title") or "", start=_int(body, "start") or 0,
@@ -305,14 +309,14 @@ async def _op_create(ctx: ServiceContext, body: dict[str, Any]) -> Any:
         mode=_str(body, "mode", required=False) or "in_person", tzid=_str(body, "tzid", required=False),
         summary=body.get("summary") or "",
     )
-    return {"id": event.id, "event": event.address, "link": parse_training_link(event).__dict__}
+    return {"id": event.id, "event": event.address, "link": _link_dict(parse_training_link(event))}
 
 
 async def _op_link(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     event = await link_event_to_training(
         ctx, _str(body, "event") or "", course=_str(body, "course", required=False), lesson=_str(body, "lesson", required=False)
     )
-    return {"id": event.id, "event": event.address, "link": parse_training_link(event).__dict__}
+    return {"id": event.id, "event": event.address, "link": _link_dict(parse_training_link(event))}
 
 
 async def _op_rsvp_sync(ctx: ServiceContext, body: dict[str, Any]) -> Any:
