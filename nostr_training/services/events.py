@@ -253,10 +253,12 @@ async def track_event_attendance(
     for action, at in ((DoorAction.CHECK_IN, check_in), (DoorAction.CHECK_OUT, check_out)):
         if at is None:
             continue
+        if at > now:
+            raise MalformedEvent(f"a door check records what happened: {at} is after now ({now})", field="at")
         key = f"door|{link.lesson}|{pubkey}|{action.value}|{at}"
         if await ctx.store.get_action(key) is not None:
             continue
-        check = await signer.sign_event(build_door_check(link.lesson, pubkey, action, at=at, created_at=max(now, at)))
+        check = await signer.sign_event(build_door_check(link.lesson, pubkey, action, at=at, created_at=now))
         submission = await ctx.outbox.submit(
             check, action=ActionRecord(key, DOOR_ACTION, now, subject=link.lesson, pubkey=pubkey)
         )

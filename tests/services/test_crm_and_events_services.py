@@ -6,7 +6,7 @@ import pytest
 
 from nostr_training import kinds
 from nostr_training.clock import ManualClock
-from nostr_training.errors import ContactError
+from nostr_training.errors import ContactError, MalformedEvent
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.rules.certification import CertificateStatus
@@ -115,3 +115,19 @@ async def test_an_event_rsvp_of_going_enrols_and_confirms_and_not_going_withdraw
     mine = await training_events.sync_event_rsvp_to_training(host_ctx, created.address, world.issuer.public_key, "maybe")
     lesson_rsvp = await host_ctx.store.get(mine.lesson_rsvp)
     assert kinds.parse_rsvp(lesson_rsvp).status is kinds.RsvpStatus.TENTATIVE and lesson_rsvp.tag_value("a") == created.address
+
+
+async def test_a_door_check_is_counted_once_and_never_dated_in_the_future(clock):
+    world = school()
+    host_ctx = await context(world.issuer, clock)
+    for event in world.events:
+        await host_ctx.store.add(event)
+    lesson = world.lessons[0].coordinate
+    ana = world.learners[0]
+    first = await training_events.track_event_attendance(host_ctx, lesson, ana.public_key, clock.now() - 600, clock.now() - 60)
+    again = await training_events.track_event_attendance(host_ctx, lesson, ana.public_key, clock.now() - 600, clock.now() - 60)
+    assert len(first) == 2 and again == []
+    checks = await training_events.door_checks(host_ctx.store, lesson, clock.now())
+    assert sorted((c.action.value, c.at) for c in checks) == [("check_in", clock.now() - 600), ("check_out", clock.now() - 60)]
+    with pytest.raises(MalformedEvent, match="after now"):
+        await training_events.track_event_attendance(host_ctx, lesson, ana.public_key, clock.now() + 60)
