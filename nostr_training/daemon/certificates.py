@@ -58,6 +58,7 @@ class TrainingRecords(PeriodicComponent):
         self.records = 0
         self.enrolments = 0
         self.notices = 0
+        self._last_run: int | None = None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,9 @@ class TrainingRecords(PeriodicComponent):
         daemon = self.daemon
         if daemon is None or daemon.signer is None or daemon.me is None:
             return
+        if now == self._last_run:
+            return  # the loop catching up after a clock jump: one scan per moment is enough
+        self._last_run = now
         await self._door_records(now)
         await self._event_rsvps(now)
         await self._issue(now)

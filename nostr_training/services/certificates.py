@@ -21,6 +21,7 @@ name (``Store.get`` returns an event in any state).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import CertificateRefused, MalformedEvent, NotFound
@@ -367,12 +368,18 @@ async def _context_events(store: Store, award: Event, now: int) -> list[Event]:
 
 
 async def verify(ctx: ServiceContext, reference: str, *, bundle_text: str | None = None, expiring_days: int = 30) -> Verdict:
-    """The verdict for a code, nevent/note/id (from the local index) or a bundle file's text.
+    """The verdict for a code, nevent/note/id (from the local index), a bundle file's path, or
+    its text (``bundle_text``, as the CLI sends it to a daemon).
 
     A bundle that cannot be read is ``invalid`` (malformed); a reference the index does not know
     is ``not_found``. Nothing here touches a network.
     """
     now = ctx.clock.now()
+    if bundle_text is None and _is_file(reference):
+        try:
+            bundle_text = Path(reference).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            bundle_text = f"unreadable: {exc}"
     if bundle_text is not None:
         try:
             bundle = parse_certificate_bundle(bundle_text)
@@ -389,6 +396,13 @@ async def verify(ctx: ServiceContext, reference: str, *, bundle_text: str | None
         for event in await _context_events(ctx.store, award, now):
             pool[event.id] = event
     return verify_certificate(pool.values(), now=now, expiring_days=expiring_days)
+
+
+def _is_file(reference: str) -> bool:
+    try:
+        return Path(reference).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 async def _one_award(ctx: ServiceContext, reference: str, now: int) -> Event:

@@ -198,3 +198,17 @@ async def test_a_learner_accepts_a_certificate_into_their_profile_badges(clock):
     assert badges.author == ana.public_key and badges.pairs[-1][1] == issued.award_id
     with pytest.raises(Exception, match="awarded to you"):
         await certs.accept_certificate(await context(world.learners[1], clock, ctx.store), issued.code)
+
+
+async def test_verify_takes_a_bundle_path(clock, tmp_path):
+    world = school()
+    ctx = await issuer_ctx(world, clock)
+    ana = world.learners[0]
+    await complete_all(ctx, world, ana)
+    issued = await certs.issue_certificate(ctx, world.course.coordinate, ana.public_key)
+    path = tmp_path / "certificate.json"
+    path.write_text(await certs.export_bundle(ctx, issued.code))
+    fresh = await context(None, clock)
+    assert (await certs.verify(fresh, str(path))).status is VerdictStatus.VALID
+    path.write_bytes(b"\xff\xfe")
+    assert (await certs.verify(fresh, str(path))).status is VerdictStatus.INVALID
