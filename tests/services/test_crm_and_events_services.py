@@ -131,3 +131,29 @@ async def test_a_door_check_is_counted_once_and_never_dated_in_the_future(clock)
     assert sorted((c.action.value, c.at) for c in checks) == [("check_in", clock.now() - 600), ("check_out", clock.now() - 60)]
     with pytest.raises(MalformedEvent, match="after now"):
         await training_events.track_event_attendance(host_ctx, lesson, ana.public_key, clock.now() + 60)
+
+
+async def test_linking_an_event_to_a_lesson_makes_its_rsvps_answers_to_that_lesson(clock):
+    world = school()
+    host_ctx = await context(world.issuer, clock)
+    for event in world.events:
+        await host_ctx.store.add(event)
+    created = await training_events.create_training_event(
+        host_ctx, d="open-day", title="Open day", start=clock.now() + DAY, end=clock.now() + DAY + 3600, location="Hall B",
+    )
+    assert kinds.parse_training_link(created).lesson is None
+    await clock.advance(5)
+    lesson = world.lessons[1].coordinate
+    linked = await training_events.link_event_to_training(host_ctx, created.address, course=world.course.coordinate, lesson=lesson)
+    link = await training_events.event_link(host_ctx.store, created.address, clock.now())
+    assert linked.address == created.address and (link.course, link.lesson) == (world.course.coordinate, lesson)
+    ben = world.learners[1]
+    answer = signed(ben, kinds.build_rsvp(kinds.parse_lesson(linked), "declined", created_at=clock.now()))
+    await host_ctx.store.add(answer)
+    change = await training_events.sync_event_rsvp_to_training(host_ctx, created.address, ben.public_key, "declined", rsvp=answer)
+    assert (change.enrolled, change.lesson) == (False, lesson)
+    assert [(r.author, r.lesson) for _, r in await training_events.event_rsvps(host_ctx.store, created.address, clock.now())] == [
+        (ben.public_key, lesson)]
+    stranger = await context(Keys.generate(), clock, host_ctx.store)
+    with pytest.raises(MalformedEvent, match="only the event's author"):
+        await training_events.link_event_to_training(stranger, created.address, lesson=lesson)
