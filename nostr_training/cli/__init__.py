@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import calendar, daemon, follow, identity, query, recording, relays, rsvp, toolbox
+    from . import calendar, cert, crm, daemon, event, follow, identity, query, recording, relays, rsvp, toolbox
 
-    for module in (toolbox, daemon, query, follow, relays, identity, recording, rsvp, calendar):
+    for module in (toolbox, daemon, query, follow, relays, identity, recording, rsvp, calendar, cert, crm, event):
         module.register(cli)
 
 

@@ -90,10 +90,12 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         return {"read": plan.read, "write": plan.write, "inbox": plan.inbox, "results": [r.to_dict() for r in reports]}
 
     from .routes_identity import routes as identity_routes
+    from .routes_training import routes as training_routes
 
     return [
         *identity_routes(daemon),
         *rsvp_routes(daemon),
+        *training_routes(daemon),
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),
