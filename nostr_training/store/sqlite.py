@@ -152,6 +152,8 @@ def _arrive(event: Event, private: bool, container_id: str | None, now: int | No
 
 _T = TypeVar("_T")
 
+#: Interned tag values the writer remembers (about 10 MiB at most).
+_INTERNED_CACHE = 50_000
 #: Events per verification job sent to the verifier process.
 _VERIFY_CHUNK = 1000
 #: Unverified batches at least this large are verified in a worker process (the second core);
@@ -184,6 +186,7 @@ class SqliteStore(CourseQueries):
         self._writer_thread = writer_thread
         self._verifier: ProcessPoolExecutor | None = None
         self._verifier_broken = False
+        self._interned: dict[tuple[str, str], int] = {}
         self._closing = asyncio.Lock()
 
     @classmethod
@@ -240,13 +243,17 @@ class SqliteStore(CourseQueries):
         try:
             result = work()
         except sqlite3.DatabaseError as exc:
-            w.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"store {self.path.name}: {exc}; the batch was not stored") from exc
         except BaseException:
-            w.execute("ROLLBACK")
+            self._rollback()
             raise
         w.execute("COMMIT")
         return result
+
+    def _rollback(self) -> None:
+        self._interned.clear()
+        self._writer.execute("ROLLBACK")
 
     async def _transaction(self, work: Callable[[], _T]) -> _T:
         return await self._on_writer(self._run_transaction, work)
@@ -427,12 +434,35 @@ class SqliteStore(CourseQueries):
                 rows,
             )
         if tag_rows:
-            w.executemany("INSERT OR IGNORE INTO event_tags VALUES (?,?,?,?,?)", tag_rows)
+            vids = self._value_ids({(name, value) for name, value, *_ in tag_rows})
+            w.executemany(
+                "INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)",
+                [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows],
+            )
         if superseded_in_db:
             w.executemany("UPDATE events SET superseded = 1 WHERE id = ?", superseded_in_db)
         if new_marks:
             self._apply_deletions(new_marks)
         return outcomes
+
+    def _value_ids(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """On the writer thread: the interned number of each (name, value), added if new.
+
+        A bounded cache keeps the hot values (lesson coordinates, learners' pubkeys) out of the
+        database; it is cleared whenever a transaction rolls back, as numbers given out inside
+        it may be handed out again.
+        """
+        cache = self._interned
+        missing = [pair for pair in pairs if pair not in cache]
+        if len(cache) + len(missing) > _INTERNED_CACHE:
+            cache.clear()
+            missing = list(pairs)
+        if missing:
+            w = self._writer
+            w.executemany("INSERT OR IGNORE INTO tag_values (name, value) VALUES (?, ?)", missing)
+            for pair in missing:
+                cache[pair] = w.execute("SELECT vid FROM tag_values WHERE name = ? AND value = ?", pair).fetchone()[0]
+        return cache
 
     def _apply_deletions(self, marks: list[DeletionMark]) -> None:
         """Record new deletion targets and flag every stored event they cover."""
@@ -688,7 +718,7 @@ def _filter_sql(
     if driver is not None:
         marks, values = _placeholders(tags.pop(driver))
         source = "event_tags t CROSS JOIN events e ON e.seq = t.seq"
-        where.append(f"t.name = ? AND t.value IN ({marks})")
+        where.append(f"t.vid IN (SELECT vid FROM tag_values WHERE name = ? AND value IN ({marks}))")
         params += [driver, *values]
         if f.kinds is not None:
             marks, values = _placeholders(f.kinds)
@@ -720,8 +750,8 @@ def _filter_sql(
         marks, values = _placeholders(wanted)
         if _is_indexed_name(name):
             where.append(
-                "EXISTS (SELECT 1 FROM event_tags x WHERE x.name = ? AND x.value IN"
-                f" ({marks}) AND x.kind = e.kind AND x.created_at = e.created_at AND x.seq = e.seq)"
+                "EXISTS (SELECT 1 FROM event_tags x WHERE x.vid IN (SELECT vid FROM tag_values WHERE name = ?"
+                f" AND value IN ({marks})) AND x.kind = e.kind AND x.created_at = e.created_at AND x.seq = e.seq)"
             )
         else:
             where.append(
