@@ -213,7 +213,7 @@ async def ingest(path: Path, db: Path, batch: int, n: int) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=20_000, help="events per add_many (one transaction)")
+    parser.add_argument("--batch", type=int, default=50_000, help="events per add_many (one transaction)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cpu", type=int, default=0, help="the CPU to pin the raw verify baseline to")
     parser.add_argument("--one-core", action="store_true", help="pin the ingest to that CPU too")

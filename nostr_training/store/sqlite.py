@@ -1,11 +1,13 @@
 """The SQLite store: the daemon's index of events and its durable memory.
 
-Ingest is a pipeline over two threads: a checker thread verifies signatures (libsecp256k1
-releases the GIL) and works out each event's columns, while one writer thread owns a plain
-``sqlite3`` connection and stores the checked chunks, a whole ``add_many`` in one ``BEGIN
-IMMEDIATE`` transaction (serialised by a lock). Each write is one job on the writer thread, not
-one thread hop per statement. A second (aiosqlite) connection reads, so queries see only
-committed batches and do not wait behind a long ingest. WAL with ``synchronous=NORMAL``: a crash may lose the last
+Every write is one job on a single writer thread that owns a plain ``sqlite3`` connection:
+jobs run one at a time in the order submitted, a whole ``add_many`` in one ``BEGIN IMMEDIATE``
+transaction, without a thread hop per statement. A large unverified batch is a pipeline over two
+cores: a worker process verifies it chunk by chunk while the writer stores the chunks already
+verified (measured: verifying in a thread fights the writer for the GIL and ran slower than
+verifying inline; a process keeps the writer at the store-only speed). A second (aiosqlite)
+connection reads, so queries see only committed batches and do not wait behind a long ingest.
+WAL with ``synchronous=NORMAL``: a crash may lose the last
 commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
 in order and recorded in ``PRAGMA user_version``; a database newer than the code is refused.
 
