@@ -7,8 +7,7 @@ cores: a worker process verifies it chunk by chunk while the writer stores the c
 verified (measured: verifying in a thread fights the writer for the GIL and ran slower than
 verifying inline; a process keeps the writer at the store-only speed). A second (aiosqlite)
 connection reads, so queries see only committed batches and do not wait behind a long ingest.
-WAL with ``synchronous=NORMAL``: a crash may lose the last
-commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
+WAL with ``synchronous=NORMAL``: a crash may lose the last commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
 in order and recorded in ``PRAGMA user_version``; a database newer than the code is refused.
 
 Superseded and deleted are flags kept true to their definitions (see ``base``) on every
@@ -19,13 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import multiprocessing
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import (
+    BrokenExecutor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
