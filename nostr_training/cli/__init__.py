@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, query, relays, toolbox
+    from . import daemon, follow, live, query, relays, toolbox
 
-    for module in (toolbox, daemon, query, follow, relays):
+    for module in (toolbox, daemon, query, follow, relays, live):
         module.register(cli)
 
 

@@ -16,6 +16,7 @@ from ..services.query import parse_filters, query_index
 from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
 from .http import Route
+from .routes_live import routes as live_routes
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -87,7 +88,7 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         reports = await set_relays(daemon.services, plan, wait=_wait(body))
         return {"read": plan.read, "write": plan.write, "inbox": plan.inbox, "results": [r.to_dict() for r in reports]}
 
-    return [
+    return live_routes(daemon) + [
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),

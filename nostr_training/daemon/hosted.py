@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .components import Component
 from .config import DaemonConfig
+from .live import live_component
 
 __all__ = ["hosted_components"]
 
@@ -12,4 +13,5 @@ __all__ = ["hosted_components"]
 def hosted_components(config: DaemonConfig) -> list[Component]:
     """The components ``daemon run`` starts, in order, for ``config``."""
     components: list[Component] = []
+    components.append(live_component(config))
     return components
