@@ -60,6 +60,7 @@ from ..services.live import ConferenceConfig, finalise_attendance, load_evidence
 from ..services.messages import send_private
 from ..store.base import ActionRecord
 from .components import PeriodicComponent
+from .follows import GIFT_WRAP_LOOKBACK
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -74,7 +75,17 @@ KEY_LIFETIME = 86400
 """A room key's wrap expires this long after the lesson's scheduled end (NIP-40)."""
 LIVE_REFRESH = 900
 """A live meeting is republished this often, well within NIP-53's hour before it reads as ended."""
+FOLLOW_AFTER_END = 7 * 86400
+"""Session events of a lesson are followed until a week after its end (late records, recordings)."""
 _SUB = "live-sessions"
+
+
+def _lesson_end(event: Event) -> int:
+    """The lesson's end from its tags without the strict parser (0 when unreadable: not followed)."""
+    try:
+        return kinds.parse_lesson(event).end
+    except MalformedEvent:
+        return 0
 
 
 class LiveSessions(PeriodicComponent):
@@ -82,12 +93,15 @@ class LiveSessions(PeriodicComponent):
 
     name = "live-sessions"
 
-    def __init__(self, *, interval: float = 5.0, policy: LivePolicy = DEFAULT_POLICY) -> None:
+    def __init__(self, *, interval: float = 5.0, policy: LivePolicy = DEFAULT_POLICY, reconcile_interval: int = 60) -> None:
         super().__init__()
         self.interval = interval
         self.policy = policy
         self._lock = asyncio.Lock()
         self._subscribed: str | None = None
+        self._reconciled = 0
+        self._filters: list[Filter] = []
+        self.reconcile_interval = reconcile_interval
         self.counters = {"rooms": 0, "closures": 0, "admits": 0, "epochs": 0, "keys_sent": 0, "records": 0}
 
     def status(self) -> dict[str, Any]:
@@ -121,12 +135,16 @@ class LiveSessions(PeriodicComponent):
     # Subscription -------------------------------------------------------------------------
 
     async def _follow(self, now: int) -> None:
-        """One REQ for every lesson and room in the index; replaced when that set changes."""
+        """One REQ for every current lesson and its room in the index, replaced when that set
+        changes; and every ``reconcile_interval`` a fetch of the same, so an event the live
+        subscription missed (a reconnect, a relay that dropped it) still reaches the index."""
         daemon = self.daemon
         if daemon is None or daemon.pool is None or not daemon.config.relays:
             return
         store = daemon.store
-        lessons = {f"{kinds.LESSON}:{e.pubkey}:{e.d}" for e in await store.query([Filter(kinds=frozenset({kinds.LESSON}))], now=now)}
+        current = Filter(kinds=frozenset({kinds.LESSON}))
+        lessons = {f"{kinds.LESSON}:{e.pubkey}:{e.d}" for e in await store.query([current], now=now)
+                   if _lesson_end(e) + FOLLOW_AFTER_END > now}
         rooms = {f"{kinds.ROOM}:{e.pubkey}:{e.d}" for e in await store.query([Filter(kinds=frozenset({kinds.ROOM}))], now=now)}
         filters: list[Filter] = []
         if lessons:
@@ -141,8 +159,12 @@ class LiveSessions(PeriodicComponent):
             filters.append(Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}), tags={"p": frozenset({daemon.me})}))
         shape = json.dumps([f.to_dict() for f in filters], sort_keys=True)
         key = f"{_SUB}:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
+        self._filters = filters
+        if key == self._subscribed and now - self._reconciled >= self.reconcile_interval:
+            await self.reconcile()
         if key == self._subscribed or not filters:
             return
+        self._reconciled = now
         if self._subscribed:
             await daemon.pool.unsubscribe(self._subscribed)
 
@@ -152,6 +174,25 @@ class LiveSessions(PeriodicComponent):
 
         await daemon.pool.subscribe(key, filters, list(daemon.config.relays), on_event)
         self._subscribed = key
+
+    async def reconcile(self) -> int:
+        """Fetch what the live subscription asks for, and the gift wraps to the user of the last
+        two days, and index it: a live subscription can miss an event (a reconnect, a dropped
+        broadcast); this brings it in at the next reconcile. Returns how many were fetched."""
+        daemon = self.daemon
+        if daemon is None or daemon.pool is None or daemon.follows is None or not self._filters:
+            return 0
+        now = daemon.clock.now()
+        self._reconciled = now
+        filters = list(self._filters)
+        if daemon.me:
+            filters.append(Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({daemon.me})},
+                                  since=max(0, now - GIFT_WRAP_LOOKBACK - 3600)))
+        events = await daemon.pool.fetch(filters, list(daemon.config.relays), timeout=5)
+        for event in events:
+            await daemon.follows.ingest(daemon.config.relays[0], self._subscribed or _SUB, event, replay=True)
+        await daemon.follows.commit()
+        return len(events)
 
     async def _hosted(self, me: str, now: int) -> list[Lesson]:
         events = await self.ctx.store.query([

@@ -407,8 +407,11 @@ async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
     completion records are published, the keys are retired; returns the recording URL if any."""
     ev, me = await _host_session(ctx, ref)
     now = ctx.clock.now()
-    transition(session_state(ev, now), SessionAction.END)
     meeting, room = current_meeting(ev), current_room(ev)
+    # A live meeting nobody refreshed for an hour reads as ended to others (NIP-53), but its
+    # host may still end it properly: the published status is what the host ends.
+    live_on_wire = meeting is not None and meeting.status is MeetingStatus.LIVE
+    transition(SessionState.LIVE if live_on_wire else session_state(ev, now), SessionAction.END)
     assert meeting is not None
     ended = replace(meeting, status=MeetingStatus.ENDED, ends=max(now, meeting.starts))
     templates = [kinds.build_meeting(ended, created_at=now)]

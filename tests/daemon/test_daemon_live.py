@@ -11,6 +11,7 @@ from nostr_training.clock import ManualClock
 from nostr_training.daemon.app import Daemon
 from nostr_training.daemon.config import load_config
 from nostr_training.daemon.live import LiveSessions
+from nostr_training.errors import DomainError
 from nostr_training.event import sign_event
 from nostr_training.filters import Filter
 from nostr_training.keys import Keys
@@ -179,5 +180,36 @@ async def test_policy_admits_a_confirmed_rsvp_and_a_missed_session_is_marked_onc
         assert meeting is not None and meeting.missed
         assert await host.count(kinds.ATTENDANCE_RECORD) == 0
         assert len(await host.store.actions(action="live-closure")) == 1
+    finally:
+        await host.stop()
+
+
+async def test_observed_attendance_is_the_hosts_evidence_for_that_pubkey(config, alice, bob):
+    clock = ManualClock(T)
+    host = await Host(config, alice, clock).start()
+    try:
+        lesson = _lesson(alice, waiting_room=False, e2ee_required=False)
+        await host.add(alice, kinds.build_lesson(lesson, created_at=T))
+        ctx = host.daemon.services
+        clock.set(lesson.start - 15 * MIN)
+        await host.live.run_once()
+        clock.set(lesson.start)
+        await live.start_live_session(ctx, lesson.coordinate)
+        clock.set(lesson.start + 45 * MIN)
+        with pytest.raises(DomainError, match="future"):
+            await live.track_live_attendance(ctx, lesson.coordinate, bob.public_key, lesson.start, clock.now() + 60)
+        with pytest.raises(DomainError, match="before joining"):
+            await live.track_live_attendance(ctx, lesson.coordinate, bob.public_key, lesson.start + 600, lesson.start)
+        assert await host.store.actions(action=live.OBSERVED_ACTION) == []
+        await live.track_live_attendance(ctx, lesson.coordinate, bob.public_key, lesson.start + 5 * MIN, lesson.start + 40 * MIN)
+        await live.track_live_attendance(ctx, lesson.coordinate, bob.public_key, lesson.start + 5 * MIN, lesson.start + 40 * MIN)
+        assert len(await host.store.actions(action=live.OBSERVED_ACTION)) == 2, "a join and a leave, once"
+        rows = (await live.attendance_table(ctx, lesson.coordinate))["rows"]
+        assert [(r["pubkey"], r["total_seconds"], r["join_count"], r["published"]) for r in rows] == [
+            (bob.public_key, 35 * MIN, 1, False)]
+        clock.set(lesson.end)
+        assert await live.end_live_session(ctx, lesson.coordinate) is None
+        rows = (await live.attendance_table(ctx, lesson.coordinate))["rows"]
+        assert rows[0]["published"] and rows[0]["completed"] and rows[0]["total_seconds"] == 35 * MIN
     finally:
         await host.stop()
