@@ -37,7 +37,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import kinds
-from ..errors import MalformedEvent
+from ..errors import ConfigError, MalformedEvent
 from ..event import Event
 from ..filters import Filter
 from ..kinds.calendar import Lesson
@@ -60,6 +60,7 @@ from ..services.live import ConferenceConfig, finalise_attendance, load_evidence
 from ..services.messages import send_private
 from ..store.base import ActionRecord
 from .components import PeriodicComponent
+from .config import DaemonConfig
 from .follows import GIFT_WRAP_LOOKBACK
 
 if TYPE_CHECKING:
@@ -345,10 +346,13 @@ class LiveSessions(PeriodicComponent):
                                                                     now, subject=coord, event_id=event.id))
 
 
-def live_component(config: Any) -> LiveSessions:
+def live_component(config: DaemonConfig) -> LiveSessions:
     """The component ``daemon run`` hosts (``[live] interval`` in config.toml, default 5 s)."""
-    live = (config.extra.get("live", {}) or {}) if hasattr(config, "extra") else {}
-    return LiveSessions(interval=float(live.get("interval", 5.0)))
+    live = config.extra.get("live", {})
+    interval = live.get("interval", 5.0) if isinstance(live, dict) else None
+    if type(interval) not in (int, float) or not 1 <= interval <= 3600:
+        raise ConfigError(f"config.toml [live] interval: {interval!r} is not a number of seconds in 1..3600")
+    return LiveSessions(interval=float(interval))
 
 
 def attach(daemon: "Daemon") -> LiveSessions | None:

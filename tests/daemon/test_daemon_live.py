@@ -4,6 +4,8 @@ at the end, a missed session marked once; and a restart repeats none of it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from nostr_training import kinds
@@ -213,3 +215,14 @@ async def test_observed_attendance_is_the_hosts_evidence_for_that_pubkey(config,
         assert rows[0]["published"] and rows[0]["completed"] and rows[0]["total_seconds"] == 35 * MIN
     finally:
         await host.stop()
+
+
+def test_the_daemon_hosts_live_sessions_with_the_configured_interval(config):
+    from nostr_training.daemon.hosted import hosted_components
+    from nostr_training.errors import ConfigError
+
+    hosted = [c for c in hosted_components(config) if isinstance(c, LiveSessions)]
+    assert len(hosted) == 1 and hosted[0].interval == 5.0
+    assert hosted_components(replace(config, extra={"live": {"interval": 2}}))[0].interval == 2.0
+    with pytest.raises(ConfigError, match=r"\[live\] interval"):
+        hosted_components(replace(config, extra={"live": {"interval": "often"}}))
