@@ -21,6 +21,13 @@ __all__ = ["COMMANDS", "cli", "main"]
 #: start without the daemon, asyncio, NaCl or every kind module; ``--help`` lists the help text
 #: kept here (``tests/test_cli_startup.py`` checks it against each command's own docstring).
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "course": ("live", "course", 'Courses you teach or follow.'),
+    "lesson": ("live", "lesson", 'Lessons: schedule, move, cancel, look up, and your own status in one.'),
+    "session": ("live", "session", "The host's live session: create the room, start, end, status."),
+    "room": ("live", "room", 'The waiting room: who asks to join, admit or deny them.'),
+    "attendance": ("live", "attendance", "Attendance per learner: the host's published records, or the time so far."),
+    "join": ("live", "join", 'Ask to join (or rejoin) a live lesson; prints the link once you are admitted and hold the key.'),
+    "leave": ("live", "leave", "Leave a live lesson (the host's daemon rekeys for those who stay)."),
     "cert": ("cert", "cert", "Certificates: issued by the course's issuer, verified by anyone, offline."),
     "crm": ("crm", "crm", "Contacts, linked to Nostr identities, and the training they hold."),
     "daemon": ("daemon", "daemon", "Run the daemon (index, outbox, local relay) or ask the running one."),
