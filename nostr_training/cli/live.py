@@ -542,7 +542,7 @@ def attendance_export(lesson_ref: str, as_csv: bool, data_dir: str | None, key_f
 @click.command("join")
 @click.argument("lesson_ref", metavar="LESSON")
 @click.option("--consent/--no-consent", default=None, help="Recording consent (where recording is allowed).")
-@click.option("--reconnect", is_flag=True, help="Coming back after a dropped connection (a new join is recorded).")
+@click.option("--reconnect", is_flag=True, help="Coming back after a dropped connection: a join claim is recorded; it counts as a new join once the previous connection had lapsed (no heartbeat within the grace).")
 @_common
 def join(lesson_ref: str, consent: bool | None, reconnect: bool, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Ask to join (or rejoin) a live lesson; prints the link once you are admitted and hold the key.

@@ -206,6 +206,14 @@ async def _observed(ctx: ServiceContext, lesson: str) -> tuple[Join | Leave, ...
     return tuple(sorted(out, key=lambda o: (o.at, isinstance(o, Join))))
 
 
+async def _sfu_evidence(ctx: ServiceContext, lesson: Lesson) -> list[Join | Leave]:
+    """The SFU's verified webhook joins and leaves for the lesson's room (``services.media``):
+    evidence beside the host's own observations and the learners' claims, never the only record."""
+    from .media import webhook_evidence
+
+    return await webhook_evidence(ctx, lesson)
+
+
 async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
     """The lesson's ``SessionEvidence`` from the index and the action log."""
     now, coord = ctx.clock.now(), lesson.coordinate
@@ -227,7 +235,7 @@ async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
         decisions=_parsed(unique, kinds.WAITING_ROOM_DECISION, kinds.parse_waiting_room_decision),
         presences=_parsed(unique, kinds.ROOM_PRESENCE, kinds.parse_presence),
         claims=_parsed(unique, kinds.ATTENDANCE_CLAIM, kinds.parse_attendance_claim),
-        observed=await _observed(ctx, coord),
+        observed=await _observed(ctx, coord) + tuple(await _sfu_evidence(ctx, lesson)),
         consents=_parsed(unique, kinds.RECORDING_CONSENT, kinds.parse_recording_consent),
     )
 
