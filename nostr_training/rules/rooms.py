@@ -812,12 +812,14 @@ def session_window(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolic
     """The window attendance is counted in so far: to ``now`` while live, to the end once ended."""
     state = session_state(ev, now, policy)
     start = ev.lesson.start
+    meeting = current_meeting(ev)
+    if meeting is not None and meeting.starts and meeting.starts < start:
+        start = meeting.starts  # the host went live early: the session runs from then
     if state is SessionState.LIVE:
-        return SessionWindow(start, max(start, now))
+        return SessionWindow(start, now)  # so far: nothing after now is counted, even before the start
     if state in AFTER_END and state is not SessionState.MISSED:
         end = ended_at(ev)
         if end is None:
-            meeting = current_meeting(ev)
             end = meeting.created_at if meeting is not None and meeting.created_at else ev.lesson.end
         return SessionWindow(start, max(start, end))
     return None

@@ -702,3 +702,12 @@ def test_without_presence_the_count_comes_from_public_joins_and_leaves():
     assert r.conference_details(left, START + 10 * MIN).participant_count == 0
     back = ev(**base, claims=[claim(ALICE, "leave", START + 5 * MIN), claim(ALICE, "join", START + 6 * MIN)])
     assert r.conference_details(back, START + 10 * MIN).participant_count == 1
+
+
+def test_attendance_so_far_never_counts_time_that_has_not_come():
+    """Live before the scheduled start: a learner in the room for one minute has one minute."""
+    early_live = dataclasses.replace(meeting("live", START - 3 * MIN), starts=START - 3 * MIN)
+    evidence = ev(rooms=[room()], meetings=[early_live], rsvps=SEATED,
+                  join_requests=[request(ALICE, START - 2 * MIN)], decisions=[decide(ALICE, "admit", START - 2 * MIN)])
+    result = r.attendance_so_far(evidence, START - MIN)
+    assert result[ALICE].total_seconds == MIN
