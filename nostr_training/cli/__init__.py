@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "leave": ("live", "leave", "Leave a live lesson (the host's daemon rekeys for those who stay)."),
     "cert": ("cert", "cert", "Certificates: issued by the course's issuer, verified by anyone, offline."),
     "crm": ("crm", "crm", "Contacts, linked to Nostr identities, and the training they hold."),
+    "demo": (
+        "demo",
+        "demo",
+        "Run a whole class on this machine: a relay, an instructor and two learners, one accelerated clock.",
+    ),
     "daemon": ("daemon", "daemon", "Run the daemon (index, outbox, local relay) or ask the running one."),
     "dm": ("toolbox", "dm_command", "Make a NIP-17 DM: prints one gift wrap per receiver, then one for you."),
     "event": ("toolbox", "event_group", "Sign event templates and verify events (JSON on stdin, one per line)."),

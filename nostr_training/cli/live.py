@@ -121,15 +121,20 @@ def course() -> None:
 @click.argument("d")
 @click.argument("title")
 @click.option("--description", default="", help="What the course is about.")
+@click.option("--certificate/--no-certificate", default=None,
+              help="Award a certificate (signed by you) to learners who complete it (default: unchanged, else no).")
+@click.option("--validity-days", type=click.IntRange(1), default=None, help="How long a certificate is valid.")
 @_common
-def course_create(d: str, title: str, description: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+def course_create(d: str, title: str, description: str, certificate: bool | None, validity_days: int | None,
+                  data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Create (or retitle) a course, signed with your key.
 
     \b
     Example:
-      nostr-training course create safety-101 "Safety 101" --description "Basics"
+      nostr-training course create safety-101 "Safety 101" --description "Basics" --certificate --validity-days 365
     """
-    answer = call(data_dir, key_file, "course/create", {"d": d, "title": title, "description": description})
+    answer = call(data_dir, key_file, "course/create", {"d": d, "title": title, "description": description,
+                                                        "certificate": certificate, "validity_days": validity_days})
     if as_json:
         emit(answer)
     else:

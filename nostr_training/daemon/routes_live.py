@@ -55,7 +55,8 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
 
 def course_dict(course: Course) -> dict[str, Any]:
     return {"coordinate": course.coordinate, "d": course.d, "title": course.title, "author": course.author,
-            "description": course.description, "lessons": list(course.lessons), "event_id": course.event_id}
+            "description": course.description, "lessons": list(course.lessons), "event_id": course.event_id,
+            "certificate": course.certification_enabled, "validity_days": course.validity_days}
 
 
 def lesson_dict(lesson: Lesson) -> dict[str, Any]:
@@ -73,8 +74,11 @@ async def _signed_by(ctx: ServiceContext) -> str:
 
 
 async def course_create(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    validity = body.get("validity_days")
     course = await live.create_course(ctx, _text(body, "d"), _text(body, "title"),
-                                      description=_text(body, "description", required=False))
+                                      description=_text(body, "description", required=False),
+                                      certificate=body.get("certificate") if isinstance(body.get("certificate"), bool) else None,
+                                      validity_days=validity if isinstance(validity, int) and validity > 0 else None)
     return {"course": course_dict(course), "signed_by": await _signed_by(ctx)}
 
 

@@ -253,12 +253,20 @@ async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> t
 # Courses and lessons ------------------------------------------------------------------------
 
 
-async def create_course(ctx: ServiceContext, d: str, title: str, *, description: str = "") -> Course:
-    """Publish a course (31924) signed by the user; an existing one keeps its lessons."""
+async def create_course(
+    ctx: ServiceContext, d: str, title: str, *, description: str = "",
+    certificate: bool | None = None, validity_days: int | None = None,
+) -> Course:
+    """Publish a course (31924) signed by the user; an existing one keeps its lessons (and its
+    certificate settings unless given: ``certificate`` enables awards, ``validity_days`` limits them)."""
     me = await _me(ctx)
     existing = await ctx.store.course(coordinate(kinds.COURSE, me, d), now=ctx.clock.now())
+    enabled = certificate if certificate is not None else bool(existing and existing.certification_enabled)
+    validity = validity_days if validity_days is not None else (existing.validity_days if existing else None)
     course = Course(author=me, d=d, title=title, description=description,
-                    lessons=existing.lessons if existing else (), modules=existing.modules if existing else ())
+                    lessons=existing.lessons if existing else (), modules=existing.modules if existing else (),
+                    certification_enabled=enabled, validity_days=validity,
+                    required_lessons=existing.required_lessons if existing else ())
     reports = await _publish(ctx, [kinds.build_course(course, created_at=ctx.clock.now())])
     return replace(course, event_id=reports[0].id, created_at=ctx.clock.now())
 
