@@ -12,10 +12,10 @@ NIP-17 DMs -> the room opens, both ask to join from the waiting room, the instru
 them, room keys reach them -> the session goes live; Ada drops and reconnects, then leaves
 after 20 minutes; Bo stays 35 -> the session ends; attendance and completion are published ->
 the certificate goes to Bo (not to Ada) and is verified offline from an exported file in a
-fresh data dir -> the CRM says who meets the course's requirement.
+fresh data dir -> the recording is published (encrypted, to an in-process Blossom server) and
+watched: Bo 90 %, Ada half -> the CRM says who meets the course's requirement.
 
-Not in the story: recordings (the Blossom server lives in the tests; the demo starts no media
-server) and private lessons (issue 15 is not built). The summary says so.
+Not in the story: private lessons (issue 15 is not built). The summary says so.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class LearnerSummary:
     certificate_detail: str
     reminders: list[str]
     crm_requirement_met: bool
+    recording_watched_percent: int
+    recording_completed: bool
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,8 @@ class LearnerSummary:
             "certificate_detail": self.certificate_detail,
             "reminders": self.reminders, "reminders_received": len(self.reminders),
             "crm_requirement_met": self.crm_requirement_met,
+            "recording_watched_percent": self.recording_watched_percent,
+            "recording_completed": self.recording_completed,
         }
 
 
@@ -288,6 +292,7 @@ class ClassRoom:
         self.learners = {name: Person(name, work / name, invoke) for name in LEARNERS}
         self.course = ""
         self.lesson = ""
+        self.blossom_url = ""
 
     @property
     def people(self) -> list[Person]:
@@ -403,7 +408,7 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
                                    "--certificate", "--validity-days", "365"))["course"]["coordinate"]
     await room.jump(MINUTE)  # the course's revision that lists the lesson must be newer than the course
     scheduled = await host.cli_json("lesson", "schedule", course, "role-play", "Role play", "--start", _local(room.start),
-                                    "--tz", "UTC", "--minutes", "60", "--max-participants", "1", "--rsvp")
+                                    "--tz", "UTC", "--minutes", "60", "--max-participants", "1", "--rsvp", "--recording")
     lesson_ref = scheduled["lesson"]["coordinate"]
     room.course, room.lesson = summary.course, summary.lesson = course, lesson_ref
     summary.course, summary.lesson = course, lesson_ref
@@ -532,6 +537,22 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     summary.certificate_verified_offline = verdict
     p.done(f"{verdict} (no network, no key)")
 
+    p.begin("recording: the instructor publishes it (encrypted, on Blossom); Bo watches 90 %, Ada half")
+    video = room.work / "session.webm"
+    video.write_bytes(os.urandom(256 * 1024))  # stands in for the host's own recording of the session
+    published = await host.cli_json("recording", "publish", lesson_ref, str(video), "--server", room.blossom_url)
+    await room.run_until(clock.now() + REMINDER_STEP)  # the "recording available" reminder
+    watched: dict[str, int] = {}
+    watched_complete: dict[str, bool] = {}
+    for learner, minutes in ((bo, 54), (ada, 30)):
+        await eventually(lambda learner=learner: _recording_known(learner, lesson_ref), f"{learner.name} to see the recording")
+        await learner.cli("recording", "progress", lesson_ref, "0", str(minutes * MINUTE), ok=(0, 1))
+        status = await learner.cli_json("recording", "status", lesson_ref, ok=(0, 1))
+        watched[learner.name] = int(status["percent"])
+        watched_complete[learner.name] = bool(status["completed"])
+    p.done(f"{published['size']} bytes, {'encrypted, key sent to ' + str(len(published.get('keys_sent_to', []))) if published['encrypted'] else 'not encrypted'}; "
+           + ", ".join(f"{k.capitalize()} watched {v} %" for k, v in watched.items()))
+
     p.begin("CRM: the instructor's contacts, linked to npubs, checked against the course")
     contacts = io.StringIO()
     writer = csv.writer(contacts)
@@ -545,11 +566,11 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     for learner in (ada, bo):
         code, _, _ = await host.cli("crm", "require", learner.name.capitalize(), course, ok=(0, 1))
         met[learner.name] = code == 0
-    p.done(", ".join(f"{k}: {'met' if v else 'not met'}" for k, v in met.items()))
+    p.done(", ".join(f"{k.capitalize()}: {'met' if v else 'not met'}" for k, v in met.items()))
 
     p.begin("reminders each learner's DM client can open")
     received = {learner.name: await reminders_received(learner, host, lesson_ref) for learner in (ada, bo)}
-    p.done("; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in received.items()))
+    p.done("; ".join(f"{k.capitalize()}: {', '.join(v) or 'none'}" for k, v in received.items()))
 
     final = await host.cli_json("rsvp", "list", lesson_ref)
     statuses = {r["pubkey"]: r["status"] for r in final["rows"]}
@@ -563,9 +584,15 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
             completed=bool(views[learner.name]["completed"]),
             certificate=certificates[learner.name], certificate_detail=reasons[learner.name],
             reminders=received[learner.name],
-            crm_requirement_met=met[learner.name],
+            crm_requirement_met=met[learner.name], recording_watched_percent=watched[learner.name],
+            recording_completed=watched_complete[learner.name],
         ))
     await eventually(lambda: _outbox_settled(host), "the instructor's outbox to drain")
+
+
+async def _recording_known(person: Person, lesson: str) -> bool:
+    code, out, _ = await person.cli("recording", "status", lesson, "--json", ok=(0, 1))
+    return bool(out.strip()) and json.loads(out).get("duration_seconds", 0) > 0
 
 
 async def _has_epoch(person: Person, lesson: Any, epoch: int) -> bool:
@@ -586,10 +613,10 @@ def _name(room: ClassRoom, pubkey: str) -> str:
 
 
 def render_summary(summary: DemoSummary) -> str:
-    header = ("learner", "rsvp", "attended", "joins", "completed", "certificate", "reminders received")
+    header = ("learner", "rsvp", "attended", "joins", "completed", "certificate", "recording", "reminders received")
     rows = [
         (s.name.capitalize(), s.rsvp, f"{s.attended_minutes:g} of 60 min", str(s.joins), "yes" if s.completed else "no",
-         s.certificate, f"{len(s.reminders)} ({', '.join(s.reminders) or '-'})")
+         s.certificate, f"{s.recording_watched_percent} % watched", f"{len(s.reminders)} ({', '.join(s.reminders) or '-'})")
         for s in summary.learners
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -603,11 +630,7 @@ def render_summary(summary: DemoSummary) -> str:
     return "\n".join(lines)
 
 
-SKIPPED = {
-    "recording": "the demo starts no Blossom server (the in-process one lives in tests/blossom_server.py); "
-                 "tests/media/test_recordings_service.py shows publish and the 90 % rule",
-    "private lesson": "private lessons (issue 15) are not built yet",
-}
+SKIPPED = {"private lesson": "private lessons (issue 15) are not built yet"}
 
 
 async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
@@ -628,6 +651,7 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
     logging.getLogger("nostr_training").setLevel(logging.ERROR)
     relay: LocalRelay | None = None
     room: ClassRoom | None = None
+    blossom: Any = None
     try:
         if options.relays:
             relays = list(options.relays)
@@ -640,12 +664,21 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
             relay = LocalRelay(work / "relay.log")
             await relay.ready()
             relays = [relay.url]
+        from .media.blossom_server import BlossomServer
+
         summary = DemoSummary(relays=relays, skipped=dict(SKIPPED))
         room = ClassRoom(work, relays, invoke, progress)
+        blobs = work / "blossom"
+        blobs.mkdir()
+        blossom = BlossomServer(blobs, clock=room.clock)
+        await blossom.start()
+        room.blossom_url = blossom.url
         await run_class(room, summary)
     finally:
         if room is not None:
             await room.stop()
+        if blossom is not None:
+            await blossom.stop()
         if relay is not None:
             relay.stop()
         if not options.keep:

@@ -69,6 +69,14 @@ def test_the_certificate_goes_to_who_completed_and_verifies_offline(kept):
     assert json.loads(verified.stdout)["status"] == "valid"
 
 
+def test_the_recording_completes_at_90_percent(kept):
+    _, summary = kept
+    learners = {s["name"]: s for s in summary["learners"]}
+    assert learners["bo"]["recording_watched_percent"] == 90 and learners["ada"]["recording_watched_percent"] == 50
+    assert learners["bo"]["recording_completed"] is True and learners["ada"]["recording_completed"] is False
+    assert "recording" not in summary["skipped"]
+
+
 def test_each_reminder_is_counted_once(kept):
     _, summary = kept
     learners = {s["name"]: s for s in summary["learners"]}
@@ -76,8 +84,9 @@ def test_each_reminder_is_counted_once(kept):
         assert len(learner["reminders"]) == len(set(learner["reminders"])) == learner["reminders_received"], learner
     # Ada held the seat 24 hours before, then declined: she got the 24 h reminder and nothing after.
     assert learners["ada"]["reminders"] == ["24h"]
-    # Bo was promoted from the waitlist 20 hours before: a seat-opened DM, then the 1 h and the start.
-    assert learners["bo"]["reminders"] == ["promoted", "1h", "starting"]
+    # Bo was promoted from the waitlist 20 hours before: a seat-opened DM, then the 1 h, the start
+    # and, once the recording was published, the recording.
+    assert learners["bo"]["reminders"] == ["promoted", "1h", "starting", "recording_ready"]
     assert learners["ada"]["rsvp"] == "declined" and learners["bo"]["rsvp"] == "confirmed"
 
 
@@ -87,7 +96,8 @@ def test_it_leaves_the_data_dirs_it_was_asked_to_keep_and_nothing_running(kept):
     for name in ("instructor", "ada", "bo"):
         assert (work / name / "index.sqlite").exists()
         assert not (work / name / "daemon.json").exists(), "a stopped daemon leaves no runtime file"
-    assert set(summary["skipped"]) <= {"recording", "private lesson"}
+    assert set(summary["skipped"]) == {"private lesson"}
+    assert (work / "blossom").is_dir() and any((work / "blossom").iterdir()), "the recording's blob"
 
 
 def test_plain_output_has_a_line_per_step_and_the_summary_table(tmp_path):

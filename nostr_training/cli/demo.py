@@ -42,7 +42,7 @@ def demo(keep: str | None, relays: tuple[str, ...], as_json: bool) -> int:
     data dirs, then schedules a course and a 60-minute lesson, takes RSVPs with a waitlist,
     sends reminders as DMs, runs the live session (waiting room, room keys, a dropped
     connection), publishes attendance and completion, issues a certificate and verifies it
-    offline, and checks a CRM requirement. It ends with a summary per learner and leaves
+    offline, publishes and watches the recording, and checks a CRM requirement. It ends with a summary per learner and leaves
     nothing running.
 
     \b
