@@ -8,8 +8,8 @@ seconds. Every step a user would type is a ``nostr-training`` command run in thi
 
 The story: a course and a 60-minute live lesson for one seat -> Ada takes the seat, Bo is
 waitlisted -> Ada declines, Bo is promoted -> the instructor's daemon sends the reminders as
-NIP-17 DMs -> the room opens, both ask to join from the waiting room, the instructor admits
-them, room keys reach them -> the session goes live; Ada drops and reconnects, then leaves
+NIP-17 DMs -> the room opens, both ask to join; Bo is admitted by the RSVP policy, Ada from
+the waiting room by the instructor; room keys reach them -> the session goes live; Ada drops and reconnects, then leaves
 after 20 minutes; Bo stays 35 -> the session ends; attendance and completion are published ->
 the certificate goes to Bo (not to Ada) and is verified offline from an exported file in a
 fresh data dir -> the recording is published (encrypted, to an in-process Blossom server) and
@@ -125,7 +125,8 @@ class Progress:
     def begin(self, text: str) -> None:
         self.step += 1
         if self.tty and not self.quiet:
-            self.out.write(f"\r\033[K  [{self.step:2}] {text} ...")
+            width = shutil.get_terminal_size().columns - 1  # one screen line, so \r rewrites all of it
+            self.out.write("\r\033[K" + f"  [{self.step:2}] {text} ..."[:width])
             self.out.flush()
         self._current = text
 
