@@ -546,8 +546,8 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     watched: dict[str, int] = {}
     watched_complete: dict[str, bool] = {}
     for learner, minutes in ((bo, 54), (ada, 30)):
-        await eventually(lambda learner=learner: _recording_known(learner, lesson_ref), f"{learner.name} to see the recording")
-        await learner.cli("recording", "progress", lesson_ref, "0", str(minutes * MINUTE), ok=(0, 1))
+        await eventually(lambda learner=learner: _recording_key(learner, lesson_ref), f"{learner.name} to hold the recording's key")
+        await learner.cli("recording", "progress", lesson_ref, "0", str(minutes * MINUTE), "--json", ok=(0, 1))
         status = await learner.cli_json("recording", "status", lesson_ref, ok=(0, 1))
         watched[learner.name] = int(status["percent"])
         watched_complete[learner.name] = bool(status["completed"])
@@ -570,6 +570,8 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     p.done(", ".join(f"{k.capitalize()}: {'met' if v else 'not met'}" for k, v in met.items()))
 
     p.begin("reminders each learner's DM client can open")
+    for learner in (ada, bo):
+        await eventually(lambda learner=learner: _wraps_delivered(host, learner), f"the instructor's DMs to reach {learner.name}")
     received = {learner.name: await reminders_received(learner, host, lesson_ref) for learner in (ada, bo)}
     p.done("; ".join(f"{k.capitalize()}: {', '.join(v) or 'none'}" for k, v in received.items()))
 
@@ -591,9 +593,30 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     await eventually(lambda: _outbox_settled(host), "the instructor's outbox to drain")
 
 
-async def _recording_known(person: Person, lesson: str) -> bool:
-    code, out, _ = await person.cli("recording", "status", lesson, "--json", ok=(0, 1))
-    return bool(out.strip()) and json.loads(out).get("duration_seconds", 0) > 0
+async def _recording_key(person: Person, lesson: str) -> bool:
+    """The learner's daemon holds the published recording and, for an encrypted one, its key."""
+    from .services import live
+    from .services.recordings import received_recording_key, recording_ready
+
+    await person.live.reconcile()
+    found = await live.resolve_lesson(person.ctx, lesson)
+    recording = await recording_ready(person.ctx, found)
+    if recording is None:
+        return False
+    return not recording.encryption_algorithm or await received_recording_key(person.ctx, found) is not None
+
+
+async def _wraps_delivered(host: Person, learner: Person) -> bool:
+    """Every gift wrap the instructor's daemon sent to ``learner`` is in the learner's index."""
+    from . import kinds
+    from .filters import Filter
+
+    sent = await host.ctx.store.query([Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({learner.pubkey})})],
+                                      recipients=frozenset({learner.pubkey}))
+    for wrap in sent:
+        if await learner.ctx.store.get(wrap.id) is None:
+            return False
+    return bool(sent)  # each learner had a room key at least
 
 
 async def _has_epoch(person: Person, lesson: Any, epoch: int) -> bool:
