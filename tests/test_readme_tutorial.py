@@ -47,7 +47,8 @@ def test_the_tutorial_section_has_every_step():
 
 def test_the_tutorial_runs_in_order(tmp_path):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    script = "set -euo pipefail\ncd \"$HOME\"\n" + "\n".join(tutorial_blocks(readme))
+    # xtrace: a failure or a wait that never ends names the command it stopped at
+    script = "set -euxo pipefail\ncd \"$HOME\"\n" + "\n".join(tutorial_blocks(readme))
     home = tmp_path / "home"
     home.mkdir()
     relay = start_rust_relay(tmp_path / "relay", notes_per_minute=100_000)
@@ -56,7 +57,13 @@ def test_the_tutorial_runs_in_order(tmp_path):
     shell = subprocess.Popen(["bash", "-c", script], env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
     try:
-        out, err = shell.communicate(timeout=120)
+        try:
+            out, err = shell.communicate(timeout=150)
+        except subprocess.TimeoutExpired:
+            os.killpg(shell.pid, signal.SIGKILL)
+            out, err = shell.communicate()
+            logs = "\n".join(f"{p.name}:\n{p.read_text()[-1500:]}" for p in home.glob("*.log"))
+            pytest.fail(f"the tutorial did not finish; stderr:\n{err[-4000:]}\n{logs}")
     finally:
         try:
             os.killpg(shell.pid, signal.SIGKILL)  # the tutorial's own group: whatever it left running
