@@ -216,10 +216,11 @@ def lesson() -> None:
 @click.option("--waiting-room/--no-waiting-room", default=True, show_default=True)
 @click.option("--e2ee/--no-e2ee", default=True, show_default=True, help="Require end-to-end encrypted media.")
 @click.option("--recording/--no-recording", default=False, show_default=True, help="Allow recording.")
+@click.option("--rsvp-until", default=None, help="RSVPs close at this local time (YYYY-MM-DD HH:MM in --tz); default: the start.")
 @_common
 def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | None, minutes: int,
                     max_participants: int | None, rsvp: bool, waiting_room: bool, e2ee: bool, recording: bool,
-                    data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+                    rsvp_until: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Schedule a live lesson in a course (D tags computed); signed with your key.
 
     \b
@@ -229,7 +230,8 @@ def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | N
     zone = _zone(tz)
     body = {"course": course_ref, "d": d, "title": title, "start": _parse_time(start, zone), "duration_minutes": minutes,
             "tzid": zone.key, "max_participants": max_participants, "requires_rsvp": rsvp, "waiting_room": waiting_room,
-            "e2ee_required": e2ee, "allow_recording": recording}
+            "e2ee_required": e2ee, "allow_recording": recording,
+            "rsvp_until": _parse_time(rsvp_until, zone) if rsvp_until else None}
     answer = call(data_dir, key_file, "lesson/schedule", body)
     if as_json:
         emit(answer)

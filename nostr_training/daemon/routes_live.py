@@ -110,7 +110,8 @@ async def lesson_schedule(ctx: ServiceContext, body: dict[str, Any]) -> Any:
         _int(body, "duration_minutes") or 0, tzid=body.get("tzid"), summary=_text(body, "summary", required=False),
         max_participants=_int(body, "max_participants", required=False),
         requires_rsvp=_flag(body, "requires_rsvp", False), waiting_room=_flag(body, "waiting_room", True),
-        allow_recording=_flag(body, "allow_recording", False), e2ee_required=_flag(body, "e2ee_required", True))
+        allow_recording=_flag(body, "allow_recording", False), e2ee_required=_flag(body, "e2ee_required", True),
+        rsvp_until=_int(body, "rsvp_until", required=False))
     return {"lesson": lesson_dict(lesson), "signed_by": await _signed_by(ctx)}
 
 

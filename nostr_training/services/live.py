@@ -318,8 +318,10 @@ async def schedule_lesson(
     waiting_room: bool = True,
     allow_recording: bool = False,
     e2ee_required: bool = True,
+    rsvp_until: int | None = None,
 ) -> Lesson:
-    """Publish a lesson (31923, ``D`` tags from ``kinds.build_lesson``) and add it to the course."""
+    """Publish a lesson (31923, ``D`` tags from ``kinds.build_lesson``) and add it to the course;
+    ``rsvp_until`` is the instructor's RSVP cut-off (default: the start)."""
     me, now = await _me(ctx), ctx.clock.now()
     found = await ctx.store.course(course, now=now) if ":" in course else await ctx.store.course(
         coordinate(kinds.COURSE, me, course), now=now)
@@ -332,7 +334,7 @@ async def schedule_lesson(
     lesson = Lesson(author=me, d=d, title=title, start=start, end=start + duration_minutes * 60, instructor=me,
                     summary=summary, start_tzid=tzid, course=found.coordinate, max_participants=max_participants,
                     requires_rsvp=requires_rsvp, waiting_room=waiting_room, allow_recording=allow_recording,
-                    e2ee_required=e2ee_required)
+                    e2ee_required=e2ee_required, rsvp_until=rsvp_until)
     templates = [kinds.build_lesson(lesson, created_at=now)]
     if lesson.coordinate not in found.lessons:
         templates.append(kinds.build_course(replace(found, lessons=(*found.lessons, lesson.coordinate)), created_at=now))
