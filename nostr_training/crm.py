@@ -221,7 +221,8 @@ class ImportPlan:
 
 
 def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) -> ImportPlan:
-    """Match each row to a stored contact by its id, else by its pubkey; the others are new.
+    """Match each row to a stored contact by its id, else by its pubkey, else (a row with
+    neither) by its email when one contact has it; the others are new.
 
     Exporting, editing and importing again therefore updates in place, and a list from
     elsewhere that knows only npubs updates the contacts already linked to them. A row whose id
@@ -229,6 +230,10 @@ def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) ->
     """
     by_id = {c.id: c for c in existing if c.id is not None}
     by_pubkey = {c.pubkey: c for c in by_id.values() if c.pubkey is not None}
+    emails: dict[str, list[Contact]] = {}
+    for c in by_id.values():
+        if c.email:
+            emails.setdefault(c.email.strip().lower(), []).append(c)
     add: list[Contact] = []
     update: list[Contact] = []
     unchanged: list[Contact] = []
@@ -237,6 +242,9 @@ def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) ->
         row = check_contact(row)
         owner = by_pubkey.get(row.pubkey) if row.pubkey else None
         target = by_id.get(row.id) if row.id is not None else owner
+        if target is None and row.id is None and row.pubkey is None and row.email:
+            same = emails.get(row.email.strip().lower(), [])
+            target = same[0] if len(same) == 1 else None  # one contact with that email: the same person
         if owner is not None and target is not None and owner.id != target.id:
             raise ContactError(
                 f"row {row.name!r}: id {row.id} is {target.name!r}, but its pubkey belongs to {owner.name!r} "

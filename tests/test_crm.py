@@ -305,3 +305,11 @@ def test_only_the_host_or_the_issuer_vouches_for_attendance_and_completion():
     assert course in trusted._people[learner].courses_completed and trusted._people[learner].attendance
     assert learner not in forged._people or not (forged._people[learner].courses_completed or forged._people[learner].attendance)
     assert course in named._people[learner].courses_completed
+
+
+def test_importing_the_same_list_twice_updates_rows_without_npub_by_email():
+    from nostr_training.crm import Contact, plan_contact_import
+
+    stored = [Contact("Bo Chen", email="bo@example.org", id=1)]
+    plan = plan_contact_import(stored, [Contact("Bo Chen", email="BO@example.org")])
+    assert plan.add == () or list(plan.add) == []
