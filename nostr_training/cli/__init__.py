@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, identity, query, recording, relays, toolbox
+    from . import daemon, follow, identity, query, recording, relays, toolbox, web
 
-    for module in (toolbox, daemon, query, follow, relays, identity, recording):
+    for module in (toolbox, daemon, query, follow, relays, identity, recording, web):
         module.register(cli)
 
 
