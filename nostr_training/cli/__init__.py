@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import daemon, follow, identity, query, recording, relays, toolbox, web
+    from . import calendar, cert, crm, daemon, event, follow, identity, query, recording, relays, rsvp, toolbox, web
 
-    for module in (toolbox, daemon, query, follow, relays, identity, recording, web):
+    for module in (toolbox, daemon, query, follow, relays, identity, recording, rsvp, calendar, cert, crm, event, web):
         module.register(cli)
 
 

@@ -72,8 +72,9 @@ class PeriodicComponent:
         """One round of work at daemon time ``now``."""
 
     async def _loop(self) -> None:
-        """Ticks on a fixed grid of the clock (start + k * interval); a tick that ran late, or a
-        clock that jumped, runs the next one at once and then rejoins the grid."""
+        """Ticks on a fixed grid of the clock (start + k * interval); after a late tick or a
+        clock jump the missed grid points are skipped, not run back to back (each tick looks
+        at the whole state, so one catches up)."""
         assert self.daemon is not None and self.next_due is not None
         clock = self.daemon.clock
         due = self.next_due
@@ -88,6 +89,9 @@ class PeriodicComponent:
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 log.exception("%s: tick failed", self.name)
             due += self.interval
+            now = clock.now()
+            if due <= now:  # late (a slow tick, a suspended laptop, a clock jump): one tick now, then the grid
+                due += ((now - due) // self.interval + 1) * self.interval
             self.next_due = due
             self.waiting.set()
             try:

@@ -17,6 +17,7 @@ from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
 from . import routes_media
 from .http import Handler, Route
+from .routes_rsvp import routes as rsvp_routes
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -89,9 +90,12 @@ def control_routes(daemon: "Daemon") -> list[Route]:
         return {"read": plan.read, "write": plan.write, "inbox": plan.inbox, "results": [r.to_dict() for r in reports]}
 
     from .routes_identity import routes as identity_routes
+    from .routes_training import routes as training_routes
 
     return [
         *identity_routes(daemon),
+        *rsvp_routes(daemon),
+        *training_routes(daemon),
         Route("GET", "/status", status),
         Route("POST", "/publish", publish),
         Route("POST", "/req", req),

@@ -12,6 +12,9 @@ __all__ = ["hosted_components"]
 
 def hosted_components(config: DaemonConfig) -> list[Component]:
     """The components ``daemon run`` starts, in order, for ``config``."""
-    components: list[Component] = []
+    from .certificates import TrainingRecords
+    from .reminders import ReminderScheduler
+
+    components: list[Component] = [ReminderScheduler(), TrainingRecords()]
     components.append(SfuStatus())
     return components

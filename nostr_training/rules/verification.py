@@ -13,12 +13,15 @@ status          exit code  meaning
 ==============  =========  ==============================================================
 valid           0          all checks pass
 expiring        0          valid, and ``valid_until`` is within ``expiring_days``
-expired         1          authentic, but ``valid_until`` has passed
-revoked         1          the issuer published an 8314 naming the award (or its hash)
-not_found       1          no award among the events (or none with the code asked for)
-invalid         1          ``problem``: tampered, malformed, self_issued, foreign_key,
+expired         3          authentic, but ``valid_until`` has passed
+revoked         4          the issuer published an 8314 naming the award (or its hash)
+not_found       5          no award among the events (or none with the code asked for)
+invalid         6          ``problem``: tampered, malformed, self_issued, foreign_key,
                            incomplete, code_mismatch or not_yet_valid
 ==============  =========  ==============================================================
+
+Each negative answer has its own code so a script can tell them apart; 1 stays the CLI's "the
+command failed" (a file that cannot be read, a library error) and 2 its usage error.
 
 When the events hold several versions of the definition or the course, the newest decides (a
 bundle holds the versions current at export). Revocations count from their ``created_at`` (as in ``rules.certification``), by the award's
@@ -84,10 +87,10 @@ class Problem(enum.Enum):
 EXIT_CODES: dict[VerdictStatus, int] = {
     VerdictStatus.VALID: 0,
     VerdictStatus.EXPIRING: 0,
-    VerdictStatus.EXPIRED: 1,
-    VerdictStatus.REVOKED: 1,
-    VerdictStatus.NOT_FOUND: 1,
-    VerdictStatus.INVALID: 1,
+    VerdictStatus.EXPIRED: 3,
+    VerdictStatus.REVOKED: 4,
+    VerdictStatus.NOT_FOUND: 5,
+    VerdictStatus.INVALID: 6,
 }
 
 #: When several awards match (a forger may copy a genuine code), the best verdict is the answer.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence, runtime_checkable
 
 from ..crm import Contact
 from ..event import Event
@@ -231,6 +231,11 @@ class Store(Protocol):
 
     async def get(self, event_id: str) -> Event | None:
         """The stored event with this id in any state (superseded, deleted, expired, private)."""
+
+    async def first_seen(self, event_ids: Iterable[str]) -> dict[str, int]:
+        """When each stored event was first added (the ``now`` of that ``add``), by id; events
+        added without a time, or not stored, are left out. Rules that date an answer by when it
+        reached the host (``rules.rsvp.answered_at``) read it."""
 
     async def query(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..crm import Contact, check_contact
 from ..errors import InvalidEvent, MalformedEvent, NotFound, StoreError
@@ -163,6 +163,11 @@ class MemoryStore(CourseQueries):
         self._check_open()
         stored = self._events.get(event_id)
         return stored.event if stored else None
+
+    async def first_seen(self, event_ids: Iterable[str]) -> dict[str, int]:
+        self._check_open()
+        found = (self._events.get(i) for i in set(event_ids))
+        return {s.event.id: s.received_at for s in found if s is not None and s.received_at is not None}
 
     def _matching(
         self, filters: Sequence[Filter], now, include_superseded, include_private, recipients=None

@@ -185,7 +185,14 @@ class CourseQueries:
         return sorted(found, key=lambda lesson: (lesson.start, lesson.d))
 
     async def rsvps(self, lesson_coordinate: str, *, now: int | None = None) -> list[Rsvp]:
-        return _parsed(parse_rsvp, await self.rsvps_of_lesson(lesson_coordinate, now=now))
+        # Parsed before picking, so a newer answer the strict parser refuses does not hide the
+        # learner's valid one (``rules.rsvp`` only ever sees parsed answers either).
+        rsvps = await self.query([Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})], now=now)
+        newest: dict[str, Rsvp] = {}
+        for rsvp in _parsed(parse_rsvp, rsvps):  # newest first, lowest id first among equals
+            if rsvp.lesson == lesson_coordinate:
+                newest.setdefault(rsvp.author, rsvp)
+        return list(newest.values())
 
     async def attendance(self, lesson_coordinate: str, *, now: int | None = None) -> list[AttendanceRecord]:
         return _parsed(parse_attendance_record, await self.attendance_of_lesson(lesson_coordinate, now=now))

@@ -374,6 +374,17 @@ class SqliteStore(CourseQueries):
         rows = await self._fetch(self._reader, "SELECT raw FROM events WHERE id = ?", (event_id,))
         return event_from_raw(rows[0][0]) if rows else None
 
+    async def first_seen(self, event_ids: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(event_ids))
+        out: dict[str, int] = {}
+        for at in range(0, len(wanted), 500):
+            marks, values = _placeholders(wanted[at:at + 500])
+            rows = await self._fetch(
+                self._reader, f"SELECT id, received_at FROM events WHERE id IN ({marks}) AND received_at IS NOT NULL", values
+            )
+            out.update((row[0], row[1]) for row in rows)
+        return out
+
     async def query(
         self,
         filters: Sequence[Filter],

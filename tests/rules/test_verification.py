@@ -158,14 +158,14 @@ def test_a_forgery_copying_a_genuine_code_does_not_hide_the_genuine_certificate(
 def test_an_expired_certificate():
     award, definition, course = genuine()
     verdict = verify_certificate(bundle(award, definition, course), now=T + 180 * DAY)
-    assert verdict.status is V.EXPIRED and verdict.exit_code == 1 and verdict.problem is None
+    assert verdict.status is V.EXPIRED and verdict.exit_code == 3 and verdict.problem is None
 
 
 def test_a_revoked_certificate_names_when_and_why():
     award, definition, course = genuine()
     revoked = bundle(award, definition, course, [revocation(award)])
     verdict = verify_certificate(revoked, now=T + 11 * DAY)
-    assert verdict.status is V.REVOKED and verdict.exit_code == 1
+    assert verdict.status is V.REVOKED and verdict.exit_code == 4
     assert (verdict.revoked_at, verdict.revocation_reason) == (T + 10 * DAY, "issued in error")
     assert verify_certificate(revoked, now=T + 5 * DAY).status is V.VALID, "not revoked before it was"
     assert verify_certificate(revoked, now=T + 400 * DAY).status is V.REVOKED, "revoked beats expired"
@@ -195,7 +195,7 @@ def test_a_self_issued_certificate_is_invalid():
     own_definition = definition_event(LEARNER, course, d="my-cert")
     selfie = award_event(LEARNER, own_definition, LEARNER)
     verdict = verify_certificate(bundle(selfie, own_definition, course), now=T)
-    assert (verdict.status, verdict.problem, verdict.exit_code) == (V.INVALID, Problem.SELF_ISSUED, 1)
+    assert (verdict.status, verdict.problem, verdict.exit_code) == (V.INVALID, Problem.SELF_ISSUED, 6)
 
 
 def test_even_the_issuer_cannot_certify_themselves():
@@ -234,7 +234,7 @@ def test_a_tampered_event_makes_the_bundle_invalid(role):
         k.CertificateBundle(events["award"], events["definition"], events["course"], (events["revocation"],), CODE),
         now=T + 11 * DAY,
     )
-    assert (verdict.status, verdict.problem, verdict.exit_code) == (V.INVALID, Problem.TAMPERED, 1)
+    assert (verdict.status, verdict.problem, verdict.exit_code) == (V.INVALID, Problem.TAMPERED, 6)
 
 
 def test_changing_any_tag_of_a_signed_event_never_verifies():
@@ -277,7 +277,7 @@ def test_missing_pieces_are_incomplete_and_no_award_is_not_found():
     assert verify_certificate([award, course], now=T).problem is Problem.INCOMPLETE
     assert verify_certificate([award, definition], now=T).problem is Problem.INCOMPLETE
     verdict = verify_certificate([definition, course], now=T)
-    assert verdict.status is V.NOT_FOUND and verdict.exit_code == 1
+    assert verdict.status is V.NOT_FOUND and verdict.exit_code == 5
     assert verify_certificate([], now=T).status is V.NOT_FOUND
 
 
@@ -310,6 +310,8 @@ def test_a_malformed_award_is_malformed():
 def test_every_status_has_an_exit_code_and_only_valid_and_expiring_pass():
     assert set(EXIT_CODES) == set(V)
     assert {s for s, code in EXIT_CODES.items() if code == 0} == {V.VALID, V.EXPIRING}
+    negative = [code for code in EXIT_CODES.values() if code != 0]
+    assert len(set(negative)) == len(negative) and not {1, 2} & set(negative)  # 1 failure, 2 usage
 
 
 # The bundle file -------------------------------------------------------------------------------

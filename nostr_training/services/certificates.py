@@ -1,0 +1,630 @@
+"""Certificates as a service: issue, verify, export, revoke, list and accept.
+
+Only the course's issuer key signs (``Course.certificate_issuer``), never the learner: the origin's
+learners awarded certificates to themselves. Every signed step goes through the outbox with an
+``ActionRecord``, so an issue or a revocation commits once with its event and a restart neither
+repeats nor loses it:
+
+- ``certificate-definition|<course>``: the course's 30009, published once;
+- ``certificate|<course>|<learner>|<n>``: the n-th award of that course to that learner (n counts
+  the awards already in the index, so a re-certification after expiry is a new key while a second
+  issue of the same round is refused);
+- ``certificate-revocation|<award id>`` and ``certificate-deletion|<award id>``: the 8314 record
+  and the NIP-09 deletion of the award.
+
+Verification never needs a network or a trusted database: from the local index (by code or
+nevent) or from a bundle file, ``rules.verification.verify_certificate`` decides. A revoked award
+is hidden from queries by its deletion, so look-ups also follow the revocations to the awards they
+name (``Store.get`` returns an event in any state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import CertificateRefused, MalformedEvent, NotFound
+from ..event import Event, coordinate, parse_coordinate
+from ..filters import Filter
+from ..kinds import (
+    BADGE_AWARD,
+    BADGE_DEFINITION,
+    CERTIFICATE_REVOCATION,
+    COMPLETION_RECORD,
+    COURSE,
+    LESSON,
+    PROFILE_BADGES,
+    CertificateAward,
+    CertificateDefinition,
+    Course,
+    award_hash,
+    build_award_deletion,
+    build_certificate_award,
+    build_certificate_definition,
+    build_certificate_revocation,
+    build_profile_badge_acceptance,
+    new_verification_code,
+    normalize_code,
+    parse_certificate_award,
+    parse_certificate_definition,
+    parse_completion_record,
+    parse_revocation,
+)
+from ..kinds._wire import deterministic_d
+from ..kinds.attendance import CompletionRecord
+from ..kinds.certificate_bundle import bundle_to_json, collect_certificate_bundle, parse_certificate_bundle
+from ..kinds.certificates import CertificateRevocation, RevocationMarker
+from ..nips.nip19 import decode
+from ..rules.certification import (
+    Certificate,
+    CertificateStatus,
+    CourseCompletion,
+    certificate_status,
+    certificates_from_records,
+    check_issue,
+    course_completion,
+    current_certificate,
+    expiring,
+)
+from ..rules.verification import Verdict, VerdictStatus, verify_certificate
+from ..store.base import ActionRecord, AddOutcome, Store
+from .context import ServiceContext
+from .follows import course_coordinate
+
+__all__ = [
+    "CertificateRecords",
+    "load_certificate_records",
+    "completed_lessons",
+    "IssuedCertificate",
+    "definition_coordinate",
+    "ensure_definition",
+    "issue_certificate",
+    "find_award",
+    "verify",
+    "export_bundle",
+    "Revocation",
+    "revoke_certificate",
+    "CertificateRow",
+    "list_certificates",
+    "accept_certificate",
+]
+
+ISSUE_ACTION = "certificate-issue"
+DEFINITION_ACTION = "certificate-definition"
+REVOKE_ACTION = "certificate-revoke"
+ACCEPT_ACTION = "certificate-accept"
+
+
+# Reading the index ------------------------------------------------------------------------------
+
+
+def _parsed(parse: Any, events: Iterable[Event]) -> list[Any]:
+    out = []
+    for event in events:
+        try:
+            out.append(parse(event))
+        except MalformedEvent:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class CertificateRecords:
+    """Everyone's certificate evidence in the index, parsed: what CRM and the daemon read."""
+
+    definitions: tuple[CertificateDefinition, ...]
+    awards: tuple[CertificateAward, ...]
+    revocations: tuple[CertificateRevocation | RevocationMarker, ...]
+    courses: dict[str, Course]
+
+    def certificates(self, issuer_checked: bool = True) -> tuple[Certificate, ...]:
+        """The rule's certificates; with ``issuer_checked`` only those signed by the course's issuer."""
+        definitions = self.definitions
+        if issuer_checked:
+            definitions = tuple(
+                d for d in definitions
+                if d.course is not None and d.course in self.courses
+                and self.courses[d.course].certificate_issuer == d.author
+            )
+        return certificates_from_records(definitions, self.awards, self.revocations)
+
+
+async def load_certificate_records(store: Store, now: int) -> CertificateRecords:
+    """Every definition, award (including those a revocation's deletion hides) and revocation."""
+    events = await store.query([Filter(kinds=frozenset({BADGE_DEFINITION, BADGE_AWARD, CERTIFICATE_REVOCATION}))], now=now)
+    definitions = _parsed(parse_certificate_definition, (e for e in events if e.kind == BADGE_DEFINITION))
+    revocation_events = [e for e in events if e.kind == CERTIFICATE_REVOCATION]
+    revocations = _parsed(parse_revocation, revocation_events)
+    award_events = {e.id: e for e in events if e.kind == BADGE_AWARD}
+    for revocation in revocations:
+        if isinstance(revocation, CertificateRevocation) and revocation.award not in award_events:
+            hidden = await store.get(revocation.award)
+            if hidden is not None and hidden.kind == BADGE_AWARD:
+                award_events[hidden.id] = hidden
+    awards = _parsed(parse_certificate_award, award_events.values())
+    wanted = {d.course for d in definitions if d.course is not None}
+    courses: dict[str, Course] = {}
+    for coord in wanted:
+        course = await store.course(coord, now=now)
+        if course is not None:
+            courses[coord] = course
+    return CertificateRecords(tuple(definitions), tuple(awards), tuple(revocations), courses)
+
+
+async def completed_lessons(store: Store, course: Course, learner: str | None, now: int) -> dict[str, set[str]]:
+    """Per learner, the course's lessons (and the course itself) completed by a trusted record.
+
+    A 31931 counts when signed by the lesson's host (author or instructor), the course's author or
+    its issuer, and never when the learner signed it about themselves.
+    """
+    subjects = [*course.lessons, course.coordinate]
+    for module in course.modules:
+        subjects += module.lessons
+    tags: dict[str, frozenset[str]] = {"a": frozenset(subjects)}
+    if learner is not None:
+        tags["p"] = frozenset({learner})
+    records: list[CompletionRecord] = _parsed(
+        parse_completion_record, await store.query([Filter(kinds=frozenset({COMPLETION_RECORD}), tags=tags)], now=now)
+    )
+    hosts: dict[str, set[str]] = {}
+    for subject in set(subjects):
+        trusted = {course.author, course.certificate_issuer}
+        if subject != course.coordinate:
+            trusted.add(parse_coordinate(subject)[1])
+            lesson = await store.lesson(subject, now=now) if subject.startswith(f"{LESSON}:") else None
+            if lesson is not None:
+                trusted |= {lesson.author, lesson.instructor}
+        hosts[subject] = trusted
+    done: dict[str, set[str]] = {}
+    for record in records:
+        if record.author == record.learner or record.author not in hosts.get(record.subject, set()):
+            continue
+        done.setdefault(record.learner, set()).add(record.subject)
+    return done
+
+
+def _completion(course: Course, done: set[str]) -> CourseCompletion:
+    if course.coordinate in done:
+        return CourseCompletion(course.coordinate, True, (), ())
+    return course_completion(course, done)
+
+
+async def _course(ctx: ServiceContext, text: str, now: int) -> Course:
+    coord = course_coordinate(text)
+    course = await ctx.store.course(coord, now=now)
+    if course is None:
+        raise NotFound(f"course {coord} is not in the index (follow it, or publish it first)")
+    return course
+
+
+# Issuing --------------------------------------------------------------------------------------
+
+
+def definition_coordinate(course: Course) -> str:
+    """The course's named definition, else one derived from the course under the issuer's key."""
+    if course.certificate is not None:
+        return course.certificate
+    return coordinate(BADGE_DEFINITION, course.certificate_issuer, deterministic_d("certificate", course.coordinate))
+
+
+async def ensure_definition(ctx: ServiceContext, course: Course) -> str:
+    """Publish the course's 30009 once (action log); its coordinate."""
+    address = definition_coordinate(course)
+    key = f"certificate-definition|{course.coordinate}"
+    _, author, d = parse_coordinate(address)
+    present = await ctx.store.query(
+        [Filter(kinds=frozenset({BADGE_DEFINITION}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)]
+    )
+    if present or await ctx.store.get_action(key) is not None:
+        return address
+    now = ctx.clock.now()
+    definition = CertificateDefinition(
+        author=author, d=d, name=f"Certificate: {course.title}", description=course.description[:500], course=course.coordinate
+    )
+    event = await ctx.require_signer().sign_event(build_certificate_definition(definition, created_at=now))
+    await ctx.outbox.submit(event, action=ActionRecord(key, DEFINITION_ACTION, now, subject=course.coordinate))
+    return address
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """What ``issue_certificate`` did: the award (new, or None when this round was already done)."""
+
+    course: str
+    learner: str
+    issued: bool
+    reason: str
+    code: str | None = None
+    award_id: str | None = None
+    valid_from: int | None = None
+    valid_until: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def issue_certificate(
+    ctx: ServiceContext,
+    course: str | Course,
+    learner: str,
+    reason: str | None = None,
+    *,
+    reissue_revoked: bool = False,
+) -> IssuedCertificate:
+    """Award ``course``'s certificate to ``learner`` with the user's key, which must be its issuer.
+
+    The completion rule decides (trusted 31931 records of the required lessons in the index);
+    ``reason`` is the issuer's decision to certify without them (kept in the action log) and to
+    re-issue after a revocation. Raises ``CertificateRefused`` with the rule's reason otherwise.
+    """
+    now = ctx.clock.now()
+    if isinstance(course, str):
+        course = await _course(ctx, course, now)
+    signer = ctx.require_signer()
+    me = await signer.get_public_key()
+    records = await load_certificate_records(ctx.store, now)
+    existing = [c for c in records.certificates() if c.course == course.coordinate and c.holder == learner]
+    done = (await completed_lessons(ctx.store, course, learner, now)).get(learner, set())
+    completion = _completion(course, done)
+    if reason and not completion.complete:
+        completion = CourseCompletion(course.coordinate, True, completion.required, ())
+    valid_until = check_issue(
+        course, completion, existing, learner, now,
+        reissue_revoked=reissue_revoked or bool(reason), signer=me,
+    )
+    decided = "issued by hand: " + reason if reason else "completion rule met"
+    address = await ensure_definition(ctx, course)
+    round_key = f"certificate|{course.coordinate}|{learner}|{len(existing)}"
+    if await ctx.store.get_action(round_key) is not None:
+        return IssuedCertificate(course.coordinate, learner, False, "already issued this round")
+    code = new_verification_code()
+    award = await signer.sign_event(
+        build_certificate_award(address, learner, valid_from=now, valid_until=valid_until, code=code, created_at=now)
+    )
+    action = ActionRecord(round_key, ISSUE_ACTION, now, subject=course.coordinate, pubkey=learner, detail=decided)
+    submission = await ctx.outbox.submit(award, action=action)
+    if submission.outcome is AddOutcome.ALREADY_DONE:
+        return IssuedCertificate(course.coordinate, learner, False, "already issued this round")
+    return IssuedCertificate(course.coordinate, learner, True, decided, code, award.id, now, valid_until)
+
+
+# Finding and verifying ------------------------------------------------------------------------
+
+
+def _award_id_from(text: str) -> str | None:
+    """An event id from a nevent, a note or 64 hex characters; None when the text is none of those."""
+    text = text.strip()
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
+        return text.lower()
+    if text.startswith(("nevent1", "note1", "nostr:")):
+        decoded = decode(text)
+        if decoded.hrp == "note":
+            return str(decoded.data)
+        if decoded.hrp == "nevent":
+            return str(decoded.data.id)
+    return None
+
+
+async def _awards_with_code(store: Store, code: str, now: int) -> list[Event]:
+    served = await store.query([Filter(kinds=frozenset({BADGE_AWARD}))], now=now)
+    found = {e.id: e for e in served if e.tag_value("code") == code}
+    revocations = await store.query([Filter(kinds=frozenset({CERTIFICATE_REVOCATION}))], now=now)
+    for revocation in revocations:
+        award_id = revocation.tag_value("e")
+        if award_id and award_id not in found:
+            hidden = await store.get(award_id)
+            if hidden is not None and hidden.kind == BADGE_AWARD and hidden.tag_value("code") == code:
+                found[hidden.id] = hidden
+    return list(found.values())
+
+
+async def find_award(store: Store, reference: str, now: int) -> list[Event]:
+    """The awards a code, nevent, note or hex id names (any state: a revoked award is found too)."""
+    award_id = _award_id_from(reference)
+    if award_id is not None:
+        event = await store.get(award_id)
+        return [event] if event is not None and event.kind == BADGE_AWARD else []
+    try:
+        code = normalize_code(reference)
+    except MalformedEvent:
+        return []
+    return await _awards_with_code(store, code, now)
+
+
+async def _context_events(store: Store, award: Event, now: int) -> list[Event]:
+    """The award with its definitions, course versions and its issuer's revocations of it."""
+    pool = [award]
+    address = award.tag_value("a")
+    try:
+        kind, author, d = parse_coordinate(address or "")
+    except MalformedEvent:
+        return pool
+    definitions = await store.query(
+        [Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})})], now=now
+    )
+    pool += definitions
+    for definition in definitions:
+        for ref in definition.tag_values("a"):
+            try:
+                ckind, cauthor, cd = parse_coordinate(ref)
+            except MalformedEvent:
+                continue
+            if ckind == COURSE:
+                pool += await store.query(
+                    [Filter(kinds=frozenset({COURSE}), authors=frozenset({cauthor}), tags={"d": frozenset({cd})})], now=now
+                )
+    pool += await store.query(
+        [
+            Filter(kinds=frozenset({CERTIFICATE_REVOCATION}), authors=frozenset({award.pubkey}), tags={"e": frozenset({award.id})}),
+            Filter(
+                kinds=frozenset({CERTIFICATE_REVOCATION}), authors=frozenset({award.pubkey}),
+                tags={"x": frozenset({award_hash(award.id)})},
+            ),
+        ],
+        now=now,
+    )
+    return list({e.id: e for e in pool}.values())
+
+
+async def verify(ctx: ServiceContext, reference: str, *, bundle_text: str | None = None, expiring_days: int = 30) -> Verdict:
+    """The verdict for a code, nevent/note/id (from the local index), a bundle file's path, or
+    its text (``bundle_text``, as the CLI sends it to a daemon).
+
+    A bundle that cannot be read is ``invalid`` (malformed); a reference the index does not know
+    is ``not_found``. Nothing here touches a network.
+    """
+    now = ctx.clock.now()
+    if bundle_text is None and _is_file(reference):
+        try:
+            bundle_text = Path(reference).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            bundle_text = f"unreadable: {exc}"
+    if bundle_text is not None:
+        try:
+            bundle = parse_certificate_bundle(bundle_text)
+        except MalformedEvent as exc:
+            from ..rules.verification import Problem
+
+            return Verdict(VerdictStatus.INVALID, f"{reference}: {exc}", Problem.MALFORMED)
+        return verify_certificate(bundle, now=now, expiring_days=expiring_days)
+    awards = await find_award(ctx.store, reference, now)
+    if not awards:
+        return Verdict(VerdictStatus.NOT_FOUND, f"no certificate {reference!r} in the local index")
+    pool: dict[str, Event] = {}
+    for award in awards:
+        for event in await _context_events(ctx.store, award, now):
+            pool[event.id] = event
+    return verify_certificate(pool.values(), now=now, expiring_days=expiring_days)
+
+
+def _is_file(reference: str) -> bool:
+    try:
+        return Path(reference).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+async def _one_award(ctx: ServiceContext, reference: str, now: int) -> Event:
+    awards = await find_award(ctx.store, reference, now)
+    if not awards:
+        raise NotFound(f"no certificate {reference!r} in the local index")
+    if len(awards) > 1:
+        mine = [a for a in awards if ctx.signer is not None and a.pubkey == await ctx.signer.get_public_key()]
+        if len(mine) != 1:
+            raise NotFound(f"{len(awards)} awards carry {reference!r}; name one by its nevent")
+        return mine[0]
+    return awards[0]
+
+
+async def export_bundle(ctx: ServiceContext, reference: str) -> str:
+    """The bundle file's text for one certificate, from the local index."""
+    now = ctx.clock.now()
+    award = await _one_award(ctx, reference, now)
+    pool = await _context_events(ctx.store, award, now)
+    return bundle_to_json(collect_certificate_bundle(award, pool, exported_at=now))
+
+
+# Revoking -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    award_id: str
+    revoked: bool
+    revocation_id: str | None
+    deletion_id: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def revoke_certificate(ctx: ServiceContext, reference: str, reason: str = "") -> Revocation:
+    """The issuer's 8314 and NIP-09 deletion of the award, each committed once."""
+    now = ctx.clock.now()
+    event = await _one_award(ctx, reference, now)
+    award = parse_certificate_award(event)
+    signer = ctx.require_signer()
+    if await signer.get_public_key() != award.author:
+        raise CertificateRefused(f"certificate {award.code}: only its issuer {award.author[:16]} revokes it")
+    revocation_key = f"certificate-revocation|{event.id}"
+    deletion_key = f"certificate-deletion|{event.id}"
+    revocation_id = deletion_id = None
+    revoked = False
+    if await ctx.store.get_action(revocation_key) is None:
+        record = await signer.sign_event(build_certificate_revocation(award, created_at=now, reason=reason))
+        submission = await ctx.outbox.submit(
+            record, action=ActionRecord(revocation_key, REVOKE_ACTION, now, subject=award.definition, pubkey=award.learner, detail=reason)
+        )
+        if submission.outcome is not AddOutcome.ALREADY_DONE:
+            revocation_id, revoked = record.id, True
+    if await ctx.store.get_action(deletion_key) is None:
+        deletion = await signer.sign_event(build_award_deletion(event.id, created_at=now, reason=reason))
+        submission = await ctx.outbox.submit(
+            deletion, action=ActionRecord(deletion_key, REVOKE_ACTION, now, subject=award.definition, pubkey=award.learner)
+        )
+        if submission.outcome is not AddOutcome.ALREADY_DONE:
+            deletion_id = deletion.id
+    return Revocation(event.id, revoked, revocation_id, deletion_id, reason)
+
+
+# Listing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    course: str
+    course_title: str
+    holder: str
+    status: str
+    issued_at: int
+    expires_at: int | None
+    revoked_at: int | None
+    code: str
+    award_id: str | None
+    days_left: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def list_certificates(
+    ctx: ServiceContext,
+    *,
+    expiring_days: int | None = None,
+    holder: str | None = None,
+    issuer: str | None = None,
+    course: str | None = None,
+) -> list[CertificateRow]:
+    """The current certificate of every (holder, course) in the index; with ``expiring_days``,
+    only those expiring within that many days, soonest first."""
+    now = ctx.clock.now()
+    records = await load_certificate_records(ctx.store, now)
+    certs = [
+        c for c in records.certificates()
+        if (holder is None or c.holder == holder)
+        and (course is None or c.course == course)
+        and (issuer is None or (c.course in records.courses and records.courses[c.course].certificate_issuer == issuer))
+    ]
+    if expiring_days is not None:
+        chosen = list(expiring(certs, now, expiring_days))
+    else:
+        groups: dict[tuple[str, str], list[Certificate]] = {}
+        for cert in certs:
+            groups.setdefault((cert.holder, cert.course), []).append(cert)
+        chosen = [c for c in (current_certificate(g, now) for g in groups.values()) if c is not None]
+        chosen.sort(key=lambda c: (c.course, c.holder))
+    days = 30 if expiring_days is None else expiring_days
+    rows = []
+    for cert in chosen:
+        status = certificate_status(cert, now, days)
+        left = (cert.expires_at - now) // 86400 if cert.expires_at is not None and status in (
+            CertificateStatus.VALID, CertificateStatus.EXPIRING) else None
+        title = records.courses[cert.course].title if cert.course in records.courses else ""
+        rows.append(
+            CertificateRow(cert.course, title, cert.holder, status.value, cert.issued_at, cert.expires_at,
+                           cert.revoked_at, cert.code, cert.event_id, left)
+        )
+    return rows
+
+
+# Accepting ------------------------------------------------------------------------------------
+
+
+async def accept_certificate(ctx: ServiceContext, reference: str) -> str:
+    """The learner shows the certificate in their NIP-58 profile badges (10008); its event id."""
+    now = ctx.clock.now()
+    signer = ctx.require_signer()
+    me = await signer.get_public_key()
+    awards = [a for a in await find_award(ctx.store, reference, now) if a.tag_value("p") == me]
+    if not awards:
+        raise NotFound(f"no certificate {reference!r} awarded to you in the local index")
+    award = parse_certificate_award(awards[0])
+    current = await ctx.store.query(
+        [
+            Filter(kinds=frozenset({PROFILE_BADGES}), authors=frozenset({me}), limit=1),
+            Filter(kinds=frozenset({30008}), authors=frozenset({me}), tags={"d": frozenset({"profile_badges"})}, limit=1),
+        ],
+        now=now,
+    )
+    newest = max(current, key=lambda e: (e.created_at, e.kind == PROFILE_BADGES), default=None)
+    event = await signer.sign_event(build_profile_badge_acceptance(award, created_at=now, current=newest))
+    await ctx.outbox.submit(event, action=None)
+    return event.id
+
+
+# Operations: the same calls for the CLI without a daemon and for the control API ----------------
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise MalformedEvent(f"'{name}' must be text", field=name)
+    return value
+
+
+def _days(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= 36500:
+        raise MalformedEvent(f"'{name}' must be a whole number of days", field=name)
+    return value
+
+
+def _pubkey(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    from ..nips.nip19 import pubkey_from_text
+
+    text = _text(body, name, required=required)
+    return pubkey_from_text(text) if text else None
+
+
+async def _op_issue(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    learner = _pubkey(body, "learner")
+    assert learner is not None
+    issued = await issue_certificate(
+        ctx, _text(body, "course") or "", learner, _text(body, "reason", required=False) or None
+    )
+    return issued.to_dict()
+
+
+async def _op_verify(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    verdict = await verify(
+        ctx, _text(body, "reference") or "", bundle_text=_text(body, "bundle", required=False),
+        expiring_days=_days(body, "expiring_days") or 30,
+    )
+    return verdict.to_dict()
+
+
+async def _op_export(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    return {"bundle": await export_bundle(ctx, _text(body, "reference") or "")}
+
+
+async def _op_revoke(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    return (await revoke_certificate(ctx, _text(body, "reference") or "", _text(body, "reason", required=False) or "")).to_dict()
+
+
+async def _op_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    course = _text(body, "course", required=False)
+    rows = await list_certificates(
+        ctx, expiring_days=_days(body, "expiring"), holder=_pubkey(body, "holder", required=False),
+        issuer=_pubkey(body, "issuer", required=False), course=course_coordinate(course) if course else None,
+    )
+    return {"certificates": [r.to_dict() for r in rows]}
+
+
+async def _op_accept(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    return {"id": await accept_certificate(ctx, _text(body, "reference") or "")}
+
+
+OPERATIONS = {
+    "issue": _op_issue,
+    "verify": _op_verify,
+    "export": _op_export,
+    "revoke": _op_revoke,
+    "list": _op_list,
+    "accept": _op_accept,
+}
