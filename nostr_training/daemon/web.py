@@ -28,6 +28,7 @@ from ..errors import MalformedEvent, NostrTrainingError, NotFound
 from ..event import Event
 from ..services import live
 from ..services.recordings import publish_recording, record_progress
+from ..services.rsvp import rsvp_list, rsvp_to_lesson
 from ..web import pages
 from ..web.security import SECURITY_HEADERS, SessionBook, WebSession, cookie_name
 from .http import Handler, origin_allowed
@@ -217,24 +218,18 @@ class WebView:
 
     async def lesson(self, request: web.Request, session: WebSession) -> web.StreamResponse:
         ref = self._lesson_ref(request)
-        return self.render("lesson.html", session, page=await pages.lesson_page(self.ctx, ref), **self._rsvp_context())
+        return self.render("lesson.html", session, page=await pages.lesson_page(self.ctx, ref))
 
     async def lesson_fragment(self, request: web.Request, session: WebSession) -> web.StreamResponse:
         ref = self._lesson_ref(request)
-        return self.render("lesson_live.html", session, page=await pages.lesson_page(self.ctx, ref), **self._rsvp_context())
-
-    def _rsvp_context(self) -> dict[str, Any]:
-        return {"rsvp_enabled": _rsvp_service() is not None}
+        return self.render("lesson_live.html", session, page=await pages.lesson_page(self.ctx, ref))
 
     async def rsvp(self, request: web.Request, session: WebSession) -> web.StreamResponse:
         form = await request.post()
         ref = self._lesson_ref(request, form)
         status = str(form.get("status", ""))
-        service = _rsvp_service()
-        if service is None:
-            raise NotFound("RSVP is not available in this build")
         lesson = await live.resolve_lesson(self.ctx, ref)
-        await service(self.ctx, lesson.coordinate, status, wait=self.ctx.config.publish_timeout)
+        await rsvp_to_lesson(self.ctx, lesson.coordinate, status, wait=self.ctx.config.publish_timeout)
         self.hub.publish(lesson.coordinate)
         return self._back("/web/lesson", lesson.coordinate)
 
@@ -274,14 +269,11 @@ class WebView:
     # Host -----------------------------------------------------------------------------------
 
     async def _teach_context(self, ref: str) -> dict[str, Any]:
-        listing = None
-        lister = _rsvp_lister()
-        if lister is not None:
-            lesson = await live.resolve_lesson(self.ctx, ref)
-            try:
-                listing = await lister(self.ctx, lesson.coordinate)
-            except NotFound:
-                listing = None
+        lesson = await live.resolve_lesson(self.ctx, ref)
+        try:
+            listing = await rsvp_list(self.ctx, lesson.coordinate)
+        except NotFound:
+            listing = None
         return {"page": await pages.teach_page(self.ctx, ref, rsvps=listing)}
 
     async def teach(self, request: web.Request, session: WebSession) -> web.StreamResponse:
@@ -438,22 +430,6 @@ class WebView:
             ("GET", "/web/certificate", page(self.certificate)),
             ("POST", "/web/certificate", post(self.certificate)),
         ]
-
-
-def _rsvp_service() -> Any:
-    from ..services.rsvp import rsvp_to_lesson
-
-    return rsvp_to_lesson
-
-
-def _rsvp_lister() -> Any:
-    from ..services.rsvp import rsvp_list
-    from ..store.base import Store
-
-    if not hasattr(Store, "first_seen"):  # DEV-ONLY until rsvp lands
-        return None
-
-    return rsvp_list
 
 
 def raw_routes(daemon: "Daemon") -> list[tuple[str, str, Handler]]:

@@ -51,7 +51,7 @@ async def eventually(check: Any, *, tries: int = 300, delay: float = 0.05) -> An
         if value:
             return value
         await asyncio.sleep(delay)
-    raise AssertionError("condition never became true")
+    raise AssertionError(f"condition never became true: {getattr(check, '__name__', check)} {check.__code__.co_firstlineno if hasattr(check, '__code__') else ''}")
 
 
 class Person:

@@ -134,10 +134,11 @@
 
   function bindLive(section) {
     const fragment = section.dataset.fragment, events = section.dataset.events;
-    let pending = false;
+    let pending = false, again = false;
     async function refresh() {
-      if (pending) return;
+      if (pending) { again = true; return; }  // one more fetch once this one is in
       pending = true;
+      again = false;
       try {
         const answer = await fetch(fragment, { credentials: "same-origin" });
         if (answer.ok) {
@@ -147,7 +148,10 @@
           if (active) { const again = document.getElementById(active); if (again) again.focus(); }
           document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
         }
-      } finally { pending = false; }
+      } finally {
+        pending = false;
+        if (again) refresh();
+      }
     }
     if (events && window.EventSource) {
       source = new EventSource(events);
