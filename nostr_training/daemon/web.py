@@ -377,7 +377,7 @@ class WebView:
                     await response.write(f"event: changed\ndata: {json.dumps(lesson.coordinate)}\n\n".encode())
                 else:
                     await response.write(b": keep-alive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
             self.hub.unsubscribe(queue)

@@ -15,8 +15,10 @@ on loopback (rust-nostr's), daemons in-process on one ManualClock.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +33,8 @@ from nostr_training.event import verify_event
 from nostr_training.filters import Filter
 from nostr_training.keys import Keys
 from nostr_training.services import live
+from nostr_training.services.certificates import export_bundle, issue_certificate
+from nostr_training.services.publish import publish_events
 from nostr_training.services.recordings import recording_status
 from nostr_training.services.relay_lists import plan_relays, set_relays
 
@@ -223,6 +227,22 @@ async def test_recording_completes_at_90_percent_not_by_seeking(world, browser, 
         assert status.percent >= 90
         await page.wait_for_selector("#completion:text('Completed by watching the recording')")
         await shot(page, "learner-after")
+
+        # The host certifies the course; its exported certificate file, dropped on the learner's
+        # certificate page, verifies (rules.verification through the page).
+        course = await host.ctx.store.course(lesson.course)
+        certified = await host.ctx.require_signer().sign_event(
+            kinds.build_course(replace(course, certification_enabled=True), created_at=clock.now()))
+        await publish_events(host.ctx, [certified], wait=5)
+        issued = await issue_certificate(host.ctx, lesson.course, ada.pubkey, reason="watched the whole recording")
+        bundle = tmp_path / "certificate.json"
+        bundle.write_text(await export_bundle(host.ctx, issued.award_id))
+        await page.goto(ada.base + "/web/certificate")
+        await page.set_input_files("#bundle", str(bundle))
+        await page.get_by_role("button", name="Verify").click()
+        verdict = await (await page.wait_for_selector("#verdict")).inner_text()
+        assert verdict.startswith("Valid") and issued.code in verdict and "Street medic basics" in verdict
+        await shot(page, "certificate")
         await context.close()
         await host_ctx.close()
 
@@ -321,7 +341,6 @@ async def test_refused_without_secret_cookie_csrf_or_from_elsewhere(world, brows
     assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/"
     await page.goto(base + "/web/certificate?code=NOPE-NOPE")
     assert "not" in (await page.locator("#verdict").inner_text()).lower()
-    await shot(page, "certificate")
     await context.close()
 
 
@@ -330,3 +349,22 @@ async def test_web_view_can_be_turned_off(world):
     await host.start(url, clock, web=False)
     async with aiohttp.ClientSession() as http, http.get(host.login_url(), allow_redirects=False) as answer:
         assert answer.status == 404
+
+
+async def test_open_prints_a_login_link_for_the_running_daemon(world):
+    from test_cli_services import cli_in_thread
+
+    clock, (host, _), url = world
+    await host.start(url, clock)
+    lesson = f"31923:{host.pubkey}:intro"
+    result = await cli_in_thread("open", lesson, "--teach", "--no-browser", "--json", "--data-dir", str(host.home))
+    assert result.code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer == {"url": host.login_url(lesson, teach=True), "browser": False}
+    assert answer["url"].startswith(f"http://127.0.0.1:{host.daemon.server.port}/web/login?token=")
+    assert host.daemon.server.token not in answer["url"]
+    async with aiohttp.ClientSession() as http, http.get(answer["url"], allow_redirects=False) as login:
+        assert login.status == 303 and login.headers["Location"] == "/web/teach?l=" + lesson
+    await host.stop()
+    gone = await cli_in_thread("open", "--no-browser", "--data-dir", str(host.home))
+    assert gone.code == 1 and "no daemon is running" in gone.stderr
