@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 __all__ = [
     "APP",
     "data_dir",
@@ -36,6 +34,8 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("NOSTR_TRAINING_HOME")
     if env:
         return Path(env)
+    import platformdirs  # only when no override is given: keeps start-up short
+
     return Path(platformdirs.user_data_dir(APP))
 
 
@@ -43,6 +43,8 @@ def config_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """--data-dir or $NOSTR_TRAINING_HOME hold the config too; else the XDG config dir."""
     if override or os.environ.get("NOSTR_TRAINING_HOME"):
         return data_dir(override)
+    import platformdirs
+
     return Path(platformdirs.user_config_dir(APP))
 
 

@@ -297,9 +297,18 @@ def toolbox_commands() -> list[list[str]]:
 
 
 def test_every_command_is_registered():
-    run("--help")
-    registered = set(cli.commands)
-    assert {path[0] for path in toolbox_commands()} <= registered
+    result = run("--help")
+    ctx = click.Context(cli)
+    for path in toolbox_commands():
+        if len(path) == 1:
+            assert path[0] in cli.list_commands(ctx) and f"  {path[0]} " in result.out
+            assert cli.get_command(ctx, path[0]) is getattr(toolbox, cli_attribute(path[0]))
+
+
+def cli_attribute(name: str) -> str:
+    from nostr_training.cli import COMMANDS
+
+    return COMMANDS[name][1]
 
 
 @pytest.mark.parametrize("path", toolbox_commands(), ids=" ".join)

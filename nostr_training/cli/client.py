@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,13 @@ class DaemonClient:
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        url = self.info.http_url + "/api" + path
+        if method == "GET" and body:  # a GET carries its arguments in the query string
+            url += "?" + urllib.parse.urlencode({k: v for k, v in body.items() if v is not None}, doseq=True)
+            body = None
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.info.http_url + "/api" + path, data=data, method=method,
+            url, data=data, method=method,
             headers={"Authorization": f"Bearer {self.info.token}", "Content-Type": "application/json"},
         )
         try:

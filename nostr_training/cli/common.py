@@ -3,7 +3,6 @@ context, and output in JSON or as a table."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any, Awaitable, Sequence, TypeVar
@@ -58,6 +57,8 @@ def signing_note(signer: Any, pubkey: str, extra: str = "") -> None:
 
 def run(coro: Awaitable[T]) -> T:
     """Run ``coro`` in a fresh loop; bunker sessions opened in it are closed before it ends."""
+    import asyncio
+
     from ..user_signer import close_signer_sessions
 
     async def main() -> T:

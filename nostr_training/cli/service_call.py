@@ -4,7 +4,6 @@ daemon)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from .common import load_settings, load_signer, note, run
@@ -22,6 +21,8 @@ async def _offline(config: Any, signer: Any, area: str, operation: str, body: di
     async with offline_context(config, signer, connect=connect) as ctx:
         result = await AREAS[area][operation](ctx, body)
         if connect:
+            import asyncio
+
             loop = asyncio.get_running_loop()
             deadline = loop.time() + DELIVERY_WAIT
             while loop.time() < deadline and await ctx.outbox.deliver_due():

@@ -7,24 +7,25 @@ and writes one compact JSON object per line on stdout. They are thin: the work h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
-from ..clock import SystemClock
 from ..errors import ConfigError, EncodingError, MalformedEvent, NostrTrainingError, NotFound
 from ..event import Event, EventTemplate, verify_event
-from ..keys import Keys, load_key_file, save_key_file
-from ..kinds import LESSON, PRIVATE_KINDS, RSVP
-from ..nips import nip17, nip19, nip49, nip59
-from ..signer import LocalSigner
 from .common import relay_urls
 from .options import data_dir_option, key_file_option, read_password, resolve_key_file, signer_option
+
+if TYPE_CHECKING:
+    from ..keys import Keys
+    from ..nips import nip19 as nip19_types
+
+# Keys, NIP-17/19/49/59, the kinds and asyncio are imported inside the commands that use them:
+# ``event verify`` and ``--help`` start without them (benchmarks/cli_startup.py).
 
 __all__ = ["register"]
 
@@ -75,6 +76,8 @@ def stdin_objects() -> Iterator[Any]:
 
 
 def _now() -> int:
+    from ..clock import SystemClock
+
     return SystemClock().now()
 
 
@@ -86,6 +89,8 @@ def _load_keys(key_file: str | None, data_dir: str | None) -> Keys:
     path = _key_path(key_file, data_dir)
     if not path.exists():
         raise ConfigError(f"no key file at {path}; create one with `nostr-training keys generate`")
+    from ..keys import load_key_file
+
     return load_key_file(path, read_password())
 
 
@@ -103,6 +108,8 @@ def _signer(key_file: str | None, data_dir: str | None, signer_uri: str | None, 
         signer = daemon_signer(config.data_dir)
         if signer is not None:
             return signer
+    from ..signer import LocalSigner
+
     return LocalSigner(_load_keys(key_file, data_dir))
 
 
@@ -113,6 +120,8 @@ class PubkeyParam(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
+            from ..nips import nip19
+
             return nip19.pubkey_from_text(value)
         except EncodingError as exc:
             self.fail(str(exc), param, ctx)
@@ -168,6 +177,8 @@ def keys_generate(key_file: str | None, data_dir: str | None, log_n: int, force:
     Example:
       NOSTR_TRAINING_PASSWORD=s3cret nostr-training keys generate --key-file host.ncryptsec
     """
+    from ..keys import Keys, save_key_file
+
     path = _key_path(key_file, data_dir)
     if path.exists() and not force:
         raise click.ClickException(f"key file {path} already exists; use --force to replace it")
@@ -203,6 +214,8 @@ def keys_import(key_file: str | None, data_dir: str | None, log_n: int, force: b
       echo nsec1... | nostr-training keys import --key-file me.ncryptsec
       nostr-training keys import --relay wss://relay.damus.io --relay wss://nos.lol --reuse < nsec.txt
     """
+    from ..keys import Keys, save_key_file
+
     path = _key_path(key_file, data_dir)
     if path.exists() and not force:
         raise click.ClickException(f"key file {path} already exists; use --force to replace it")
@@ -272,6 +285,8 @@ def keys_show(key_file: str | None, data_dir: str | None, signer_uri: str | None
     Example:
       nostr-training keys show --key-file host.ncryptsec
     """
+    from ..nips import nip19
+
     pubkey = _run(_signer(key_file, data_dir, signer_uri).get_public_key())
     _emit({"pubkey": pubkey, "npub": nip19.npub_encode(pubkey)})
 
@@ -295,6 +310,8 @@ def keys_export(key_file: str | None, data_dir: str | None, as_nsec: bool) -> No
         click.echo("nostr-training: warning: printing your UNENCRYPTED secret key; keep it off screens and logs", err=True)
         _emit({"nsec": keys.nsec})
         return
+    from ..nips import nip49
+
     text = _key_path(key_file, data_dir).read_text(encoding="ascii").strip()
     nip49.parameters(text)
     _emit({"ncryptsec": text})
@@ -316,6 +333,8 @@ def event_group() -> None:
 def _unknown_lessons(templates: list[EventTemplate], data_dir: str | None) -> list[str]:
     """The lessons our RSVP templates answer that the index does not know (the running
     daemon's, else the data dir's own)."""
+    from ..kinds import LESSON, RSVP
+
     wanted = sorted({tag[1] for template in templates if template.kind == RSVP for tag in template.tags
                      if len(tag) > 1 and tag[0] == "a" and tag[1].startswith(f"{LESSON}:")})
     if not wanted:
@@ -361,6 +380,8 @@ def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson:
     Example:
       echo '{"kind":1,"tags":[["t","nostr"]],"content":"hello"}' | nostr-training event sign
     """
+    from ..kinds import PRIVATE_KINDS
+
     templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in stdin_objects()]
     for template in templates:
         if template.kind in PRIVATE_KINDS:
@@ -368,6 +389,8 @@ def event_sign(key_file: str | None, data_dir: str | None, allow_unknown_lesson:
     from ..services.validate import check_template
 
     signer = _signer(key_file, data_dir, signer_uri, via_daemon=True)
+
+    import asyncio
 
     async def sign_all() -> list[Event]:
         pubkey = await signer.get_public_key()
@@ -448,6 +471,8 @@ def nip19_encode(entity: str, values: tuple[str, ...], relays: tuple[str, ...]) 
     Example:
       nostr-training nip19 encode naddr 31923 <pubkey-hex> lesson-1 --relay wss://relay.example
     """
+    from ..nips import nip19
+
     shape = _ENCODE_ARITY[entity]
     required = sum(1 for part in shape if not part.startswith("["))
     if not required <= len(values) <= len(shape):
@@ -474,7 +499,9 @@ def _int_value(text: str, name: str) -> int:
         raise click.BadParameter(f"{name} must be an integer, got {text!r}") from None
 
 
-def _decoded_json(decoded: nip19.Decoded) -> dict[str, Any]:
+def _decoded_json(decoded: nip19_types.Decoded) -> dict[str, Any]:
+    from ..nips import nip19, nip49
+
     data = decoded.data
     out: dict[str, Any] = {"type": decoded.hrp}
     if decoded.hrp == "npub":
@@ -504,6 +531,8 @@ def nip19_decode(text: str) -> None:
     Example:
       nostr-training nip19 decode nostr:nprofile1qqs...
     """
+    from ..nips import nip19
+
     _emit(_decoded_json(nip19.decode(text)))
 
 
@@ -535,6 +564,8 @@ def wrap_command(
     Example:
       echo '{"kind":14,"tags":[],"content":"hi"}' | nostr-training wrap --to npub1... > wrap.json
     """
+    from ..nips import nip59
+
     templates = [EventTemplate.from_dict(obj, default_created_at=_now()) for obj in stdin_objects()]
     signer = _signer(key_file, data_dir, signer_uri)
     hints = {r: relay_hint for r in recipients} if relay_hint else None
@@ -562,6 +593,8 @@ def unwrap_command(key_file: str | None, data_dir: str | None, signer_uri: str |
     Example:
       nostr-training unwrap < wrap.json
     """
+    from ..nips import nip59
+
     wraps = [Event.from_dict(obj) for obj in stdin_objects()]
     signer = _signer(key_file, data_dir, signer_uri)
 
@@ -597,6 +630,8 @@ def dm_command(
     Example:
       nostr-training dm --to npub1... "The lesson starts in one hour"
     """
+    from ..nips import nip17
+
     signer = _signer(key_file, data_dir, signer_uri)
     wraps = _run(
         nip17.dm_wraps(signer, recipients, text, _now(), subject=subject, reply_to=reply_to, expiration=expiration)

@@ -17,6 +17,7 @@ from ..services.relay_lists import plan_relays, set_relays
 from ..services.validate import check_template
 from . import routes_media
 from .http import Handler, Route
+from .routes_live import routes as live_routes
 from .routes_rsvp import routes as rsvp_routes
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def control_routes(daemon: "Daemon") -> list[Route]:
     from .routes_identity import routes as identity_routes
     from .routes_training import routes as training_routes
 
-    return [
+    return live_routes(daemon) + [
         *identity_routes(daemon),
         *rsvp_routes(daemon),
         *training_routes(daemon),

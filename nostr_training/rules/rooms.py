@@ -675,7 +675,31 @@ def conference_details(ev: SessionEvidence, now: int, policy: LivePolicy = LiveP
     if any(p.room in rooms for p in ev.presences):
         return ConferenceDetails(room_id, True, len(_present(ev, now, policy)))
     meeting = current_meeting(ev)
-    return ConferenceDetails(room_id, True, (meeting.current_participants or 0) if meeting else 0)
+    if meeting is not None and meeting.current_participants is not None:
+        return ConferenceDetails(room_id, True, meeting.current_participants)
+    return ConferenceDetails(room_id, True, len(_joined(ev)))
+
+
+def _joined(ev: SessionEvidence) -> frozenset[str]:
+    """Participants whose latest public sign is a join (an 8312 request or an 8315 join claim)
+    rather than an 8315 leave, let in where the lesson needs it: the count every participant
+    can read when nobody publishes presence."""
+    coord = ev.lesson.coordinate
+    latest: dict[str, tuple[int, bool]] = {}
+    for request in ev.join_requests:
+        if request.lesson == coord:
+            latest[request.author] = max(latest.get(request.author, (0, True)), (request.created_at, True))
+    for claim in ev.claims:
+        if claim.lesson == coord:
+            joined = claim.action is AttendanceAction.JOIN
+            previous = latest.get(claim.author, (-1, True))
+            if claim.created_at >= previous[0]:
+                latest[claim.author] = (claim.created_at, joined)
+    inside = {pk for pk, (_, joined) in latest.items() if joined} - session_hosts(ev.lesson)
+    if admission_required(ev.lesson):
+        statuses = _statuses(ev)
+        inside = {pk for pk in inside if pk in statuses and statuses[pk].admission is Admission.ADMITTED}
+    return frozenset(inside)
 
 
 # Attendance -----------------------------------------------------------------------------------
@@ -788,12 +812,14 @@ def session_window(ev: SessionEvidence, now: int, policy: LivePolicy = LivePolic
     """The window attendance is counted in so far: to ``now`` while live, to the end once ended."""
     state = session_state(ev, now, policy)
     start = ev.lesson.start
+    meeting = current_meeting(ev)
+    if meeting is not None and meeting.starts and meeting.starts < start:
+        start = meeting.starts  # the host went live early: the session runs from then
     if state is SessionState.LIVE:
-        return SessionWindow(start, max(start, now))
+        return SessionWindow(start, now)  # so far: nothing after now is counted, even before the start
     if state in AFTER_END and state is not SessionState.MISSED:
         end = ended_at(ev)
         if end is None:
-            meeting = current_meeting(ev)
             end = meeting.created_at if meeting is not None and meeting.created_at else ev.lesson.end
         return SessionWindow(start, max(start, end))
     return None

@@ -43,7 +43,7 @@ from ..media.recording import upload_recording
 from ..nips.blossom import sha256_from_url
 from ..nips.nip59 import make_rumor, unwrap
 from ..rules.completion import RecordingCompletion, evaluate_recording
-from ..rules.rooms import Admission, admission
+from ..rules.rooms import Admission, admission, session_hosts
 from ..sfu.base import RecordingPlan, recording_plan
 from ..store.base import ActionRecord, AddOutcome
 from .context import ServiceContext
@@ -426,6 +426,11 @@ async def record_progress(ctx: ServiceContext, lesson: str, start: float, end: f
     recording = await recording_ready(ctx, found)
     if recording is None:
         raise NotFound(f"lesson {found.coordinate} has no published recording yet")
+    if recording.encryption_algorithm and me not in session_hosts(found) and await received_recording_key(ctx, found) is None:
+        raise RecordingRefused(
+            f"the recording of {found.coordinate} is end-to-end encrypted and no key for it reached you:"
+            " only participants the host admitted can watch it"
+        )
     now = ctx.clock.now()
     await ctx.store.record_action(
         ActionRecord(

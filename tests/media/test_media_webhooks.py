@@ -172,3 +172,25 @@ async def test_the_control_api_hands_out_tokens_and_refuses_the_unadmitted(home,
         assert TokenVerifier(API_KEY, SECRET).verify(ticket["token"]).identity == learner.public_key
     finally:
         await daemon.stop()
+
+
+async def test_webhook_joins_and_leaves_reach_the_hosts_attendance(home, keys):
+    """The SFU's verified joins and leaves are attendance evidence for that pubkey: the live
+    service's session evidence (from which the host's records are computed) carries them."""
+    from nostr_training.rules.rooms import attendance_evidence
+    from nostr_training.services.live import load_evidence
+
+    daemon = await _daemon(home, keys)
+    try:
+        now = daemon.clock.now()
+        lesson = lesson_of(keys, now, d="sfu-attendance")
+        await daemon.store.add(signed_lesson(keys, lesson, now - 10))
+        for event in _session(lesson.room, lesson.start):
+            assert await _post(daemon, *sign_webhook(event)) == 200
+        evidence = await load_evidence(daemon.services, lesson)
+        observed = [(type(o).__name__, o.pubkey, o.at) for o in evidence.observed]
+        assert ("Join", ALICE, lesson.start + 10) in observed and ("Leave", ALICE, lesson.start + 600) in observed
+        used = [e for e in attendance_evidence(evidence) if getattr(e, "pubkey", None) == ALICE]
+        assert sum(isinstance(e, Join) for e in used) == 2 and sum(isinstance(e, Leave) for e in used) >= 1
+    finally:
+        await daemon.stop()

@@ -688,3 +688,26 @@ def test_the_issue_story_as_the_hosts_daemon_would_tick_through_it():
     assert alice.intervals == ((START - 4 * MIN, START + 10 * MIN + 180), (START + 20 * MIN, START + 42 * MIN))
     assert done[ALICE].met and not done[BOB].met and done[BOB].total_seconds == 20 * MIN
     assert [number for _, number in history] == sorted(number for _, number in history), "epochs only move forward"
+
+
+def test_without_presence_the_count_comes_from_public_joins_and_leaves():
+    """Nobody publishes presence: the participant count every learner reads comes from the join
+    requests and claims of admitted participants (a leave takes one out; the unadmitted count not)."""
+    base = dict(rooms=[room()], meetings=[LIVE_AT], rsvps=SEATED,
+                join_requests=[request(ALICE, START - 2 * MIN), request(BOB, START - MIN)],
+                decisions=[decide(ALICE, "admit", START)])
+    inside = ev(**base)
+    assert r.conference_details(inside, START + 10 * MIN).participant_count == 1
+    left = ev(**base, claims=[claim(ALICE, "leave", START + 5 * MIN)])
+    assert r.conference_details(left, START + 10 * MIN).participant_count == 0
+    back = ev(**base, claims=[claim(ALICE, "leave", START + 5 * MIN), claim(ALICE, "join", START + 6 * MIN)])
+    assert r.conference_details(back, START + 10 * MIN).participant_count == 1
+
+
+def test_attendance_so_far_never_counts_time_that_has_not_come():
+    """Live before the scheduled start: a learner in the room for one minute has one minute."""
+    early_live = dataclasses.replace(meeting("live", START - 3 * MIN), starts=START - 3 * MIN)
+    evidence = ev(rooms=[room()], meetings=[early_live], rsvps=SEATED,
+                  join_requests=[request(ALICE, START - 2 * MIN)], decisions=[decide(ALICE, "admit", START - 2 * MIN)])
+    result = r.attendance_so_far(evidence, START - MIN)
+    assert result[ALICE].total_seconds == MIN

@@ -91,6 +91,29 @@ async def test_add_many_gives_an_outcome_per_event(store: Store, alice: Keys, bo
     assert set(ids(await store.query(every()))) == {first.id, new.id}
 
 
+async def test_a_large_batch_is_verified_and_resolved_in_order_across_chunks(store: Store, alice: Keys, bob: Keys):
+    """Large enough for the SQLite store to verify it in its worker process, chunk by chunk."""
+    notes = [signed(alice if i % 2 else bob, 1, content=f"note {i}", at=T + i) for i in range(1500)]
+    forged_sig = tampered(signed(bob, 1, content="x"), sig="ab" * 64)
+    forged_content = tampered(signed(alice, 1, content="y"), content="z")
+    newer = addressable(alice, LESSON, "big", at=T + 50)
+    older = addressable(alice, LESSON, "big", at=T + 5)
+    batch = [*notes[:700], forged_sig, newer, *notes[700:1200], notes[3], forged_content, older, *notes[1200:]]
+    outcomes = await store.add_many(batch)
+    expected = [AddOutcome.STORED] * len(batch)
+    expected[700] = AddOutcome.INVALID
+    expected[1202] = AddOutcome.DUPLICATE
+    expected[1203] = AddOutcome.INVALID
+    expected[1204] = AddOutcome.SUPERSEDED
+    assert outcomes == expected
+    assert (await store.stats())["events"] == 1502
+    assert ids(await store.query([Filter(kinds=[LESSON])])) == [newer.id]
+    assert await store.get(forged_sig.id) is None and await store.get(forged_content.id) is None
+    assert await store.add_many(batch) == [
+        AddOutcome.INVALID if o is AddOutcome.INVALID else AddOutcome.DUPLICATE for o in expected
+    ]
+
+
 async def test_verified_flag_skips_verification(store: Store, alice: Keys):
     ev = signed(alice, 1, content="trusted")
     assert await store.add(ev, verified=True) is AddOutcome.STORED
@@ -727,10 +750,13 @@ async def test_sqlite_contacts_survive_reopen_and_a_version_1_database_is_migrat
     finally:
         await store.close()
     old = tmp_path / "old.db"
-    await (await SqliteStore.open(old)).close()
-    with sqlite3.connect(old) as conn:
-        conn.execute("DROP TABLE contacts")
-        conn.execute("PRAGMA user_version = 2")  # as the version before contacts (0003) left it
+    from importlib import resources
+
+    folder = resources.files("nostr_training.store").joinpath("schema")
+    with sqlite3.connect(old) as conn:  # the database as the version before contacts (0003) left it
+        for number in (1, 2):
+            (script,) = [e.read_text("utf-8") for e in folder.iterdir() if e.name.startswith(f"{number:04d}_")]
+            conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     store = await SqliteStore.open(old)
     try:
         assert (await store.add_contact(Contact("Migrated"), now=T)).id == 1
