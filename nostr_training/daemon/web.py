@@ -384,26 +384,25 @@ class WebView:
         return response
 
     async def _wait(self, queue: asyncio.Queue[str], topics: set[str], moment: int | None) -> bool:
-        """True when the page should refresh: a matching signal, a room of the lesson, or its moment."""
+        """True when the page should refresh: a signal about this lesson, one of its rooms or the
+        user, or the lesson's next moment on the daemon's clock; False after a quiet keep-alive
+        period. Signals about anything else are drained here, without touching the index."""
         clock = self.daemon.clock
-        getter = asyncio.ensure_future(queue.get())
-        waiters: set[asyncio.Future[Any]] = {getter}
-        timer = None
-        if moment is not None:
-            timer = asyncio.ensure_future(clock.sleep(moment - clock.now()))
-            waiters.add(timer)
+        timer = asyncio.ensure_future(clock.sleep(moment - clock.now())) if moment is not None else None
         try:
-            done, _ = await asyncio.wait(waiters, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                waiters: set[asyncio.Future[Any]] = {getter} | ({timer} if timer is not None else set())
+                done, _ = await asyncio.wait(waiters, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return timer is not None and timer in done
+                topic = getter.result()
+                if topic in topics or topic.startswith(("30312:", "30313:")):
+                    return True
         finally:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.cancel()
-        if timer is not None and timer in done:
-            return True
-        if getter in done:
-            topic = getter.result()
-            return topic in topics or topic.startswith("30312:") or topic.startswith("30313:")
-        return False
+            if timer is not None and not timer.done():
+                timer.cancel()
 
     # Routes ---------------------------------------------------------------------------------
 
