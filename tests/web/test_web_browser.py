@@ -131,7 +131,6 @@ async def test_rsvp_countdown_join_now_and_admission_without_reload(world, brows
     await ada.live.run_once()  # the learner's daemon follows the new room's events too
     await clock.advance(16 * MIN)
     await host.live.run_once()
-    await clock.advance(1)  # not in the same second as the host's tick (see the recording test)
     refreshes = await page.evaluate("document.body.dataset.refreshes || '0'")
     await teach.locator("#session-start").click()
     await teach.wait_for_selector("#session-end")
@@ -188,10 +187,7 @@ async def test_recording_completes_at_90_percent_not_by_seeking(world, browser, 
     await host.live.run_once()
     await live.start_live_session(host.ctx, lesson.coordinate)
     await clock.advance(50 * MIN)
-    await host.live.run_once()
-    # The host's tick may revise the meeting at this second; ending in the same second would tie
-    # on created_at with it (the live helper's service signs the end at `now`, not after it).
-    await clock.advance(1)
+    await host.live.run_once()  # the host's tick refreshes the live meeting in this very second
     await live.end_live_session(host.ctx, lesson.coordinate)
 
     video = make_video(tmp_path / "session.webm", 60)
