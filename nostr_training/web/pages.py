@@ -101,7 +101,7 @@ async def home_page(ctx: ServiceContext) -> dict[str, Any]:
             "courses": [{"coordinate": c.coordinate, "title": c.title} for c in courses]}
 
 
-def _recording_key_fragment(room_key: bytes | None) -> str:
+def _room_key_fragment(room_key: bytes | None) -> str:
     if room_key is None:
         return ""
     return "#e2ee=" + base64.urlsafe_b64encode(room_key).decode().rstrip("=")
@@ -118,7 +118,7 @@ async def _join_link(ctx: ServiceContext, lesson: Lesson, me: str, view: dict[st
         room_key = keys[0].key if keys else None
         if room_key is None:
             return None
-    fragment = _recording_key_fragment(room_key)
+    fragment = _room_key_fragment(room_key)
     if sfu_config(ctx) is not None:
         ticket = await join_token(ctx, lesson, me, room_key=room_key)
         if ticket.url and ticket.token:
