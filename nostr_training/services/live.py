@@ -443,8 +443,7 @@ async def start_live_session(ctx: ServiceContext, ref: str) -> str:
     if meeting is None or room is None:
         raise DomainError(f"lesson {ev.lesson.d}: no room; create it first ('session create')")
     live = replace(meeting, status=MeetingStatus.LIVE, starts=min(meeting.starts, now), ends=None, missed=False)
-    # After the revision it replaces, even in the same second (a tie would go to the lower id).
-    reports = await _publish(ctx, [kinds.build_meeting(live, created_at=max(now, (meeting.created_at or 0) + 1))])
+    reports = await _publish(ctx, [kinds.build_meeting(live, created_at=now)])
     return reports[0].id
 
 
@@ -460,11 +459,9 @@ async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
     transition(SessionState.LIVE if live_on_wire else session_state(ev, now), SessionAction.END)
     assert meeting is not None
     ended = replace(meeting, status=MeetingStatus.ENDED, ends=max(now, meeting.starts))
-    # Each after the revision it replaces, even one the host's daemon made in this second.
-    templates = [kinds.build_meeting(ended, created_at=max(now, (meeting.created_at or 0) + 1))]
+    templates = [kinds.build_meeting(ended, created_at=now)]
     if room is not None:
-        templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED),
-                                          created_at=max(now, (room.created_at or 0) + 1)))
+        templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED), created_at=now))
     await _publish(ctx, templates)
     ev = await load_evidence(ctx, ev.lesson)
     await finalise_attendance(ctx, ev, now)

@@ -27,6 +27,7 @@ from ..nips.nip19 import npub_encode
 from ..rules.rooms import admission, next_moment
 from ..rules.verification import Verdict, verify_certificate
 from ..services import live
+from ..services.certificates import definition_coordinate
 from ..services.context import ServiceContext
 from ..services.media import join_token, sfu_config
 from ..services.recordings import recording_ready, recording_status
@@ -149,8 +150,9 @@ async def _certificate(ctx: ServiceContext, lesson: Lesson, me: str) -> dict[str
     course = await ctx.store.course(lesson.course)
     if course is None or not course.certification_enabled:
         return None
+    definition = definition_coordinate(course)
     for award in await ctx.store.awards(me):
-        if course.certificate and award.definition == course.certificate:
+        if award.definition == definition:
             return {"code": award.code, "valid_from": when(award.valid_from), "valid_until": when(award.valid_until),
                     "award": award.event_id}
     return None
