@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .errors import ContactError, EncodingError
 from .kinds import COURSE
@@ -221,7 +221,8 @@ class ImportPlan:
 
 
 def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) -> ImportPlan:
-    """Match each row to a stored contact by its id, else by its pubkey; the others are new.
+    """Match each row to a stored contact by its id, else by its pubkey, else (a row with
+    neither) by its email when one contact has it; the others are new.
 
     Exporting, editing and importing again therefore updates in place, and a list from
     elsewhere that knows only npubs updates the contacts already linked to them. A row whose id
@@ -229,6 +230,10 @@ def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) ->
     """
     by_id = {c.id: c for c in existing if c.id is not None}
     by_pubkey = {c.pubkey: c for c in by_id.values() if c.pubkey is not None}
+    emails: dict[str, list[Contact]] = {}
+    for c in by_id.values():
+        if c.email:
+            emails.setdefault(c.email.strip().lower(), []).append(c)
     add: list[Contact] = []
     update: list[Contact] = []
     unchanged: list[Contact] = []
@@ -237,6 +242,9 @@ def plan_contact_import(existing: Iterable[Contact], rows: Sequence[Contact]) ->
         row = check_contact(row)
         owner = by_pubkey.get(row.pubkey) if row.pubkey else None
         target = by_id.get(row.id) if row.id is not None else owner
+        if target is None and row.id is None and row.pubkey is None and row.email:
+            same = emails.get(row.email.strip().lower(), [])
+            target = same[0] if len(same) == 1 else None  # one contact with that email: the same person
         if owner is not None and target is not None and owner.id != target.id:
             raise ContactError(
                 f"row {row.name!r}: id {row.id} is {target.name!r}, but its pubkey belongs to {owner.name!r} "
@@ -275,11 +283,19 @@ class _Person:
     enrolments: dict[str, int] = field(default_factory=dict)
 
 
+def _owner(coordinate: str) -> str | None:
+    """The pubkey of a ``kind:pubkey:d`` coordinate, or None for something else."""
+    parts = coordinate.split(":", 2)
+    return parts[1] if len(parts) == 3 else None
+
+
 class TrainingBook:
     """Everyone's training evidence, indexed by pubkey, so each question reads one person.
 
-    Records a learner signed about themselves (completions, attendance) are not evidence and
-    are left out; for attendance, the newest record per lesson counts (it replaces older ones).
+    Only records signed by whoever vouches for them count: a course's completion by its author
+    or its issuer (``issuers``: course -> issuer key), a lesson's attendance by the lesson's host
+    (the coordinate's author); records a learner, or any other key, signed are left out. For
+    attendance, the newest record per lesson counts (it replaces older ones).
     """
 
     def __init__(
@@ -288,18 +304,22 @@ class TrainingBook:
         completions: Iterable[CompletionRecord] = (),
         attendance: Iterable[AttendanceRecord] = (),
         enrolments: Iterable[Enrolment] = (),
+        issuers: Mapping[str, str] | None = None,
     ):
         self._people: dict[str, _Person] = {}
+        named = dict(issuers or {})
         for cert in certificates:
             self._person(cert.holder).certificates.append(cert)
         for record in completions:
             if record.author == record.learner or not record.subject.startswith(f"{COURSE}:"):
                 continue
+            if record.author not in (_owner(record.subject), named.get(record.subject)):
+                continue  # only the course's author or issuer vouches for its completion
             done = self._person(record.learner).courses_completed
             done[record.subject] = min(record.completed_at, done.get(record.subject, record.completed_at))
         for rec in attendance:
-            if rec.author == rec.learner:
-                continue
+            if rec.author == rec.learner or rec.author != _owner(rec.lesson):
+                continue  # only the lesson's host vouches for time spent in it
             kept = self._person(rec.learner).attendance
             old = kept.get(rec.lesson)
             if old is None or (rec.created_at, old.event_id or "") > (old.created_at, rec.event_id or ""):

@@ -406,10 +406,10 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
 
     p.begin("instructor: course and a 60-minute live lesson for one seat")
     course = (await host.cli_json("course", "create", "de-escalation", "De-escalation basics",
-                                   "--certificate", "--validity-days", "365"))["course"]["coordinate"]
+                                   "--certification", "--validity-days", "365"))["course"]["coordinate"]
     await room.jump(MINUTE)  # the course's revision that lists the lesson must be newer than the course
     scheduled = await host.cli_json("lesson", "schedule", course, "role-play", "Role play", "--start", _local(room.start),
-                                    "--tz", "UTC", "--minutes", "60", "--max-participants", "1", "--rsvp", "--recording")
+                                    "--tz", "UTC", "--minutes", "60", "--max-participants", "1", "--recording")
     lesson_ref = scheduled["lesson"]["coordinate"]
     room.course, room.lesson = summary.course, summary.lesson = course, lesson_ref
     summary.course, summary.lesson = course, lesson_ref
@@ -744,7 +744,8 @@ def _inspect_hint(work: Path, room: ClassRoom | None) -> str:
             f"  nostr-training attendance show {room.lesson} --data-dir {work}/instructor",
             f"  nostr-training lesson status {room.lesson} --data-dir {work}/bo",
             f"  nostr-training cert verify {work}/certificate-bo.json",
-            f"  nostr-training daemon run --data-dir {work}/bo --port 0   # its index at ws://127.0.0.1:<port>",
+            f"  nostr-training daemon run --data-dir {work}/bo --port 0 &   # Bo's daemon (its relay is gone: it retries)",
+            f"  nostr-training open --data-dir {work}/bo                    # Bo's web view of the class",
         ]
     return "\n".join(lines)
 

@@ -66,3 +66,20 @@ def test_refusals_offline(user):
     assert early.code == 1 and "end: not allowed while the session is scheduled" in early.stderr
     absent = invoke("leave", "l1")
     assert absent.code == 1 and "you have not joined it" in absent.stderr
+
+
+def test_a_course_with_certificates_and_a_reschedule_in_the_lessons_zone(user, monkeypatch):
+    """Certification is set from the CLI and kept when lessons are added; a reschedule without
+    --tz reads the new time in the lesson's own zone, not the user's."""
+    monkeypatch.setenv("TZ", "UTC")
+    course = run_json("course", "create", "safety", "Safety", "--certification", "--validity-days", "365")["course"]
+    assert course["author"] == user.public_key
+    made = invoke("lesson", "schedule", course["coordinate"], "l1", "First", "--start", "2030-03-10 09:30",
+                  "--tz", "Europe/Berlin")
+    assert made.code == 0, made.output
+    shown = run_json("course", "show", "safety")["course"]
+    assert (shown["certification"], shown["validity_days"], shown["issuer"]) == (True, 365, user.public_key)
+    assert len(shown["lessons"]) == 1
+    moved = run_json("lesson", "reschedule", "l1", "--start", "2030-03-10 17:50")["lesson"]
+    # 17:50 in Berlin (CET, UTC+1) on 10 March 2030 is 16:50 UTC.
+    assert (moved["start"], moved["tzid"]) == (1899391800, "Europe/Berlin")

@@ -222,22 +222,32 @@ async def test_rsvp_answer_through_the_daemon(hosting, user, clock):
     assert refused.code == 1 and "started" in refused.stderr
 
 
-async def test_the_calendar_feed_takes_the_token_in_the_url(hosting, user):
+async def test_the_calendar_feed_takes_its_own_token_in_the_url(hosting, user):
+    """The feed has its own read-only token, kept in the data dir across restarts: the control
+    API's secret never goes into a calendar app's URL, and it opens nothing else."""
+    from nostr_training.daemon.routes_rsvp import feed_token
+
     course = kinds.Course(author=user.public_key, d="c1", title="Course one")
     lesson = await add_lesson(hosting.store, user, make_lesson(user, course=course.coordinate))
     await hosting.store.add(sign_event(kinds.build_course(course, created_at=T - DAY), user.secret))
     info = read_runtime(hosting.config.data_dir)
+    token = feed_token(hosting.config.data_dir)
+    assert token != info.token and feed_token(hosting.config.data_dir) == token
     url = f"{info.http_url}/calendar/{course.coordinate}.ics"
+    printed = await cli_in_thread("ics", course.coordinate, "--feed-url")
+    assert printed.stdout.strip() == f"{url}?token={token}"
     async with aiohttp.ClientSession() as session:
-        async with session.get(url, params={"token": info.token}) as response:
+        async with session.get(url, params={"token": token}) as response:
             assert response.status == 200 and response.content_type == "text/calendar"
             calendar = icalendar.Calendar.from_ical(await response.read())
-        async with session.get(url, params={"token": info.token[:-1] + "x"}) as wrong:
+        async with session.get(url, params={"token": token[:-1] + "x"}) as wrong:
             assert wrong.status == 401
+        async with session.get(url, params={"token": info.token}) as control:
+            assert control.status == 401, "the control API's secret does not open the feed"
         async with session.get(url) as none:
             assert none.status == 401
-        async with session.get(f"{info.http_url}/api/status", params={"token": info.token}) as api:
-            assert api.status == 401, "only the feed takes the token in the URL"
+        async with session.get(f"{info.http_url}/api/status", params={"token": token}) as api:
+            assert api.status == 401, "the feed token opens nothing else"
     (event,) = calendar.walk("VEVENT")
     assert event["SUMMARY"] == lesson.title and str(calendar["X-WR-CALNAME"]) == "Course one"
 

@@ -286,3 +286,30 @@ def test_an_edited_export_updates_in_place_and_npub_only_rows_update_linked_cont
 def test_an_import_that_would_merge_two_people_is_refused(rows, message):
     with pytest.raises(ContactError, match=message):
         plan_contact_import(STORED, rows)
+
+
+def test_only_the_host_or_the_issuer_vouches_for_attendance_and_completion():
+    """A third key cannot inflate a learner's completions or hours in the CRM."""
+    from nostr_training.crm import TrainingBook
+    from nostr_training.kinds.attendance import AttendanceRecord, CompletionBasis, CompletionRecord
+
+    host, issuer, stranger, learner = "a" * 64, "b" * 64, "c" * 64, "d" * 64
+    course, lesson = f"31924:{host}:c1", f"31923:{host}:l1"
+    by = lambda author: CompletionRecord(author=author, subject=course, learner=learner, completed_at=100,  # noqa: E731
+                                         basis=CompletionBasis.INSTRUCTOR, created_at=100)
+    hours = lambda author: AttendanceRecord(author=author, lesson=lesson, learner=learner, total_seconds=7200,  # noqa: E731
+                                            join_count=1, intervals=((0, 7200),), rule="r", met=True, created_at=1)
+    trusted = TrainingBook(completions=[by(host)], attendance=[hours(host)])
+    forged = TrainingBook(completions=[by(stranger)], attendance=[hours(stranger)])
+    named = TrainingBook(completions=[by(issuer)], issuers={course: issuer})
+    assert course in trusted._people[learner].courses_completed and trusted._people[learner].attendance
+    assert learner not in forged._people or not (forged._people[learner].courses_completed or forged._people[learner].attendance)
+    assert course in named._people[learner].courses_completed
+
+
+def test_importing_the_same_list_twice_updates_rows_without_npub_by_email():
+    from nostr_training.crm import Contact, plan_contact_import
+
+    stored = [Contact("Bo Chen", email="bo@example.org", id=1)]
+    plan = plan_contact_import(stored, [Contact("Bo Chen", email="BO@example.org")])
+    assert plan.add == () or list(plan.add) == []

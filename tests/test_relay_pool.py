@@ -630,3 +630,33 @@ async def test_since_is_merged_into_each_filter_and_callbacks_use_the_callers_sp
         req = relay.sent("REQ")[-1]
         assert req[2:] == [{"authors": [alice.public_key], "since": 1_700_000_000},
                            {"kinds": [1], "since": 1_800_000_000}]
+
+
+class ClosingOnceRelay(FakeRelay):
+    """Closes the first REQ of every subscription id with ``rate-limited:``, then behaves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_once: set[str] = set()
+
+    async def _answer(self, ws: Any, message: list[Any]) -> None:
+        if message[0] == "REQ" and message[1] not in self.closed_once:
+            self.closed_once.add(message[1])
+            await ws.send(json.dumps(["CLOSED", message[1], "rate-limited: slow down"]))
+            return
+        await super()._answer(ws, message)
+
+
+async def test_a_subscription_closed_for_a_passing_reason_is_asked_again(make_pool, alice):
+    """A relay that closes a REQ (rate-limited) must not leave the subscription deaf until the
+    next reconnect: the pool asks again, later, and live events flow."""
+    async with ClosingOnceRelay() as relay:
+        pool = make_pool()
+        inbox = Inbox()
+        await pool.subscribe("k", [Filter(authors=frozenset({alice.public_key}))], [relay.url], inbox.on_event,
+                             on_eose=inbox.on_eose)
+        await wait_until(lambda: inbox.eose == [relay.url])
+        assert len(relay.sent("REQ")) == 2
+        live = note(alice, "after the close")
+        await within(pool.publish(live, [relay.url]))
+        await wait_until(lambda: inbox.ids == [live.id])

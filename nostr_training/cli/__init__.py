@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "nip19_group",
         "Encode and decode NIP-19 bech32 entities (npub, nsec, note, nprofile, nevent, naddr).",
     ),
+    "open": ("web", "open_web", "Open the web view of the running daemon (a lesson's page, or the list of lessons)."),
     "profile": (
         "identity",
         "profile_group",

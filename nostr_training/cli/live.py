@@ -121,20 +121,28 @@ def course() -> None:
 @click.argument("d")
 @click.argument("title")
 @click.option("--description", default="", help="What the course is about.")
-@click.option("--certificate/--no-certificate", default=None,
-              help="Award a certificate (signed by you) to learners who complete it (default: unchanged, else no).")
-@click.option("--validity-days", type=click.IntRange(1), default=None, help="How long a certificate is valid.")
+@click.option("--certification/--no-certification", default=None,
+              help="Completing the course earns a certificate (kept as it was when not given).")
+@click.option("--validity-days", type=click.IntRange(1), default=None, help="How long a certificate stays valid.")
+@click.option("--issuer", default=None, metavar="NPUB", help="The key that signs the certificates (default: yours).")
 @_common
-def course_create(d: str, title: str, description: str, certificate: bool | None, validity_days: int | None,
-                  data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+def course_create(d: str, title: str, description: str, certification: bool | None, validity_days: int | None,
+                  issuer: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Create (or retitle) a course, signed with your key.
 
     \b
     Example:
-      nostr-training course create safety-101 "Safety 101" --description "Basics" --certificate --validity-days 365
+      nostr-training course create safety-101 "Safety 101" --description "Basics"
+      nostr-training course create safety-101 "Safety 101" --certification --validity-days 365
     """
-    answer = call(data_dir, key_file, "course/create", {"d": d, "title": title, "description": description,
-                                                        "certificate": certificate, "validity_days": validity_days})
+    body: dict[str, Any] = {"d": d, "title": title, "description": description}
+    if certification is not None:
+        body["certification"] = certification
+    if validity_days is not None:
+        body["validity_days"] = validity_days
+    if issuer is not None:
+        body["issuer"] = issuer
+    answer = call(data_dir, key_file, "course/create", body)
     if as_json:
         emit(answer)
     else:
@@ -203,14 +211,16 @@ def lesson() -> None:
 @click.option("--tz", "tz", default=None, help="IANA zone of the lesson (default: $TZ, else UTC).")
 @click.option("--minutes", type=click.IntRange(1), default=60, show_default=True, help="Duration.")
 @click.option("--max-participants", type=click.IntRange(1), default=None)
-@click.option("--rsvp/--no-rsvp", default=False, help="Require an RSVP (admits confirmed learners automatically).")
+@click.option("--rsvp/--no-rsvp", default=True, show_default=True,
+              help="Take RSVPs (confirmed, seated learners are admitted automatically); --no-rsvp for a drop-in lesson.")
 @click.option("--waiting-room/--no-waiting-room", default=True, show_default=True)
 @click.option("--e2ee/--no-e2ee", default=True, show_default=True, help="Require end-to-end encrypted media.")
 @click.option("--recording/--no-recording", default=False, show_default=True, help="Allow recording.")
+@click.option("--rsvp-until", default=None, help="RSVPs close at this local time (YYYY-MM-DD HH:MM in --tz); default: the start.")
 @_common
 def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | None, minutes: int,
                     max_participants: int | None, rsvp: bool, waiting_room: bool, e2ee: bool, recording: bool,
-                    data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+                    rsvp_until: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Schedule a live lesson in a course (D tags computed); signed with your key.
 
     \b
@@ -220,7 +230,8 @@ def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | N
     zone = _zone(tz)
     body = {"course": course_ref, "d": d, "title": title, "start": _parse_time(start, zone), "duration_minutes": minutes,
             "tzid": zone.key, "max_participants": max_participants, "requires_rsvp": rsvp, "waiting_room": waiting_room,
-            "e2ee_required": e2ee, "allow_recording": recording}
+            "e2ee_required": e2ee, "allow_recording": recording,
+            "rsvp_until": _parse_time(rsvp_until, zone) if rsvp_until else None}
     answer = call(data_dir, key_file, "lesson/schedule", body)
     if as_json:
         emit(answer)
@@ -232,7 +243,7 @@ def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | N
 @lesson.command("reschedule")
 @click.argument("lesson_ref", metavar="LESSON")
 @click.option("--start", required=True, help="New local start, YYYY-MM-DD HH:MM in --tz.")
-@click.option("--tz", "tz", default=None, help="IANA zone (default: $TZ, else UTC).")
+@click.option("--tz", "tz", default=None, help="IANA zone (default: the lesson's own zone).")
 @click.option("--minutes", type=click.IntRange(1), default=None, help="New duration.")
 @_common
 def lesson_reschedule(lesson_ref: str, start: str, tz: str | None, minutes: int | None, data_dir: str | None,
@@ -243,6 +254,8 @@ def lesson_reschedule(lesson_ref: str, start: str, tz: str | None, minutes: int 
     Example:
       nostr-training lesson reschedule intro --start "2026-12-02 17:00" --tz Europe/Berlin
     """
+    if tz is None:  # the new time is read in the lesson's own zone, as it was scheduled
+        tz = call(data_dir, key_file, "lesson/show", {"lesson": lesson_ref})["lesson"].get("tzid")
     zone = _zone(tz)
     answer = call(data_dir, key_file, "lesson/reschedule",
                   {"lesson": lesson_ref, "start": _parse_time(start, zone), "duration_minutes": minutes, "tzid": zone.key})

@@ -112,4 +112,6 @@ def control_routes(daemon: "Daemon") -> list[Route]:
 def raw_routes(daemon: "Daemon") -> list[tuple[str, str, Handler]]:
     """Plain aiohttp handlers (webhooks, feeds): registered with the control routes, before the
     server starts, since aiohttp takes no route once it runs."""
-    return [*routes_media.raw_routes(daemon)]
+    from .web import raw_routes as web_routes
+
+    return [*routes_media.raw_routes(daemon), *web_routes(daemon)]

@@ -91,7 +91,13 @@ def plan_subscriptions(
     if me:
         subs.append(Subscription("own", (Filter(authors=frozenset({me})),)))
     if followed:
-        subs.append(Subscription("courses", tuple(_course_filter(c) for c in followed)))
+        issuers = sorted({parse_coordinate(c)[1] for c in followed})
+        subs.append(Subscription("courses", (
+            *(_course_filter(c) for c in followed),
+            # The certificate definitions of those courses' authors: a learner's award needs its
+            # definition to be shown, accepted (10008) or exported for offline verification.
+            Filter(kinds=frozenset({kinds.BADGE_DEFINITION}), authors=frozenset(issuers)),
+        )))
     if all_courses:
         subs.append(Subscription("lessons", (Filter(kinds=frozenset({kinds.LESSON}), tags={"a": frozenset(all_courses)}),)))
     wanted_authors = sorted(set(authors) - {me})
@@ -103,6 +109,10 @@ def plan_subscriptions(
         if lessons:
             rsvp_filters.append(Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset(lessons)}))
         subs.append(Subscription("rsvps", tuple(rsvp_filters)))
+        subs.append(Subscription(
+            "awards",
+            (Filter(kinds=frozenset({kinds.BADGE_AWARD, kinds.CERTIFICATE_REVOCATION}), tags={"p": frozenset({me})}),),
+        ))
         subs.append(
             Subscription(
                 "giftwraps",

@@ -70,6 +70,9 @@ DEFAULT_POLICY = LivePolicy()
 
 __all__ = ["LiveSessions", "KEY_LIFETIME"]
 
+#: Hashtags ``services.events`` gives an in-person or hybrid training event.
+IN_PERSON_MARKS = frozenset({"in-person", "hybrid"})
+
 log = logging.getLogger("nostr_training.live")
 
 KEY_LIFETIME = 86400
@@ -196,6 +199,8 @@ class LiveSessions(PeriodicComponent):
         return len(events)
 
     async def _hosted(self, me: str, now: int) -> list[Lesson]:
+        """The live lessons this daemon hosts: the user's 31923s, not the in-person or hybrid
+        training events (``services.events``), which meet in a hall and get no automatic room."""
         events = await self.ctx.store.query([
             Filter(kinds=frozenset({kinds.LESSON}), authors=frozenset({me})),
         ], now=now)
@@ -205,7 +210,7 @@ class LiveSessions(PeriodicComponent):
                 lesson = kinds.parse_lesson(event)
             except MalformedEvent:
                 continue
-            if lesson.author == me:
+            if lesson.author == me and not IN_PERSON_MARKS & set(lesson.hashtags):
                 out.append(lesson)
         return out
 

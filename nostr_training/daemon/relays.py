@@ -65,6 +65,9 @@ _VERIFIED_CACHE = 20_000
 _INFORMATION_TIMEOUT = 3.0
 _CONNECT_TIMEOUT = 10.0
 DEFAULT_AUTH_TIMEOUT = 5.0
+#: CLOSED reasons that asking again will not change; any other closed subscription is re-sent.
+_FINAL_CLOSED = frozenset({"invalid", "blocked", "restricted", "auth-required", "unsupported", "pow"})
+_MAX_CLOSED_RETRIES = 8
 
 
 class _RecentIds:
@@ -130,6 +133,7 @@ class _Group:
     keys: list[str]
     auth_retried: bool = False
     eose_keys: set[str] = dataclasses.field(default_factory=set)
+    closed_retries: int = 0  # REQs sent again after the relay closed this one
 
 
 @dataclass(eq=False)
@@ -368,6 +372,16 @@ class _Relay:
         self.log.warning("relay %s: %s", self.url, self.last_error)
         if sink is not None and not sink.done.done():
             sink.done.set_result(None)
+        if group is not None and record.prefix not in _FINAL_CLOSED and group.closed_retries < _MAX_CLOSED_RETRIES:
+            # A subscription the relay closed for a passing reason (rate-limited, error, or none
+            # given) would leave its followers deaf until the next reconnect: ask again, later.
+            group.closed_retries += 1
+            self.spawn(self._resend_later(group, min(60.0, 2.0 ** group.closed_retries)))
+
+    async def _resend_later(self, group: _Group, delay: float) -> None:
+        await asyncio.sleep(delay)  # protocol pacing, not daemon time
+        if self.groups.get(group.subscription_id) is group:
+            await self.send_group(group)
 
     async def _auth_then(self, resend: Callable[[], Awaitable[Any]], what: str) -> None:
         accepted, message = await self.authenticate()

@@ -15,6 +15,7 @@ from ..errors import MalformedEvent
 from ..event import Event, verify_event
 from ..kinds.calendar import Course, Lesson
 from ..kinds.rooms import Decision
+from ..nips.nip19 import pubkey_from_text
 from ..rules.rooms import session_state
 from ..services import live
 from ..services.context import ServiceContext
@@ -56,7 +57,8 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
 def course_dict(course: Course) -> dict[str, Any]:
     return {"coordinate": course.coordinate, "d": course.d, "title": course.title, "author": course.author,
             "description": course.description, "lessons": list(course.lessons), "event_id": course.event_id,
-            "certificate": course.certification_enabled, "validity_days": course.validity_days}
+            "certification": course.certification_enabled, "validity_days": course.validity_days,
+            "issuer": course.certificate_issuer}
 
 
 def lesson_dict(lesson: Lesson) -> dict[str, Any]:
@@ -74,11 +76,16 @@ async def _signed_by(ctx: ServiceContext) -> str:
 
 
 async def course_create(ctx: ServiceContext, body: dict[str, Any]) -> Any:
-    validity = body.get("validity_days")
+    certification = body.get("certification")
+    if certification is not None and not isinstance(certification, bool):
+        raise MalformedEvent("'certification' must be true or false", field="certification")
+    issuer = body.get("issuer") or None
+    if issuer is not None:
+        issuer = pubkey_from_text(str(issuer))
     course = await live.create_course(ctx, _text(body, "d"), _text(body, "title"),
                                       description=_text(body, "description", required=False),
-                                      certificate=body.get("certificate") if isinstance(body.get("certificate"), bool) else None,
-                                      validity_days=validity if isinstance(validity, int) and validity > 0 else None)
+                                      certification=certification, validity_days=_int(body, "validity_days", required=False),
+                                      issuer=issuer)
     return {"course": course_dict(course), "signed_by": await _signed_by(ctx)}
 
 
@@ -103,7 +110,8 @@ async def lesson_schedule(ctx: ServiceContext, body: dict[str, Any]) -> Any:
         _int(body, "duration_minutes") or 0, tzid=body.get("tzid"), summary=_text(body, "summary", required=False),
         max_participants=_int(body, "max_participants", required=False),
         requires_rsvp=_flag(body, "requires_rsvp", False), waiting_room=_flag(body, "waiting_room", True),
-        allow_recording=_flag(body, "allow_recording", False), e2ee_required=_flag(body, "e2ee_required", True))
+        allow_recording=_flag(body, "allow_recording", False), e2ee_required=_flag(body, "e2ee_required", True),
+        rsvp_until=_int(body, "rsvp_until", required=False))
     return {"lesson": lesson_dict(lesson), "signed_by": await _signed_by(ctx)}
 
 

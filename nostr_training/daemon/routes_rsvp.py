@@ -3,20 +3,24 @@
 - ``POST /api/rsvp`` {lesson, status, note?}: answer a lesson (``services.rsvp.rsvp_to_lesson``);
 - ``GET /api/rsvp/list?lesson=``: the instructor's view (``services.rsvp.rsvp_list``);
 - ``GET /api/ics?target=``: a lesson's or course's iCalendar text, for ``nostr-training ics``;
-- ``GET /calendar/<course or lesson coordinate>.ics?token=<control token>``: the same file as
+- ``GET /calendar/<course or lesson coordinate>.ics?token=<feed token>``: the same file as
   ``text/calendar``, read-only, for calendar apps that subscribe to a URL. They cannot send a
-  header, so this one route takes the control token in the query (or as ``Authorization:
+  header, so this one route takes its own token (``feed.token`` in the data dir, not the control
+  API's secret, and the same across restarts) in the query (or as ``Authorization:
   Bearer``), compared in constant time; it lives outside ``/api`` for that reason.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..errors import MalformedEvent, NostrTrainingError, NotFound
+from ..paths import make_private_file
 from ..services.calendar import calendar_ics
 from ..services.rsvp import rsvp_list, rsvp_to_lesson
 from .http import Route, json_error
@@ -27,6 +31,22 @@ if TYPE_CHECKING:
 __all__ = ["routes", "FEED_PREFIX", "feed_path"]
 
 FEED_PREFIX = "/calendar/"
+FEED_TOKEN_FILE = "feed.token"
+
+
+def feed_token(data_dir: Path) -> str:
+    """The calendar feed's own secret: read-only (it opens calendars, never the control API) and
+    kept across restarts in the data dir (0600), so a subscribed calendar keeps working."""
+    path = data_dir / FEED_TOKEN_FILE
+    try:
+        text = path.read_text("utf-8").strip()
+        if len(text) >= 32:
+            return text
+    except OSError:
+        pass
+    token = secrets.token_urlsafe(32)
+    make_private_file(path).write_text(token, "utf-8")
+    return token
 
 
 def feed_path(target: str) -> str:
@@ -60,11 +80,11 @@ def routes(daemon: "Daemon") -> list[Route]:
         name, data = await calendar_ics(daemon.services, _text(body, "target"))
         return {"name": name, "ics": data.decode("utf-8")}
 
+    token = feed_token(daemon.config.data_dir)
+
     async def feed(request: web.Request) -> web.StreamResponse:
-        server = daemon.server
-        assert server is not None
         given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), server.token.encode()):
+        if not hmac.compare_digest(given.encode(), token.encode()):
             return json_error(401, "missing or wrong token")
         target = request.match_info["target"]
         try:

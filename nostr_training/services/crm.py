@@ -29,9 +29,9 @@ from ..crm import check_training_requirements as _requirements
 from ..crm import filter_contacts_by_certification as _filter
 from ..errors import ContactError, MalformedEvent, NotFound
 from ..filters import Filter
-from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, LESSON, RSVP, RsvpStatus
+from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, COURSE, LESSON, RSVP, RsvpStatus
 from ..kinds.attendance import parse_attendance_record, parse_completion_record
-from ..kinds.calendar import parse_lesson, parse_rsvp
+from ..kinds.calendar import parse_course, parse_lesson, parse_rsvp
 from ..nips.nip19 import npub_encode, pubkey_from_text
 from ..rules.certification import RequirementsReport
 from .certificates import IssuedCertificate, _parsed, issue_certificate, load_certificate_records
@@ -75,7 +75,9 @@ async def training_book(ctx: ServiceContext, now: int) -> TrainingBook:
         course = subject if subject.startswith("31924:") else (lessons[subject].course if subject in lessons else None)
         if enrolled and course is not None:
             joined.append(Enrolment(pubkey, course, at))
-    return TrainingBook(records.certificates(), completions, attendance, joined)
+    courses = _parsed(parse_course, await store.query([Filter(kinds=frozenset({COURSE}))], now=now))
+    issuers = {course.coordinate: course.certificate_issuer for course in courses}
+    return TrainingBook(records.certificates(), completions, attendance, joined, issuers=issuers)
 
 
 async def find_contact(ctx: ServiceContext, reference: str) -> Contact:

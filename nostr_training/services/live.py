@@ -240,8 +240,25 @@ async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
     )
 
 
+async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate) -> EventTemplate:
+    """A revision of an addressable or replaceable event dated after the version in the index:
+    in the same second, the NIP-01 tie rule (lowest id) could keep the old one."""
+    d = next((t[1] for t in template.tags if len(t) > 1 and t[0] == "d"), "")
+    kind = template.kind
+    if not (30000 <= kind < 40000 or 10000 <= kind < 20000 or kind in (0, 3)):
+        return template
+    wanted = Filter(kinds=frozenset({kind}), authors=frozenset({me}),
+                    tags={"d": frozenset({d})} if 30000 <= kind < 40000 else {}, limit=1)
+    current = await ctx.store.query([wanted])
+    if current and current[0].created_at >= template.created_at:
+        return EventTemplate(kind, template.tags, template.content, current[0].created_at + 1)
+    return template
+
+
 async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> tuple[PublishReport, ...]:
     signer = ctx.require_signer()
+    me = await signer.get_public_key()
+    templates = [await _after_current(ctx, me, t) for t in templates]
     events = [await signer.sign_event(t) for t in templates]
     reports = await publish_events(ctx, events, check_lessons=False, wait=ctx.config.publish_timeout)
     for report in reports:
@@ -254,19 +271,29 @@ async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> t
 
 
 async def create_course(
-    ctx: ServiceContext, d: str, title: str, *, description: str = "",
-    certificate: bool | None = None, validity_days: int | None = None,
+    ctx: ServiceContext,
+    d: str,
+    title: str,
+    *,
+    description: str = "",
+    certification: bool | None = None,
+    validity_days: int | None = None,
+    issuer: str | None = None,
 ) -> Course:
-    """Publish a course (31924) signed by the user; an existing one keeps its lessons (and its
-    certificate settings unless given: ``certificate`` enables awards, ``validity_days`` limits them)."""
+    """Publish a course (31924) signed by the user; an existing one keeps its lessons and, unless
+    given again, its certification settings (whether completing it earns a certificate, how long
+    one stays valid, and the issuer key: the user's own when none is named)."""
     me = await _me(ctx)
     existing = await ctx.store.course(coordinate(kinds.COURSE, me, d), now=ctx.clock.now())
-    enabled = certificate if certificate is not None else bool(existing and existing.certification_enabled)
-    validity = validity_days if validity_days is not None else (existing.validity_days if existing else None)
-    course = Course(author=me, d=d, title=title, description=description,
-                    lessons=existing.lessons if existing else (), modules=existing.modules if existing else (),
-                    certification_enabled=enabled, validity_days=validity,
-                    required_lessons=existing.required_lessons if existing else ())
+    course = Course(
+        author=me, d=d, title=title, description=description,
+        lessons=existing.lessons if existing else (), modules=existing.modules if existing else (),
+        certification_enabled=certification if certification is not None else bool(existing and existing.certification_enabled),
+        validity_days=validity_days if validity_days is not None else (existing.validity_days if existing else None),
+        required_lessons=existing.required_lessons if existing else (),
+        certificate=existing.certificate if existing else None,
+        issuer=issuer if issuer is not None else (existing.issuer if existing else None),
+    )
     reports = await _publish(ctx, [kinds.build_course(course, created_at=ctx.clock.now())])
     return replace(course, event_id=reports[0].id, created_at=ctx.clock.now())
 
@@ -291,8 +318,10 @@ async def schedule_lesson(
     waiting_room: bool = True,
     allow_recording: bool = False,
     e2ee_required: bool = True,
+    rsvp_until: int | None = None,
 ) -> Lesson:
-    """Publish a lesson (31923, ``D`` tags from ``kinds.build_lesson``) and add it to the course."""
+    """Publish a lesson (31923, ``D`` tags from ``kinds.build_lesson``) and add it to the course;
+    ``rsvp_until`` is the instructor's RSVP cut-off (default: the start)."""
     me, now = await _me(ctx), ctx.clock.now()
     found = await ctx.store.course(course, now=now) if ":" in course else await ctx.store.course(
         coordinate(kinds.COURSE, me, course), now=now)
@@ -305,7 +334,7 @@ async def schedule_lesson(
     lesson = Lesson(author=me, d=d, title=title, start=start, end=start + duration_minutes * 60, instructor=me,
                     summary=summary, start_tzid=tzid, course=found.coordinate, max_participants=max_participants,
                     requires_rsvp=requires_rsvp, waiting_room=waiting_room, allow_recording=allow_recording,
-                    e2ee_required=e2ee_required)
+                    e2ee_required=e2ee_required, rsvp_until=rsvp_until)
     templates = [kinds.build_lesson(lesson, created_at=now)]
     if lesson.coordinate not in found.lessons:
         templates.append(kinds.build_course(replace(found, lessons=(*found.lessons, lesson.coordinate)), created_at=now))

@@ -24,7 +24,11 @@ def test_plan_for_a_user(alice, bob):
         me=alice.public_key, courses=[course], taught_courses=[taught], my_lessons=[lesson],
         correspondents=[bob.public_key, alice.public_key],
     )}
-    assert set(subs) == {"own", "courses", "lessons", "rsvps", "giftwraps", "relay-lists"}
+    assert set(subs) == {"own", "courses", "lessons", "rsvps", "awards", "giftwraps", "relay-lists"}
+    (awards,) = subs["awards"].filters
+    assert awards.kinds == {kinds.BADGE_AWARD, kinds.CERTIFICATE_REVOCATION} and awards.tags["p"] == {alice.public_key}
+    assert subs["courses"].filters[-1].kinds == {kinds.BADGE_DEFINITION}
+    assert subs["courses"].filters[-1].authors == {bob.public_key}, "the followed course's author's definitions"
     assert subs["own"].filters[0].authors == {alice.public_key}
     assert subs["lessons"].filters[0].tags["a"] == {course, taught}
     assert subs["lessons"].filters[0].kinds == {kinds.LESSON}
