@@ -25,6 +25,7 @@ Every error the package raises on purpose derives from ``NostrTrainingError``::
     │   ├── RsvpRefused
     │   ├── CertificateRefused
     │   ├── NotFound
+    │   ├── PrivacyRefused      it would publish private training data in the clear
     │   ├── JoinRefused         no SFU join token for this participant
     │   │   ├── AdmissionRequired   a learner the waiting room has not admitted
     │   │   └── RoomKeyRequired     E2EE is required and there is no room key
@@ -196,6 +197,10 @@ class CertificateRefused(DomainError):
 
 class NotFound(DomainError):
     """Something the request names does not exist here."""
+
+
+class PrivacyRefused(DomainError):
+    """The outbox will not publish this in the clear: it is, or it names, a private item."""
 
 
 class ConfigError(NostrTrainingError):

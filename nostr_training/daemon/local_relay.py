@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from .. import kinds
 from ..clock import Clock
-from ..errors import InvalidEvent, MalformedEvent, StoreError
+from ..errors import InvalidEvent, MalformedEvent, PrivacyRefused, StoreError
 from ..event import Event, KindClass, verify_event
 from ..filters import Filter
 from ..nips.nip42 import check_auth
@@ -370,6 +370,10 @@ class RelaySession:
         if isinstance(result, MalformedEvent):
             relay.counters.events_refused += 1
             self._ok(event.id, False, f"invalid: {result}")
+            return
+        if isinstance(result, PrivacyRefused):
+            relay.counters.events_refused += 1
+            self._ok(event.id, False, f"blocked: {result}")
             return
         if isinstance(result, Exception):
             relay.counters.events_refused += 1

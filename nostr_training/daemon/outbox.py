@@ -25,9 +25,10 @@ from typing import Any, Callable, Collection, Iterable, Sequence
 
 from .. import kinds
 from ..clock import Clock
-from ..errors import MalformedEvent, NostrTrainingError, RelayUnreachable, StoreError
+from ..errors import MalformedEvent, NostrTrainingError, PrivacyRefused, RelayUnreachable, StoreError
 from ..event import Event, KindClass, supersedes
 from ..filters import Filter
+from ..kinds import private as private_kinds
 from ..nips.nip17 import parse_inbox_relays
 from ..nips.nip19 import npub_encode
 from ..nips.nip65 import normalize_relay_url, parse_relay_list
@@ -214,6 +215,31 @@ class Outbox:
         self._attempted = asyncio.Event()  # set after each delivery pass
         #: Pubkeys a look-up answered without a list, until when: not asked again meanwhile.
         self._none_until: dict[tuple[int, str], int] = {}
+        self._private: set[str] | None = None  # addresses of private items, read once, then noted
+
+    # Privacy -------------------------------------------------------------------------------
+
+    async def private_addresses(self) -> frozenset[str]:
+        """The addresses of the private items in the index: nothing naming them is published."""
+        if self._private is None:
+            found = await self.store.query(
+                [Filter(kinds=frozenset(private_kinds.ENVELOPED_KINDS))], now=self.clock.now(), include_private=True
+            )
+            self._private = {e.address for e in found if e.address and private_kinds.is_marked_private(e)}
+        return frozenset(self._private)
+
+    def note_private(self, address: str) -> None:
+        """A private item was just stored: refuse from now on what names it."""
+        if self._private is not None:
+            self._private.add(address)
+
+    async def _privacy_refusal(self, event: Event, reveal: bool) -> PrivacyRefused | None:
+        if reveal:
+            return None
+        if self._private is None and not private_kinds.is_marked_private(event) and not event.tag_values("a"):
+            return None
+        reason = private_kinds.publication_refusal(event, await self.private_addresses())
+        return PrivacyRefused(f"not published: {reason}") if reason else None
 
     # Targets -------------------------------------------------------------------------------
 
@@ -348,7 +374,12 @@ class Outbox:
     # Submitting ----------------------------------------------------------------------------
 
     async def submit(
-        self, event: Event, relays: Sequence[str] | None = None, *, action: ActionRecord | None = None
+        self,
+        event: Event,
+        relays: Sequence[str] | None = None,
+        *,
+        action: ActionRecord | None = None,
+        reveal: bool = False,
     ) -> Submission:
         """Commit ``event`` with its deliveries (to ``relays`` when given), then wake the sender.
 
@@ -357,11 +388,15 @@ class Outbox:
         with the placeholder alone, then the lists are asked for. Refused recipients are recorded
         as refused rows so ``status`` shows them. With ``action``, the action log entry is
         written in the same transaction as the event; an action already logged queues nothing
-        (the submission's outcome says ``ALREADY_DONE``).
+        (the submission's outcome says ``ALREADY_DONE``). An event that is, or names, a private
+        item raises PrivacyRefused unless ``reveal`` (the user chose to publish it).
         """
         refusal = publish_refusal(event, self.clock.now())
         if refusal is not None:
             raise MalformedEvent(refusal, event_id=event.id)
+        private = await self._privacy_refusal(event, reveal)
+        if private is not None:
+            raise private
         if relays:
             planned = Targets(tuple(_urls(relays)))
             outcome = await self.store.enqueue(event, list(planned.relays), now=self.clock.now(), action=action)
@@ -395,8 +430,11 @@ class Outbox:
         fresh: list[Event] = []
         for event in events:
             refusal = publish_refusal(event, now)
+            private = await self._privacy_refusal(event, False)
             if refusal is not None:
                 results[event.id] = MalformedEvent(refusal, event_id=event.id)
+            elif private is not None:
+                results[event.id] = private
             elif event.id not in {e.id for e in fresh}:
                 fresh.append(event)
         plans = await self._plan(fresh, fetch=False) if fresh else {}

@@ -171,6 +171,7 @@ CERTIFICATE_REVOCATION = 8314
 ATTENDANCE_CLAIM = 8315
 DOOR_CHECK = 8316
 RECORDING_KEY = 8320
+RECORD_DELIVERY = 8317
 PROFILE_BADGES = 10008
 RELAY_LIST = 10002
 DM_RELAYS = 10050
@@ -190,6 +191,7 @@ DATE_EVENT = 31922
 LESSON = 31923
 COURSE = 31924
 RSVP = 31925
+PRIVATE_CALENDAR_ITEM = 32678
 
 KINDS: dict[int, KindInfo] = {
     k.number: k
@@ -210,6 +212,7 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(ATTENDANCE_CLAIM, "learner join/leave claim", "ours", ours=True),
         KindInfo(DOOR_CHECK, "door check-in/check-out (host-signed)", "ours", ours=True),
         KindInfo(RECORDING_KEY, "recording file key (rumor only)", "ours", ours=True),
+        KindInfo(RECORD_DELIVERY, "signed records delivered to one learner (rumor only)", "ours", ours=True),
         KindInfo(RELAY_LIST, "relay list", "65"),
         KindInfo(PROFILE_BADGES, "profile badges", "58"),
         KindInfo(DM_RELAYS, "DM inbox relays", "17"),
@@ -229,13 +232,14 @@ KINDS: dict[int, KindInfo] = {
         KindInfo(LESSON, "live-session lesson (time-based calendar event)", "52"),
         KindInfo(COURSE, "course (calendar)", "52"),
         KindInfo(RSVP, "RSVP", "52"),
+        KindInfo(PRIVATE_CALENDAR_ITEM, "private calendar item (encrypted, Formstr Calendar's kind)", "ours", ours=True),
     )
 }
 
 
 #: Kinds that only ever travel inside a gift wrap. Signed and published, a room key or a DM is
 #: a leak; a seal is signed, but only its wrap is ever published.
-PRIVATE_KINDS = frozenset({SEAL, DIRECT_MESSAGE, ROOM_KEY, RECORDING_KEY})
+PRIVATE_KINDS = frozenset({SEAL, DIRECT_MESSAGE, ROOM_KEY, RECORDING_KEY, RECORD_DELIVERY})
 
 
 def info(kind: int) -> KindInfo | None:

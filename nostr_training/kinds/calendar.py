@@ -46,6 +46,7 @@ CALENDAR_EVENT_KINDS = (DATE_EVENT_KIND, LESSON_KIND)
 
 SECONDS_PER_DAY = 86400
 HOST_ROLES = frozenset({"host", "owner"})
+PARTICIPANT_ROLE = "participant"
 RECORDING_MARK = "recording"
 DEFAULT_COMPLETION_MINUTES = 30
 DEFAULT_COMPLETION_PERCENT = 50
@@ -102,6 +103,9 @@ class Course:
     """Coordinate of the 30009 certificate definition this course awards, if any."""
     issuer: str | None = None
     """The key that signs this course's certificates (a school key); None means the author."""
+    private: bool = False
+    """Never published in the clear: sent to ``invitees`` in an envelope (``kinds.private``)."""
+    invitees: tuple[str, ...] = ()
 
     @property
     def coordinate(self) -> str:
@@ -149,6 +153,10 @@ class Lesson:
     """Plain ``r`` links other than the recording."""
     rsvp_until: int | None = None
     """The instructor's RSVP cut-off (unix seconds, not after ``start``); None: the start."""
+    private: bool = False
+    """Never published in the clear: sent to ``invitees`` in an envelope (``kinds.private``)."""
+    invitees: tuple[str, ...] = ()
+    """The learners a private lesson is sent to (``p`` with role participant)."""
 
     @property
     def coordinate(self) -> str:
@@ -229,6 +237,7 @@ def build_course(course: Course, *, created_at: int) -> EventTemplate:
         if parse_coordinate(course.certificate)[1] != course.certificate_issuer:
             raise _wire.malformed("certificate", "the definition is not signed by the course's issuer")
         tags.append(("certificate", course.certificate))
+    tags += _privacy_tags(course.private, course.invitees)
     return EventTemplate(COURSE_KIND, tuple(tags), course.description, created_at)
 
 
@@ -281,6 +290,8 @@ def parse_course(event: Event) -> Course:
         created_at=event.created_at,
         certificate=certificate,
         issuer=issuer,
+        private=_is_private(r),
+        invitees=_invitees(r),
     )
 
 
@@ -350,7 +361,24 @@ def build_lesson(lesson: Lesson, *, created_at: int) -> EventTemplate:
         ("completion_minutes", _wire.check_int("completion_minutes", lesson.completion_minutes)),
         ("completion_percent", _wire.check_int("completion_percent", lesson.completion_percent, maximum=100)),
     ]
+    tags += _privacy_tags(lesson.private, lesson.invitees)
     return EventTemplate(LESSON_KIND, tuple(tags), lesson.description, created_at)
+
+
+def _privacy_tags(private: bool, invitees: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if invitees and not private:
+        raise _wire.malformed("p", "only a private item names its invitees")
+    tags: list[tuple[str, ...]] = [("p", _wire.check_pubkey("p", p), "", PARTICIPANT_ROLE) for p in dict.fromkeys(invitees)]
+    return tags + ([("visibility", "private")] if private else [])
+
+
+def _is_private(r: Reader) -> bool:
+    return any(len(t) > 1 and t[1] == "private" for t in r.tags("visibility"))
+
+
+def _invitees(r: Reader) -> tuple[str, ...]:
+    found = [r.pubkey("p", t[1]) for t in r.tags("p") if len(t) > 3 and t[3].strip().lower() == PARTICIPANT_ROLE]
+    return tuple(dict.fromkeys(found))
 
 
 def _host(r: Reader) -> str:
@@ -434,6 +462,8 @@ def parse_lesson(event: Event) -> Lesson:
         created_at=event.created_at,
         description=event.content,
         references=tuple(references),
+        private=_is_private(r),
+        invitees=_invitees(r),
     )
 
 

@@ -139,15 +139,21 @@ def indexed_tags(event: Event) -> set[tuple[str, str]]:
 
 
 class CourseQueries:
-    """The domain look-ups, written once over ``query`` for every store (a mixin)."""
+    """The domain look-ups, written once over ``query`` for every store (a mixin).
+
+    They read private events too (``include_private``): a private lesson, a private RSVP the
+    host received in a gift wrap, an attendance record or award delivered to the learner are
+    the user's own evidence, as good as public ones for every rule that reads them."""
 
     query: Callable[..., Awaitable[list[Event]]]
 
     async def lessons_of_course(self, course_coordinate: str, *, now: int | None = None) -> list[Event]:
-        return await self.query([Filter(kinds=frozenset({LESSON}), tags={"a": frozenset({course_coordinate})})], now=now)
+        lessons = Filter(kinds=frozenset({LESSON}), tags={"a": frozenset({course_coordinate})})
+        return await self.query([lessons], now=now, include_private=True)
 
     async def rsvps_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
-        rsvps = await self.query([Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})], now=now)
+        answers = Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})
+        rsvps = await self.query([answers], now=now, include_private=True)
         newest: dict[str, Event] = {}
         for rsvp in rsvps:  # already newest first, lowest id first among equals: the tie rule
             newest.setdefault(rsvp.pubkey, rsvp)
@@ -155,18 +161,23 @@ class CourseQueries:
 
     async def attendance_of_lesson(self, lesson_coordinate: str, *, now: int | None = None) -> list[Event]:
         return await self.query(
-            [Filter(kinds=frozenset({ATTENDANCE_RECORD}), tags={"a": frozenset({lesson_coordinate})})], now=now
+            [Filter(kinds=frozenset({ATTENDANCE_RECORD}), tags={"a": frozenset({lesson_coordinate})})],
+            now=now,
+            include_private=True,
         )
 
     async def certificates_of(self, pubkey: str, *, now: int | None = None) -> list[Event]:
-        return await self.query([Filter(kinds=frozenset({BADGE_AWARD}), tags={"p": frozenset({pubkey})})], now=now)
+        awards = Filter(kinds=frozenset({BADGE_AWARD}), tags={"p": frozenset({pubkey})})
+        return await self.query([awards], now=now, include_private=True)
 
     async def _at(self, kind: int, coordinate: str, now: int | None) -> Event | None:
         want, author, d = parse_coordinate(coordinate)
         if want != kind:
             raise MalformedEvent(f"{coordinate!r} is not a kind {kind} coordinate", field="a")
         found = await self.query(
-            [Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)], now=now
+            [Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)],
+            now=now,
+            include_private=True,
         )
         return found[0] if found else None
 
@@ -187,7 +198,8 @@ class CourseQueries:
     async def rsvps(self, lesson_coordinate: str, *, now: int | None = None) -> list[Rsvp]:
         # Parsed before picking, so a newer answer the strict parser refuses does not hide the
         # learner's valid one (``rules.rsvp`` only ever sees parsed answers either).
-        rsvps = await self.query([Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})], now=now)
+        answers = Filter(kinds=frozenset({RSVP}), tags={"a": frozenset({lesson_coordinate})})
+        rsvps = await self.query([answers], now=now, include_private=True)
         newest: dict[str, Rsvp] = {}
         for rsvp in _parsed(parse_rsvp, rsvps):  # newest first, lowest id first among equals
             if rsvp.lesson == lesson_coordinate:

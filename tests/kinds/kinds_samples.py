@@ -7,12 +7,14 @@ import dataclasses
 from nostr_training import kinds as k
 from nostr_training.event import Event, EventTemplate, compute_id, coordinate, sign_event, verify_event
 from nostr_training.keys import Keys
+from nostr_training.kinds import private
 
 HOST = Keys.from_hex("7f7ff03d123792d6ac594bfa67bf6d0c0ab55b6b1fdb6249303fe861f1ccba9a")
 LEARNER = Keys.from_hex("c15d2a640a7bd00f291e074e5e9c1b0bb8b2bbb0f0c2b4a7e5b8e0a63d4a1b2c")
 START = 1_800_000_000
 NOW = START - 7 * 86400
 ROOM_KEY_BYTES = bytes(range(0xA0, 0xC0))
+VIEW_KEY = bytes(range(1, 33))
 
 
 def signed(template: EventTemplate, keys: Keys = HOST) -> Event:
@@ -264,6 +266,20 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
             k.build_recording_key(
                 lesson.coordinate, "ab" * 32, bytes(range(32)), alg="xchacha20poly1305-secretstream",
                 created_at=START + 7300, recording="6" * 64,
+            ),
+            False,
+        ),
+        "private_item": (
+            private.build_envelope(
+                k.build_lesson(dataclasses.replace(lesson, private=True, invitees=(LEARNER.public_key,)), created_at=NOW),
+                HOST.public_key, VIEW_KEY, created_at=NOW,
+            ),
+            True,
+        ),
+        "record_delivery": (
+            private.build_record_delivery(
+                [signed(k.build_attendance_record(record, created_at=START + 3600))],
+                subject=lesson.coordinate, created_at=START + 7200,
             ),
             False,
         ),

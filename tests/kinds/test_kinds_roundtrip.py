@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from nostr_training import kinds as k
 from nostr_training.event import EventTemplate
+from nostr_training.kinds import private
 
-from kinds_samples import HOST, LEARNER, NOW, START, award_event, lesson_value, rumor, samples, signed
+from kinds_samples import HOST, LEARNER, NOW, START, VIEW_KEY, award_event, lesson_value, rumor, samples, signed
 
 
 def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
@@ -28,6 +29,14 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         lesson = k.parse_lesson(signed(k.build_lesson(lesson_value(), created_at=NOW)))
         assert v.lesson == lesson.coordinate
         return k.build_reminder(v.kind, lesson, v.recipient, created_at=at, expires_at=v.expires_at)
+    if name == "record_delivery":
+        v = private.parse_record_delivery(rumor(template))
+        return private.build_record_delivery(v.events, subject=v.subject, created_at=at)
+    if name == "private_item":  # encryption is randomised: the payload must survive, not the bytes
+        inner = private.open_envelope(signed(template), VIEW_KEY)
+        again = private.build_envelope(inner.template(), HOST.public_key, VIEW_KEY, created_at=at)
+        assert private.open_envelope(signed(again), VIEW_KEY) == inner
+        return dataclasses.replace(again, content=template.content)
     event = signed(template)
     if name == "course":
         return k.build_course(k.parse_course(event), created_at=at)
