@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "leave": ("live", "leave", "Leave a live lesson (the host's daemon rekeys for those who stay)."),
     "cert": ("cert", "cert", "Certificates: issued by the course's issuer, verified by anyone, offline."),
     "crm": ("crm", "crm", "Contacts, linked to Nostr identities, and the training they hold."),
+    "audit": ("audit", "audit", "Read your relays as a stranger would and report anything private they show."),
     "demo": (
         "demo",
         "demo",

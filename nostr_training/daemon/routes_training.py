@@ -1,7 +1,7 @@
 """Control-API routes for certificates, the CRM and training events: ``POST /<area>/<operation>``.
 
 Each route runs the same operation the CLI runs without a daemon (``OPERATIONS`` in
-``services.certificates``, ``services.crm`` and ``services.events``) in the daemon's context, so
+``services.certificates``, ``services.crm``, ``services.events`` and ``services.audit``) in the daemon's context, so
 the daemon's key signs and its outbox delivers.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..services import certificates, crm, events
+from ..services import audit, certificates, crm, events
 from ..services.context import ServiceContext
 from .http import Route
 
@@ -25,6 +25,7 @@ AREAS: dict[str, dict[str, Operation]] = {
     "cert": certificates.OPERATIONS,
     "crm": crm.OPERATIONS,
     "event": events.OPERATIONS,
+    "privacy": audit.OPERATIONS,
 }
 
 
