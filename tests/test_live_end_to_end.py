@@ -14,7 +14,6 @@ complete; Bo 35 minutes, complete. Each learner's ``lesson status`` shows their 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import replace
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from polling import eventually
 from test_cli_services import cli_in_thread
 
 from nostr_training import kinds
@@ -46,16 +46,6 @@ pytestmark = pytest.mark.relay
 MIN = 60
 
 
-async def eventually(check, *, tries: int = 400, delay: float = 0.05):
-    """Poll an async or sync predicate a bounded number of times (relay delivery is real time)."""
-    for _ in range(tries):
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError("condition never became true")
 
 
 class Person:

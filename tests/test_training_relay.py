@@ -12,6 +12,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from polling import eventually
 
 from nostr_training import kinds
 from nostr_training.cli import main
@@ -51,15 +52,6 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return await asyncio.to_thread(invoke, *args)
 
 
-async def eventually(check, *, tries: int = 300, delay: float = 0.05):
-    for _ in range(tries):
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError("condition never became true")
 
 
 async def run_ticks(clock: ManualClock, component: TrainingRecords, rounds: int = 1) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import nostr_sdk
 import pytest
 from click.testing import CliRunner
+from polling import eventually
 from websockets.asyncio.client import connect
 
 from nostr_training import kinds
@@ -47,16 +48,6 @@ def fast_pool(**kw) -> RelayPool:
     return RelayPool(verify=verify_event, backoff=lambda: backoff(initial=0.05, maximum=0.3), **kw)
 
 
-async def eventually(check, *, tries: int = 300, delay: float = 0.05):
-    """Poll an async or sync predicate a bounded number of times; return its last value."""
-    for _ in range(tries):
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError("condition never became true")
 
 
 async def relay_has(url: str, ids: set[str]) -> set[str]:

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from polling import eventually
 
 from nostr_training import kinds
 from nostr_training.clock import ManualClock
@@ -39,15 +40,6 @@ def fast_pool(**kw) -> RelayPool:
     return RelayPool(verify=verify_event, backoff=lambda: backoff(initial=0.05, maximum=0.3), **kw)
 
 
-async def eventually(check, *, tries: int = 400, delay: float = 0.05):
-    for _ in range(tries):
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError("condition never became true")
 
 
 class School:

@@ -24,7 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from blossom_server import BlossomServer
-from web_world import Person, eventually, launch_browser, make_video, require_chromium
+from polling import eventually
+from web_world import Person, launch_browser, make_video, require_chromium
 
 from nostr_training import kinds
 from nostr_training.clock import ManualClock, SystemClock

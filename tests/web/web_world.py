@@ -8,7 +8,6 @@ Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` installs i
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from dataclasses import replace
@@ -38,16 +37,6 @@ def require_chromium() -> None:
         pytest.fail(f"{CHROMIUM} is missing: ./dev test installs it (apt-get install -y chromium)")
 
 
-async def eventually(check: Any, *, tries: int = 300, delay: float = 0.05) -> Any:
-    """Poll an async or sync predicate a bounded number of times (relay delivery is real time)."""
-    for _ in range(tries):
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError(f"condition never became true: {getattr(check, '__name__', check)} {check.__code__.co_firstlineno if hasattr(check, '__code__') else ''}")
 
 
 class Person:
