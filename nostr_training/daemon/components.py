@@ -73,7 +73,7 @@ class PeriodicComponent:
 
     async def _loop(self) -> None:
         """Ticks on a fixed grid of the clock (start + k * interval); after a late tick or a
-        clock jump the missed grid points are skipped, not run back to back (each tick looks
+        clock jump the missed grid points are not run back to back but once, at once (each tick looks
         at the whole state, so one catches up)."""
         assert self.daemon is not None and self.next_due is not None
         clock = self.daemon.clock
@@ -90,8 +90,8 @@ class PeriodicComponent:
                 log.exception("%s: tick failed", self.name)
             due += self.interval
             now = clock.now()
-            if due <= now:  # late (a slow tick, a suspended laptop, a clock jump): one tick now, then the grid
-                due += ((now - due) // self.interval + 1) * self.interval
+            if due < now:  # late (a slow tick, a suspended laptop, a clock jump): one tick now, then the grid
+                due += ((now - due) // self.interval) * self.interval
             self.next_due = due
             self.waiting.set()
             try:

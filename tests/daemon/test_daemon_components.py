@@ -117,3 +117,46 @@ async def test_a_failing_tick_is_counted_and_the_loop_goes_on(config, alice):
         assert (await daemon.status())["components"]["flaky"]["last_error"] == "ValueError: not yet"
     finally:
         await daemon.stop()
+
+
+class SlowTick(PeriodicComponent):
+    """A tick that waits on the test: the clock reaches the next grid point while it runs."""
+
+    name = "slow"
+    interval = 300.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+        self.release = asyncio.Event()
+
+    async def tick(self, now: int) -> None:
+        self.seen.append(now)
+        if len(self.seen) == 1:
+            await self.release.wait()
+
+
+async def test_a_tick_due_while_the_previous_one_runs_is_not_skipped(config, alice, clock):
+    """The clock reaching the next grid point during a tick makes that point due, not missed:
+    the next tick runs at once, then the grid resumes (a race the expiry-notice test met)."""
+    slow = SlowTick()
+    daemon = Daemon(config, signer=LocalSigner(alice), pool=FakePool(), clock=clock, components=(slow,))
+    await daemon.start()
+    try:
+        start = clock.now()
+        async with asyncio.timeout(5):
+            while not slow.seen:
+                await asyncio.sleep(0.002)
+        await clock.advance(300)
+        slow.release.set()
+        async with asyncio.timeout(5):
+            while len(slow.seen) < 2 or not slow.waiting.is_set():
+                await asyncio.sleep(0.002)
+        assert slow.seen == [start, start + 300] and slow.next_due == start + 600
+        await clock.advance(2 * 300 + 10)  # a jump over a grid point: one tick now, then the grid
+        async with asyncio.timeout(5):
+            while len(slow.seen) < 3 or not slow.waiting.is_set():
+                await asyncio.sleep(0.002)
+        assert slow.seen[2] == start + 910 and slow.next_due == start + 1200
+    finally:
+        await daemon.stop()
