@@ -88,7 +88,8 @@ def rsvp_answer(lesson: str, status: str, message: str, timeout: float, data_dir
         emit(result)
     else:
         where = ", ".join(d["target"] for d in result["deliveries"] if d["state"] == "delivered") or "nowhere yet (queued)"
-        click.echo(f"{result['status']}  {result['lesson']}  {result['id'][:16]}  delivered to {where}")
+        private = "  (private: gift-wrapped to the host only)" if result.get("private") else ""
+        click.echo(f"{result['status']}  {result['lesson']}  {result['id'][:16]}  delivered to {where}{private}")
     return 0 if result["delivered"] else 1
 
 
