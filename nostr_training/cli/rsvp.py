@@ -93,11 +93,20 @@ def rsvp_answer(lesson: str, status: str, message: str, timeout: float, data_dir
     return 0 if result["delivered"] else 1
 
 
-async def _list_offline(config: Any, lesson: str) -> dict:
+async def _list_offline(config: Any, signer: Any, lesson: str) -> dict:
+    """Without a daemon: fetch and open the user's gift wraps first (private answers reach the
+    host only there), when there is a key and a relay to ask."""
     from ..services.context import offline_context
+    from ..services.private_training import fetch_private
     from ..services.rsvp import rsvp_list
 
-    async with offline_context(config, None, connect=False) as ctx:
+    fetch = signer is not None and bool(config.relays)
+    async with offline_context(config, signer, connect=fetch) as ctx:
+        if fetch:
+            report = await fetch_private(ctx)
+            if report is not None:
+                note(f"nostr-training: no daemon running: fetched your gift wraps from {len(config.relays)} relay(s) "
+                     f"({report.rumors} private answer(s) or notice(s) opened)")
         return (await rsvp_list(ctx, lesson)).to_dict()
 
 
@@ -108,8 +117,9 @@ def _reminders(lines: list[dict]) -> str:
 @rsvp.command("list")
 @click.argument("lesson")
 @data_dir_option
+@key_file_option
 @json_option
-def rsvp_list_command(lesson: str, data_dir: str | None, as_json: bool) -> None:
+def rsvp_list_command(lesson: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Who answered a lesson: status, waitlist place, re-confirmation, reminders sent and failed.
 
     \b
@@ -123,7 +133,7 @@ def rsvp_list_command(lesson: str, data_dir: str | None, as_json: bool) -> None:
     if client is not None:
         listing = client.call("GET", "/rsvp/list?lesson=" + _quote(lesson))
     else:
-        listing = run(_list_offline(config, lesson))
+        listing = run(_list_offline(config, load_signer(key_file, config, required=False), lesson))
     if as_json:
         emit(listing)
         return
