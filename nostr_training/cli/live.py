@@ -232,7 +232,8 @@ def course_show(course_ref: str, data_dir: str | None, key_file: str | None, as_
     if as_json:
         emit(answer)
         return
-    click.echo(f"{answer['course']['title']}  ({answer['course']['coordinate']})")
+    private = "  private" if answer["course"]["private"] else ""
+    click.echo(f"{answer['course']['title']}  ({answer['course']['coordinate']}){private}")
     _lesson_table(answer["lessons"])
 
 
@@ -402,7 +403,8 @@ def lesson_show(lesson_ref: str, data_dir: str | None, key_file: str | None, as_
     x = answer["lesson"]
     for label, value in (("lesson", x["coordinate"]), ("title", x["title"]), ("start", _when(x["start"], x["tzid"])),
                          ("duration", f"{x['duration_minutes']} min"), ("state", answer["state"]),
-                         ("room", x["room"]), ("join at", x["location"]), ("e2ee required", x["e2ee_required"])):
+                         ("room", x["room"]), ("join at", x["location"]), ("e2ee required", x["e2ee_required"]),
+                         ("visibility", "private" if x.get("private") else "public")):
         click.echo(f"{label:14} {value if value is not None else '-'}")
 
 
