@@ -375,13 +375,16 @@ async def schedule_lesson(
     if invitees and not private:
         raise DomainError("only a private lesson has invitees: schedule it in a private course")
     name = d
-    if private:  # the same local name again revises that lesson; a new one gets a random d
+    kept: tuple[str, ...] = ()
+    if private:  # the same local name again revises that lesson (its invitees stay); a new one gets a random d
         known = await private_training.named(ctx, kinds.LESSON, name)
+        previous = await ctx.store.lesson(known, now=now) if known else None
         d = parse_coordinate(known)[2] if known else private_training.random_d()
+        kept = previous.invitees if previous is not None else ()
     lesson = Lesson(author=me, d=d, title=title, start=start, end=start + duration_minutes * 60, instructor=me,
                     summary=summary, start_tzid=tzid, course=found.coordinate, max_participants=max_participants,
                     requires_rsvp=requires_rsvp, waiting_room=waiting_room, allow_recording=allow_recording,
-                    e2ee_required=e2ee_required, rsvp_until=rsvp_until, private=private)
+                    e2ee_required=e2ee_required, rsvp_until=rsvp_until, private=private, invitees=kept)
     templates = [kinds.build_lesson(lesson, created_at=now)]
     if lesson.coordinate not in found.lessons:
         templates.append(kinds.build_course(replace(found, lessons=(*found.lessons, lesson.coordinate)), created_at=now))

@@ -134,3 +134,34 @@ async def test_an_ephemeral_wrap_is_opened_though_it_is_never_stored(learner_dae
     assert (await eventually(opened, clock)).pubkey == sender.public_key
     assert await daemon.store.get(wrap.id) is None  # ephemeral: never stored
     assert inbox.rumors == 1 and inbox.status()["rumors"] == 1
+
+
+async def test_the_hosts_reminders_cover_a_private_lesson_and_its_private_cancellation(home, clock):
+    """The reminder scheduler reads private lessons, answers and cancellations like public ones."""
+    from nostr_training.daemon.reminders import ReminderScheduler
+    from nostr_training.services import live
+    from nostr_training.services.rsvp import rsvp_list
+
+    host, learner = Keys.generate(), Keys.generate()
+    scheduler = ReminderScheduler(interval=60)
+    daemon = Daemon(load_config().with_overrides(relays=[R], port=0), signer=LocalSigner(host), pool=FakePool(),
+                    clock=clock, components=(scheduler,))
+    await daemon.start()
+    try:
+        ctx = daemon.services
+        await live.create_course(ctx, "medic", "Street medic", private=True)
+        lesson = await live.schedule_lesson(ctx, "medic", "triage", "Triage", clock.now() + 3 * 86400, 60,
+                                            requires_rsvp=True)
+        answer = make_rumor(kinds.build_rsvp(lesson, "accepted", created_at=clock.now()), learner.public_key)
+        await daemon.store.add_private(answer, now=clock.now())  # as the inbox indexes a private answer
+        assert lesson.coordinate in await scheduler.hosted_lessons(clock.now())
+        await live.cancel_lesson(ctx, "triage", reason="rain")
+
+        async def told():
+            listing = await rsvp_list(ctx, lesson.coordinate)
+            [row] = listing.rows
+            return listing.cancelled and [r.kind for r in row.reminders] == ["cancelled"]
+
+        await eventually(told, clock)
+    finally:
+        await daemon.stop()

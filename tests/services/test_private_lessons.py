@@ -85,7 +85,7 @@ async def test_a_private_course_and_lesson_get_random_ids_and_keep_their_local_n
     # Scheduling "intro" again revises that lesson instead of making a second one.
     again = await live.schedule_lesson(world.host, "jail-support", "intro", "Jail support: intro", lesson.start + HOUR,
                                        60, max_participants=1, requires_rsvp=True)
-    assert again.coordinate == lesson.coordinate
+    assert again.coordinate == lesson.coordinate and set(again.invitees) == set(lesson.invitees)
     assert [x.coordinate for x in await live.list_lessons(world.host)] == [lesson.coordinate]
     # What left the machine: envelopes and gift wraps only, no title, no name, no learner.
     assert {e.kind for e in world.relay.stored} == {kinds.DM_RELAYS, kinds.PRIVATE_CALENDAR_ITEM, kinds.GIFT_WRAP}
