@@ -47,9 +47,15 @@ def _when(seconds: int, tzid: str | None) -> str:
 
 async def _answer_offline(config: Any, signer: Any, lesson: str, status: str, message: str, wait: float) -> dict:
     from ..services.context import offline_context
+    from ..services.private_training import fetch_private
     from ..services.rsvp import rsvp_to_lesson
 
     async with offline_context(config, signer) as ctx:
+        if config.relays:  # a private lesson (or its revision) may be waiting in the user's gift wraps
+            report = await fetch_private(ctx)
+            if report is not None and (report.invitations or report.items):
+                note(f"nostr-training: fetched {report.invitations} invitation(s) and {len(report.items)} private "
+                     "item(s) first")
         return (await rsvp_to_lesson(ctx, lesson, status, message, wait=wait)).to_dict()
 
 
