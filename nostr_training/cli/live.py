@@ -65,10 +65,18 @@ def _duration(seconds: int | None) -> str:
 
 
 async def _offline(config: Any, signer: Any, operation: str, body: dict[str, Any]) -> Any:
-    from ..daemon.routes_live import OPERATIONS
+    from ..daemon.routes_live import OPERATIONS, PRIVATE_READS
     from ..services.context import offline_context
+    from ..services.private_training import fetch_private
 
-    async with offline_context(config, signer, connect=operation in _SIGNING_OPS()) as ctx:
+    reads_private = operation in PRIVATE_READS and signer is not None and bool(config.relays)
+    async with offline_context(config, signer, connect=operation in _SIGNING_OPS() or reads_private) as ctx:
+        if reads_private:
+            report = await fetch_private(ctx)
+            if report is not None:
+                note(f"nostr-training: no daemon running: fetched your invitations and private lessons from "
+                     f"{len(config.relays)} relay(s) ({report.invitations} new invitation(s), "
+                     f"{len(report.items)} private item(s) opened)")
         return await OPERATIONS[operation](ctx, body)
 
 
@@ -125,17 +133,27 @@ def course() -> None:
               help="Completing the course earns a certificate (kept as it was when not given).")
 @click.option("--validity-days", type=click.IntRange(1), default=None, help="How long a certificate stays valid.")
 @click.option("--issuer", default=None, metavar="NPUB", help="The key that signs the certificates (default: yours).")
+@click.option("--private", is_flag=True, default=False,
+              help="Never published in the clear: only invitees read it and its lessons (D stays a local name).")
+@click.option("--invite", "invitees", multiple=True, metavar="NPUB",
+              help="Invite this learner (npub or hex) to a private course; repeatable.")
 @_common
 def course_create(d: str, title: str, description: str, certification: bool | None, validity_days: int | None,
-                  issuer: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+                  issuer: str | None, private: bool, invitees: tuple[str, ...], data_dir: str | None,
+                  key_file: str | None, as_json: bool) -> None:
     """Create (or retitle) a course, signed with your key.
+
+    A private course (--private) is published only encrypted, under a random id: D stays its
+    name on your machine; its lessons are private too, and one invitation opens them all.
 
     \b
     Example:
       nostr-training course create safety-101 "Safety 101" --description "Basics"
       nostr-training course create safety-101 "Safety 101" --certification --validity-days 365
+      nostr-training course create jail-support "Jail support" --private --invite npub1...
     """
-    body: dict[str, Any] = {"d": d, "title": title, "description": description}
+    body: dict[str, Any] = {"d": d, "title": title, "description": description, "private": private,
+                            "invitees": list(invitees)}
     if certification is not None:
         body["certification"] = certification
     if validity_days is not None:
@@ -146,7 +164,41 @@ def course_create(d: str, title: str, description: str, certification: bool | No
     if as_json:
         emit(answer)
     else:
-        click.echo(f"course {answer['course']['coordinate']}")
+        x = answer["course"]
+        private_note = f" (private: call it {d!r} here; invitees: {len(x['invitees'])})" if x["private"] else ""
+        click.echo(f"course {x['coordinate']}{private_note}")
+
+
+def _invited(answer: dict[str, Any]) -> None:
+    from ..nips.nip19 import npub_encode
+
+    for pubkey in answer["invited"]:
+        reason = answer["unreachable"].get(pubkey)
+        click.echo(f"invited {npub_encode(pubkey)}" + (f" (not reachable yet: {reason})" if reason else ""))
+    for pubkey in answer["already_invited"]:
+        click.echo(f"already invited {npub_encode(pubkey)}")
+    if answer["key_item"] != answer["item"]:
+        note(f"nostr-training: the invitation opens the course {answer['key_item']} (its lessons share one key)")
+
+
+@course.command("invite")
+@click.argument("course_ref", metavar="COURSE")
+@click.argument("invitees", nargs=-1, required=True, metavar="NPUB...")
+@_common
+def course_invite(course_ref: str, invitees: tuple[str, ...], data_dir: str | None, key_file: str | None,
+                  as_json: bool) -> None:
+    """Invite learners to your private course: each gets its key once, in a gift wrap, and then
+    sees every lesson and revision of it. Signed with your key.
+
+    \b
+    Example:
+      nostr-training course invite jail-support npub1... npub1...
+    """
+    answer = call(data_dir, key_file, "course/invite", {"course": course_ref, "invitees": list(invitees)})
+    if as_json:
+        emit(answer)
+    else:
+        _invited(answer)
 
 
 @course.command("list")
@@ -162,8 +214,8 @@ def course_list(data_dir: str | None, key_file: str | None, as_json: bool) -> No
     if as_json:
         emit(answer)
     else:
-        table([(c["d"], c["title"], len(c["lessons"]), c["author"][:12]) for c in answer["courses"]],
-              ("course", "title", "lessons", "author"))
+        table([(c["d"], c["title"], len(c["lessons"]), c["author"][:12], "private" if c["private"] else "")
+               for c in answer["courses"]], ("course", "title", "lessons", "author", "visibility"))
 
 
 @course.command("show")
@@ -180,7 +232,8 @@ def course_show(course_ref: str, data_dir: str | None, key_file: str | None, as_
     if as_json:
         emit(answer)
         return
-    click.echo(f"{answer['course']['title']}  ({answer['course']['coordinate']})")
+    private = "  private" if answer["course"]["private"] else ""
+    click.echo(f"{answer['course']['title']}  ({answer['course']['coordinate']}){private}")
     _lesson_table(answer["lessons"])
 
 
@@ -188,8 +241,9 @@ def course_show(course_ref: str, data_dir: str | None, key_file: str | None, as_
 
 
 def _lesson_table(lessons: list[dict[str, Any]]) -> None:
-    table([(x["d"], x["title"], _when(x["start"], x["tzid"]), f"{x['duration_minutes']} min") for x in lessons],
-          ("lesson", "title", "start", "duration"))
+    table([(x["d"], x["title"], _when(x["start"], x["tzid"]), f"{x['duration_minutes']} min",
+            "private" if x.get("private") else "") for x in lessons],
+          ("lesson", "title", "start", "duration", "visibility"))
 
 
 @click.group("lesson")
@@ -217,27 +271,59 @@ def lesson() -> None:
 @click.option("--e2ee/--no-e2ee", default=True, show_default=True, help="Require end-to-end encrypted media.")
 @click.option("--recording/--no-recording", default=False, show_default=True, help="Allow recording.")
 @click.option("--rsvp-until", default=None, help="RSVPs close at this local time (YYYY-MM-DD HH:MM in --tz); default: the start.")
+@click.option("--private", is_flag=True, default=False,
+              help="A private lesson (automatic in a private course; refused in a public one).")
+@click.option("--invite", "invitees", multiple=True, metavar="NPUB",
+              help="Invite this learner (npub or hex); repeatable. They get the course's key.")
 @_common
 def lesson_schedule(course_ref: str, d: str, title: str, start: str, tz: str | None, minutes: int,
                     max_participants: int | None, rsvp: bool, waiting_room: bool, e2ee: bool, recording: bool,
-                    rsvp_until: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+                    rsvp_until: str | None, private: bool, invitees: tuple[str, ...], data_dir: str | None,
+                    key_file: str | None, as_json: bool) -> None:
     """Schedule a live lesson in a course (D tags computed); signed with your key.
+
+    A lesson of a private course is private: published only encrypted under the course's key,
+    with a random id (D stays its name on your machine).
 
     \b
     Example:
       nostr-training lesson schedule safety-101 intro "Intro" --start "2026-12-01 17:00" --tz Europe/Berlin
+      nostr-training lesson schedule jail-support intro "Intro" --start "2026-12-01 17:00" --invite npub1...
     """
     zone = _zone(tz)
     body = {"course": course_ref, "d": d, "title": title, "start": _parse_time(start, zone), "duration_minutes": minutes,
             "tzid": zone.key, "max_participants": max_participants, "requires_rsvp": rsvp, "waiting_room": waiting_room,
             "e2ee_required": e2ee, "allow_recording": recording,
-            "rsvp_until": _parse_time(rsvp_until, zone) if rsvp_until else None}
+            "rsvp_until": _parse_time(rsvp_until, zone) if rsvp_until else None, "private": private,
+            "invitees": list(invitees)}
     answer = call(data_dir, key_file, "lesson/schedule", body)
     if as_json:
         emit(answer)
     else:
         x = answer["lesson"]
-        click.echo(f"lesson {x['coordinate']}\nstarts {_when(x['start'], x['tzid'])}, {x['duration_minutes']} min")
+        private_note = f" (private: call it {d!r} here; invitees: {len(x['invitees'])})" if x["private"] else ""
+        click.echo(f"lesson {x['coordinate']}{private_note}\nstarts {_when(x['start'], x['tzid'])}, "
+                   f"{x['duration_minutes']} min")
+
+
+@lesson.command("invite")
+@click.argument("lesson_ref", metavar="LESSON")
+@click.argument("invitees", nargs=-1, required=True, metavar="NPUB...")
+@_common
+def lesson_invite(lesson_ref: str, invitees: tuple[str, ...], data_dir: str | None, key_file: str | None,
+                  as_json: bool) -> None:
+    """Invite learners to your private lesson: each gets the key of its course once (it opens
+    the course's lessons), in a gift wrap. Signed with your key.
+
+    \b
+    Example:
+      nostr-training lesson invite intro npub1...
+    """
+    answer = call(data_dir, key_file, "lesson/invite", {"lesson": lesson_ref, "invitees": list(invitees)})
+    if as_json:
+        emit(answer)
+    else:
+        _invited(answer)
 
 
 @lesson.command("reschedule")
@@ -317,7 +403,8 @@ def lesson_show(lesson_ref: str, data_dir: str | None, key_file: str | None, as_
     x = answer["lesson"]
     for label, value in (("lesson", x["coordinate"]), ("title", x["title"]), ("start", _when(x["start"], x["tzid"])),
                          ("duration", f"{x['duration_minutes']} min"), ("state", answer["state"]),
-                         ("room", x["room"]), ("join at", x["location"]), ("e2ee required", x["e2ee_required"])):
+                         ("room", x["room"]), ("join at", x["location"]), ("e2ee required", x["e2ee_required"]),
+                         ("visibility", "private" if x.get("private") else "public")):
         click.echo(f"{label:14} {value if value is not None else '-'}")
 
 

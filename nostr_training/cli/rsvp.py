@@ -47,9 +47,15 @@ def _when(seconds: int, tzid: str | None) -> str:
 
 async def _answer_offline(config: Any, signer: Any, lesson: str, status: str, message: str, wait: float) -> dict:
     from ..services.context import offline_context
+    from ..services.private_training import fetch_private
     from ..services.rsvp import rsvp_to_lesson
 
     async with offline_context(config, signer) as ctx:
+        if config.relays:  # a private lesson (or its revision) may be waiting in the user's gift wraps
+            report = await fetch_private(ctx)
+            if report is not None and (report.invitations or report.items):
+                note(f"nostr-training: fetched {report.invitations} invitation(s) and {len(report.items)} private "
+                     "item(s) first")
         return (await rsvp_to_lesson(ctx, lesson, status, message, wait=wait)).to_dict()
 
 
@@ -88,15 +94,25 @@ def rsvp_answer(lesson: str, status: str, message: str, timeout: float, data_dir
         emit(result)
     else:
         where = ", ".join(d["target"] for d in result["deliveries"] if d["state"] == "delivered") or "nowhere yet (queued)"
-        click.echo(f"{result['status']}  {result['lesson']}  {result['id'][:16]}  delivered to {where}")
+        private = "  (private: gift-wrapped to the host only)" if result.get("private") else ""
+        click.echo(f"{result['status']}  {result['lesson']}  {result['id'][:16]}  delivered to {where}{private}")
     return 0 if result["delivered"] else 1
 
 
-async def _list_offline(config: Any, lesson: str) -> dict:
+async def _list_offline(config: Any, signer: Any, lesson: str) -> dict:
+    """Without a daemon: fetch and open the user's gift wraps first (private answers reach the
+    host only there), when there is a key and a relay to ask."""
     from ..services.context import offline_context
+    from ..services.private_training import fetch_private
     from ..services.rsvp import rsvp_list
 
-    async with offline_context(config, None, connect=False) as ctx:
+    fetch = signer is not None and bool(config.relays)
+    async with offline_context(config, signer, connect=fetch) as ctx:
+        if fetch:
+            report = await fetch_private(ctx)
+            if report is not None:
+                note(f"nostr-training: no daemon running: fetched your gift wraps from {len(config.relays)} relay(s) "
+                     f"({report.rumors} private answer(s) or notice(s) opened)")
         return (await rsvp_list(ctx, lesson)).to_dict()
 
 
@@ -107,8 +123,9 @@ def _reminders(lines: list[dict]) -> str:
 @rsvp.command("list")
 @click.argument("lesson")
 @data_dir_option
+@key_file_option
 @json_option
-def rsvp_list_command(lesson: str, data_dir: str | None, as_json: bool) -> None:
+def rsvp_list_command(lesson: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Who answered a lesson: status, waitlist place, re-confirmation, reminders sent and failed.
 
     \b
@@ -122,7 +139,7 @@ def rsvp_list_command(lesson: str, data_dir: str | None, as_json: bool) -> None:
     if client is not None:
         listing = client.call("GET", "/rsvp/list?lesson=" + _quote(lesson))
     else:
-        listing = run(_list_offline(config, lesson))
+        listing = run(_list_offline(config, load_signer(key_file, config, required=False), lesson))
     if as_json:
         emit(listing)
         return

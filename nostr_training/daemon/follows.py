@@ -25,6 +25,7 @@ from ..errors import NostrTrainingError
 from ..event import Event, coordinate, parse_coordinate
 from ..filters import Filter
 from ..nips.nip17 import parse_inbox_relays
+from ..services.private import VIEW_KEY_ACTION
 from ..store.base import AddOutcome, Store
 from .pool import Pool
 
@@ -83,8 +84,12 @@ def plan_subscriptions(
     my_lessons: Iterable[str] = (),
     correspondents: Iterable[str] = (),
     inbox_relays: Iterable[str] = (),
+    private_hosts: Iterable[str] = (),
 ) -> list[Subscription]:
-    """The subscriptions for one user; empty parts are left out (a REQ must match something)."""
+    """The subscriptions for one user; empty parts are left out (a REQ must match something).
+
+    ``private_hosts``: the authors whose view keys the user holds (``services.private``): their
+    private calendar items (32678) are followed, and opened by the daemon's private inbox."""
     subs: list[Subscription] = []
     followed = sorted(set(courses))
     all_courses = sorted(set(followed) | set(taught_courses))
@@ -116,11 +121,20 @@ def plan_subscriptions(
         subs.append(
             Subscription(
                 "giftwraps",
-                (Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({me})}),),
+                (
+                    Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({me})}),
+                    # Ephemeral wraps (a private lesson's join requests, presence): live only.
+                    Filter(kinds=frozenset({kinds.GIFT_WRAP_EPHEMERAL}), tags={"p": frozenset({me})}),
+                ),
                 lookback=GIFT_WRAP_LOOKBACK,
                 relays=tuple(dict.fromkeys(inbox_relays)),
             )
         )
+    hosts = sorted(set(private_hosts) - {me})
+    if hosts:
+        subs.append(Subscription(
+            "private-items", (Filter(kinds=frozenset({kinds.PRIVATE_CALENDAR_ITEM}), authors=frozenset(hosts)),),
+        ))
     people = sorted(set(correspondents) - {me} - {None})  # type: ignore[arg-type]
     if people:
         subs.append(
@@ -230,7 +244,9 @@ class Follows:
             correspondents.update(ev.pubkey for ev in rsvps)
         correspondents = {p for p in correspondents if len(p) == 64}
         inbox: tuple[str, ...] = ()
+        hosts: set[str] = set()
         if self.me:
+            hosts = {r.pubkey for r in await self.store.actions(action=VIEW_KEY_ACTION) if r.pubkey}
             mine = await self.store.query([Filter(kinds=frozenset({kinds.DM_RELAYS}), authors=frozenset({self.me}))], now=now)
             if mine:
                 inbox = tuple(r for r in parse_inbox_relays(mine[0]) if r not in self.relays)
@@ -242,6 +258,7 @@ class Follows:
             my_lessons=lessons,
             correspondents=correspondents,
             inbox_relays=inbox,
+            private_hosts=hosts,
         )
 
     def _relays_of(self, sub: Subscription) -> list[str]:
@@ -395,7 +412,9 @@ class Follows:
                         or (event.kind == kinds.RSVP and self.me in event.tag_values("p"))
                     ):
                         self._replan.set()
-                    if self.on_indexed is not None and outcome is AddOutcome.STORED:
+                    # Ephemeral events are never stored, but the inbox opens an ephemeral wrap
+                    # (and the local endpoint forwards it) only from here.
+                    if self.on_indexed is not None and outcome in (AddOutcome.STORED, AddOutcome.EPHEMERAL):
                         self.on_indexed(event)
                 if live:
                     self._advance(slot, event.created_at)
@@ -439,6 +458,10 @@ class Follows:
                 await asyncio.shield(self.flush())
             except NostrTrainingError as exc:
                 log.error("follows: final flush failed: %s", exc)
+
+    def request_replan(self) -> None:
+        """Plan again at the next flush: something the plan reads changed (a new view key)."""
+        self._replan.set()
 
     def subscriptions(self) -> list[Subscription]:
         return list(self._active.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .components import Component
 from .config import DaemonConfig
 from .live import live_component
+from .private_inbox import PrivateInbox
 from .routes_media import SfuStatus
 
 __all__ = ["hosted_components"]
@@ -19,4 +20,5 @@ def hosted_components(config: DaemonConfig) -> list[Component]:
     components: list[Component] = [ReminderScheduler(), TrainingRecords()]
     components.append(SfuStatus())
     components.append(live_component(config))
+    components.append(PrivateInbox())
     return components

@@ -73,15 +73,19 @@ class ReminderScheduler(PeriodicComponent):
         }
 
     async def hosted_lessons(self, now: int) -> list[str]:
-        """Coordinates of the lessons the user published or cancelled, ending within the horizon."""
+        """Coordinates of the lessons the user published or cancelled (private ones too), ending
+        within the horizon."""
         assert self.daemon is not None and self.daemon.me is not None
         me = frozenset({self.daemon.me})
         store = self.daemon.store
         found: set[str] = set()
-        for lesson in parsed(kinds.parse_lesson, await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now)):
+        # Private lessons and their private cancellations count the same (``include_private``).
+        lessons = await store.query([Filter(kinds=frozenset({kinds.LESSON}), authors=me)], now=now, include_private=True)
+        for lesson in parsed(kinds.parse_lesson, lessons):
             if lesson.end + PLAN_HORIZON >= now:
                 found.add(lesson.coordinate)
-        for deletion in await store.query([Filter(kinds=frozenset({kinds.DELETION}), authors=me)], now=now):
+        for deletion in await store.query([Filter(kinds=frozenset({kinds.DELETION}), authors=me)], now=now,
+                                          include_private=True):
             found.update(a for a in deletion.tag_values("a") if a.startswith(f"{kinds.LESSON}:{self.daemon.me}:"))
         return sorted(found)
 

@@ -17,14 +17,14 @@ from ..kinds.calendar import Course, Lesson
 from ..kinds.rooms import Decision
 from ..nips.nip19 import pubkey_from_text
 from ..rules.rooms import session_state
-from ..services import live
+from ..services import live, private_training
 from ..services.context import ServiceContext
 from .http import Route
 
 if TYPE_CHECKING:
     from .app import Daemon
 
-__all__ = ["OPERATIONS", "SIGNING", "routes", "lesson_dict", "course_dict"]
+__all__ = ["OPERATIONS", "SIGNING", "PRIVATE_READS", "routes", "lesson_dict", "course_dict"]
 
 Operation = Callable[[ServiceContext, dict[str, Any]], Awaitable[Any]]
 
@@ -47,6 +47,14 @@ def _int(body: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     return value
 
 
+def _pubkeys(body: dict[str, Any], name: str, *, required: bool = False) -> list[str]:
+    """A list of npubs or hex pubkeys, as hex."""
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (required and not value):
+        raise MalformedEvent(f"'{name}' must be a list of npub or hex pubkeys", field=name)
+    return [pubkey_from_text(v) for v in value]
+
+
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
@@ -58,7 +66,7 @@ def course_dict(course: Course) -> dict[str, Any]:
     return {"coordinate": course.coordinate, "d": course.d, "title": course.title, "author": course.author,
             "description": course.description, "lessons": list(course.lessons), "event_id": course.event_id,
             "certification": course.certification_enabled, "validity_days": course.validity_days,
-            "issuer": course.certificate_issuer}
+            "issuer": course.certificate_issuer, "private": course.private, "invitees": list(course.invitees)}
 
 
 def lesson_dict(lesson: Lesson) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def lesson_dict(lesson: Lesson) -> dict[str, Any]:
             "requires_rsvp": lesson.requires_rsvp, "waiting_room": lesson.waiting_room,
             "allow_recording": lesson.allow_recording, "e2ee_required": lesson.e2ee_required,
             "max_participants": lesson.max_participants, "completion_minutes": lesson.completion_minutes,
-            "completion_percent": lesson.completion_percent, "event_id": lesson.event_id}
+            "completion_percent": lesson.completion_percent, "event_id": lesson.event_id, "private": lesson.private,
+            "invitees": list(lesson.invitees)}
 
 
 async def _signed_by(ctx: ServiceContext) -> str:
@@ -85,7 +94,8 @@ async def course_create(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     course = await live.create_course(ctx, _text(body, "d"), _text(body, "title"),
                                       description=_text(body, "description", required=False),
                                       certification=certification, validity_days=_int(body, "validity_days", required=False),
-                                      issuer=issuer)
+                                      issuer=issuer, private=_flag(body, "private", False),
+                                      invitees=_pubkeys(body, "invitees"))
     return {"course": course_dict(course), "signed_by": await _signed_by(ctx)}
 
 
@@ -96,11 +106,7 @@ async def course_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 async def course_show(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     ref = _text(body, "course")
     courses = [c for c in await live.list_courses(ctx) if ref in (c.coordinate, c.d)]
-    if not courses:
-        from ..errors import NotFound
-
-        raise NotFound(f"course {ref!r}: not in the index")
-    course = courses[0]
+    course = courses[0] if courses else await private_training.resolve_course(ctx, ref)
     return {"course": course_dict(course), "lessons": [lesson_dict(x) for x in await live.list_lessons(ctx, course.coordinate)]}
 
 
@@ -111,7 +117,8 @@ async def lesson_schedule(ctx: ServiceContext, body: dict[str, Any]) -> Any:
         max_participants=_int(body, "max_participants", required=False),
         requires_rsvp=_flag(body, "requires_rsvp", False), waiting_room=_flag(body, "waiting_room", True),
         allow_recording=_flag(body, "allow_recording", False), e2ee_required=_flag(body, "e2ee_required", True),
-        rsvp_until=_int(body, "rsvp_until", required=False))
+        rsvp_until=_int(body, "rsvp_until", required=False), private=_flag(body, "private", False),
+        invitees=_pubkeys(body, "invitees"))
     return {"lesson": lesson_dict(lesson), "signed_by": await _signed_by(ctx)}
 
 
@@ -129,6 +136,8 @@ async def lesson_cancel(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 
 async def lesson_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     course = body.get("course") or None
+    if course is not None:
+        course = (await private_training.resolve_course(ctx, str(course))).coordinate
     return {"lessons": [lesson_dict(x) for x in await live.list_lessons(ctx, course)]}
 
 
@@ -219,8 +228,21 @@ async def leave(ctx: ServiceContext, body: dict[str, Any]) -> Any:
             "signed_by": await _signed_by(ctx)}
 
 
+async def course_invite(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    course = await private_training.resolve_course(ctx, _text(body, "course"))
+    invited = await private_training.invite_to_course(ctx, course, _pubkeys(body, "invitees", required=True))
+    return {**invited.to_dict(), "signed_by": await _signed_by(ctx)}
+
+
+async def lesson_invite(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    lesson = await live.resolve_lesson(ctx, _text(body, "lesson"))
+    invited = await private_training.invite_to_lesson(ctx, lesson, _pubkeys(body, "invitees", required=True))
+    return {**invited.to_dict(), "signed_by": await _signed_by(ctx)}
+
+
 OPERATIONS: dict[str, Operation] = {
     "course/create": course_create, "course/list": course_list, "course/show": course_show,
+    "course/invite": course_invite, "lesson/invite": lesson_invite,
     "lesson/schedule": lesson_schedule, "lesson/reschedule": lesson_reschedule, "lesson/cancel": lesson_cancel,
     "lesson/list": lesson_list, "lesson/show": lesson_show, "lesson/status": lesson_status,
     "session/create": session_create, "session/start": session_start, "session/end": session_end,
@@ -228,9 +250,12 @@ OPERATIONS: dict[str, Operation] = {
     "attendance/show": attendance_show, "attendance/track": attendance_track,
     "join": join, "join-request": join_request, "leave": leave,
 }
-SIGNING = frozenset({"course/create", "lesson/schedule", "lesson/reschedule", "lesson/cancel", "session/create",
+SIGNING = frozenset({"course/create", "course/invite", "lesson/invite", "lesson/schedule", "lesson/reschedule", "lesson/cancel", "session/create",
                      "session/start", "session/end", "room/decide", "join", "join-request", "leave"})
 """Operations that sign with the user's key."""
+PRIVATE_READS = frozenset({"course/list", "course/show", "lesson/list", "lesson/show", "lesson/status"})
+"""Operations that show private items: without a daemon, the CLI fetches and opens the user's
+gift wraps and private calendar items first (``services.private_training.fetch_private``)."""
 
 
 def routes(daemon: "Daemon") -> list[Route]:

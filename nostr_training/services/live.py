@@ -56,6 +56,7 @@ from ..rules.rooms import (
     waiting_room,
 )
 from ..store.base import ActionRecord, AddOutcome
+from . import private_training
 from .context import ServiceContext
 from .publish import PublishReport, publish_events
 
@@ -167,7 +168,8 @@ async def _me(ctx: ServiceContext) -> str:
 
 
 async def resolve_lesson(ctx: ServiceContext, ref: str) -> Lesson:
-    """A lesson by coordinate (``31923:<pubkey>:<d>``) or by its ``d`` when only one has it."""
+    """A lesson by coordinate (``31923:<pubkey>:<d>``), by the local name of one of the user's
+    private lessons, or by its ``d`` when only one has it."""
     now = ctx.clock.now()
     if ":" in ref:
         try:
@@ -178,7 +180,11 @@ async def resolve_lesson(ctx: ServiceContext, ref: str) -> Lesson:
         if lesson is None:
             raise NotFound(f"lesson {ref}: not in the index (follow its course, or wait for the relays)")
         return lesson
-    found = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}), tags={"d": frozenset({ref})})], now=now)
+    name = await private_training.named(ctx, kinds.LESSON, ref)
+    if name is not None:  # the local name of one of the user's private lessons
+        return await resolve_lesson(ctx, name)
+    found = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}), tags={"d": frozenset({ref})})], now=now,
+                                  include_private=True)
     if not found:
         raise NotFound(f"lesson {ref!r}: no lesson with that id in the index")
     if len({e.pubkey for e in found}) > 1:
@@ -279,28 +285,56 @@ async def create_course(
     certification: bool | None = None,
     validity_days: int | None = None,
     issuer: str | None = None,
+    private: bool = False,
+    invitees: Sequence[str] = (),
 ) -> Course:
     """Publish a course (31924) signed by the user; an existing one keeps its lessons and, unless
     given again, its certification settings (whether completing it earns a certificate, how long
-    one stays valid, and the issuer key: the user's own when none is named)."""
+    one stays valid, and the issuer key: the user's own when none is named).
+
+    ``private``: the course gets a random ``d`` (``d`` stays its local name) and is published only
+    as an envelope; ``invitees`` get its view key. A private course stays private; a public one
+    was published already and cannot become private."""
     me = await _me(ctx)
-    existing = await ctx.store.course(coordinate(kinds.COURSE, me, d), now=ctx.clock.now())
+    own = await private_training.named(ctx, kinds.COURSE, d)
+    existing = await ctx.store.course(own or coordinate(kinds.COURSE, me, d), now=ctx.clock.now())
+    if private and existing is not None and not existing.private:
+        raise DomainError(f"course {d} is public already (it was published): create the private course under another name")
+    private = private or bool(existing and existing.private)
+    if invitees and not private:
+        raise DomainError("only a private course has invitees: add --private")
     course = Course(
-        author=me, d=d, title=title, description=description,
+        author=me, d=existing.d if existing else (private_training.random_d() if private else d), title=title,
+        description=description,
         lessons=existing.lessons if existing else (), modules=existing.modules if existing else (),
         certification_enabled=certification if certification is not None else bool(existing and existing.certification_enabled),
         validity_days=validity_days if validity_days is not None else (existing.validity_days if existing else None),
         required_lessons=existing.required_lessons if existing else (),
         certificate=existing.certificate if existing else None,
         issuer=issuer if issuer is not None else (existing.issuer if existing else None),
+        private=private, invitees=existing.invitees if existing else (),
     )
+    if private:
+        await private_training.remember_name(ctx, course.coordinate, d)
+        [rumor] = await private_training.publish_private(
+            ctx, [kinds.build_course(course, created_at=ctx.clock.now())], key_of=course.coordinate)
+        course = replace(course, event_id=rumor.id, created_at=rumor.created_at)
+        if invitees:
+            await private_training.invite_to_course(ctx, course, invitees)
+            course = await ctx.store.course(course.coordinate, now=ctx.clock.now()) or course
+        await private_training.deliver_now(ctx)
+        return course
     reports = await _publish(ctx, [kinds.build_course(course, created_at=ctx.clock.now())])
     return replace(course, event_id=reports[0].id, created_at=ctx.clock.now())
 
 
 async def list_courses(ctx: ServiceContext) -> list[Course]:
-    events = await ctx.store.query([Filter(kinds=frozenset({kinds.COURSE}))], now=ctx.clock.now())
-    return sorted(_parsed(events, kinds.COURSE, kinds.parse_course), key=lambda c: c.title)
+    """The courses in the index, private ones the user hosts or was invited to included."""
+    events = await ctx.store.query([Filter(kinds=frozenset({kinds.COURSE}))], now=ctx.clock.now(), include_private=True)
+    newest: dict[str, Course] = {}
+    for course in _parsed(events, kinds.COURSE, kinds.parse_course):  # newest first: a private copy of an address wins once
+        newest.setdefault(course.coordinate, course)
+    return sorted(newest.values(), key=lambda c: c.title)
 
 
 async def schedule_lesson(
@@ -319,25 +353,50 @@ async def schedule_lesson(
     allow_recording: bool = False,
     e2ee_required: bool = True,
     rsvp_until: int | None = None,
+    private: bool = False,
+    invitees: Sequence[str] = (),
 ) -> Lesson:
     """Publish a lesson (31923, ``D`` tags from ``kinds.build_lesson``) and add it to the course;
-    ``rsvp_until`` is the instructor's RSVP cut-off (default: the start)."""
+    ``rsvp_until`` is the instructor's RSVP cut-off (default: the start).
+
+    A lesson of a private course is private (whatever ``private`` says): random ``d`` (``d`` is its
+    local name), published only as an envelope under the course's view key, with the course's
+    revision; ``invitees`` get that key. A private lesson in a public course is refused."""
     me, now = await _me(ctx), ctx.clock.now()
-    found = await ctx.store.course(course, now=now) if ":" in course else await ctx.store.course(
-        coordinate(kinds.COURSE, me, course), now=now)
-    if found is None:
-        raise NotFound(f"course {course}: not in the index (create it with 'course create')")
+    found = await private_training.resolve_course(ctx, course)
     if found.author != me:
         raise DomainError(f"course {found.d}: signed by {found.author[:16]}, not by you; only its author adds lessons")
     if duration_minutes < 1:
         raise DomainError("a lesson lasts at least one minute")
+    if private and not found.private:
+        raise DomainError(f"course {found.d} is public: its list of lessons would name a private lesson; "
+                          "schedule it in a private course ('course create NAME TITLE --private')")
+    private = found.private
+    if invitees and not private:
+        raise DomainError("only a private lesson has invitees: schedule it in a private course")
+    name = d
+    kept: tuple[str, ...] = ()
+    if private:  # the same local name again revises that lesson (its invitees stay); a new one gets a random d
+        known = await private_training.named(ctx, kinds.LESSON, name)
+        previous = await ctx.store.lesson(known, now=now) if known else None
+        d = parse_coordinate(known)[2] if known else private_training.random_d()
+        kept = previous.invitees if previous is not None else ()
     lesson = Lesson(author=me, d=d, title=title, start=start, end=start + duration_minutes * 60, instructor=me,
                     summary=summary, start_tzid=tzid, course=found.coordinate, max_participants=max_participants,
                     requires_rsvp=requires_rsvp, waiting_room=waiting_room, allow_recording=allow_recording,
-                    e2ee_required=e2ee_required, rsvp_until=rsvp_until)
+                    e2ee_required=e2ee_required, rsvp_until=rsvp_until, private=private, invitees=kept)
     templates = [kinds.build_lesson(lesson, created_at=now)]
     if lesson.coordinate not in found.lessons:
         templates.append(kinds.build_course(replace(found, lessons=(*found.lessons, lesson.coordinate)), created_at=now))
+    if private:
+        await private_training.remember_name(ctx, lesson.coordinate, name)
+        rumors = await private_training.publish_private(ctx, templates, key_of=found.coordinate)
+        lesson = replace(lesson, event_id=rumors[0].id, created_at=rumors[0].created_at)
+        if invitees:
+            await private_training.invite_to_lesson(ctx, lesson, invitees)
+            lesson = await ctx.store.lesson(lesson.coordinate, now=now) or lesson
+        await private_training.deliver_now(ctx)
+        return lesson
     reports = await _publish(ctx, templates)
     return replace(lesson, event_id=reports[0].id, created_at=now)
 
@@ -352,7 +411,9 @@ async def _own_lesson(ctx: ServiceContext, ref: str) -> tuple[Lesson, str]:
 
 async def reschedule_lesson(ctx: ServiceContext, ref: str, start: int, *, duration_minutes: int | None = None,
                             tzid: str | None = None) -> Lesson:
-    """Republish the lesson with a new time; refused once the session has started or ended."""
+    """Republish the lesson with a new time; refused once the session has started or ended.
+    A private lesson's revision is its envelope again: its invitees see it without a new
+    invitation."""
     lesson, _ = await _own_lesson(ctx, ref)
     state = session_state(await load_evidence(ctx, lesson), ctx.clock.now())
     if state not in (SessionState.SCHEDULED, SessionState.ROOM_CREATED):
@@ -362,15 +423,27 @@ async def reschedule_lesson(ctx: ServiceContext, ref: str, start: int, *, durati
         raise DomainError("a lesson lasts at least one minute")
     moved = replace(lesson, start=start, end=start + length, start_tzid=tzid or lesson.start_tzid,
                     rsvp_until=None if lesson.rsvp_until is None else min(lesson.rsvp_until, start))
+    if lesson.private:
+        [rumor] = await private_training.publish_private(
+            ctx, [kinds.build_lesson(moved, created_at=ctx.clock.now())], key_of=private_training.view_key_item(lesson))
+        await private_training.deliver_now(ctx)
+        return replace(moved, event_id=rumor.id, created_at=rumor.created_at)
     reports = await _publish(ctx, [kinds.build_lesson(moved, created_at=ctx.clock.now())])
     return replace(moved, event_id=reports[0].id, created_at=ctx.clock.now())
 
 
 async def cancel_lesson(ctx: ServiceContext, ref: str, *, reason: str = "") -> str:
-    """NIP-09 deletion of the lesson (its address and the version held); before it goes live."""
+    """NIP-09 deletion of the lesson (its address and the version held); before it goes live.
+    A private lesson's deletion is never published: it is gift-wrapped to its people."""
     lesson, _ = await _own_lesson(ctx, ref)
+    if lesson.private and lesson.coordinate in await private_training.private_cancellations(ctx, [lesson]):
+        raise DomainError(f"lesson {lesson.d}: cancelled already")
     state = session_state(await load_evidence(ctx, lesson), ctx.clock.now())
     transition(state, SessionAction.CANCEL)
+    if lesson.private:
+        deletion = await private_training.cancel_private_lesson(ctx, lesson, reason=reason)
+        await private_training.deliver_now(ctx)
+        return deletion
     events = [(lesson.event_id, kinds.LESSON)] if lesson.event_id else []
     template = kinds.build_deletion(events=events, addresses=[lesson.coordinate], created_at=ctx.clock.now(),
                                     reason=reason or "cancelled")
@@ -379,11 +452,19 @@ async def cancel_lesson(ctx: ServiceContext, ref: str, *, reason: str = "") -> s
 
 
 async def list_lessons(ctx: ServiceContext, course: str | None = None) -> list[Lesson]:
+    """The lessons in the index (of ``course``), soonest first: private ones the user hosts or
+    was invited to included, privately cancelled ones left out as deleted public ones are."""
     now = ctx.clock.now()
     if course:
-        return sorted(await ctx.store.lessons(course, now=now), key=lambda x: x.start)
-    events = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}))], now=now)
-    return sorted(_parsed(events, kinds.LESSON, kinds.parse_lesson), key=lambda x: x.start)
+        found = await ctx.store.lessons(course, now=now)
+    else:
+        events = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}))], now=now, include_private=True)
+        found = list(_parsed(events, kinds.LESSON, kinds.parse_lesson))
+    newest: dict[str, Lesson] = {}
+    for lesson in sorted(found, key=lambda x: -(x.created_at or 0)):
+        newest.setdefault(lesson.coordinate, lesson)
+    cancelled = await private_training.private_cancellations(ctx, newest.values())
+    return sorted((x for c, x in newest.items() if c not in cancelled), key=lambda x: x.start)
 
 
 # The host's session ---------------------------------------------------------------------------

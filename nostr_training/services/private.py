@@ -65,6 +65,7 @@ INBOX_KINDS = frozenset(
         kinds.ROOM_KEY,
         kinds.RECORDING_KEY,
         kinds.FILE_METADATA,
+        kinds.DELETION,  # a private lesson's cancellation (services.private_training)
     }
 )
 

@@ -81,7 +81,8 @@ async def cancellation_of(store: Store, coord: str, *, now: int) -> tuple[int, L
     """(when, the last revision) when the lesson's author deleted it by ``a``; else None."""
     _, author, _ = parse_coordinate(coord)
     deletions = await store.query(
-        [Filter(kinds=frozenset({kinds.DELETION}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now
+        [Filter(kinds=frozenset({kinds.DELETION}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now,
+        include_private=True,  # a private lesson's cancellation reached its people in a gift wrap
     )
     if not deletions:
         return None
@@ -123,7 +124,7 @@ async def lesson_evidence(store: Store, coord: str, *, now: int) -> LessonEviden
     _, author, d = parse_coordinate(coord)
     events = await store.query(
         [Filter(kinds=frozenset({kinds.LESSON}), authors=frozenset({author}), tags={"d": frozenset({d})})],
-        now=now, include_superseded=True,
+        now=now, include_superseded=True, include_private=True,
     )
     revisions = parsed(parse_lesson, events)
     cancelled = await cancellation_of(store, coord, now=now)
@@ -133,10 +134,12 @@ async def lesson_evidence(store: Store, coord: str, *, now: int) -> LessonEviden
         return None
     ordered = tuple(ordered_revisions(revisions))
     answers = await store.query(
-        [Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset({coord})})], now=now, include_superseded=True
+        [Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset({coord})})], now=now, include_superseded=True,
+        include_private=True,
     )
     files = await store.query(
-        [Filter(kinds=frozenset({kinds.FILE_METADATA}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now
+        [Filter(kinds=frozenset({kinds.FILE_METADATA}), authors=frozenset({author}), tags={"a": frozenset({coord})})], now=now,
+        include_private=True,
     )
     rsvps = tuple(parsed(parse_rsvp, answers))
     ids = [r.event_id for r in (*ordered, *rsvps) if r.event_id is not None] + [f.id for f in files]
@@ -164,9 +167,9 @@ async def enrolled_learners(store: Store, lesson: Lesson, *, now: int) -> frozen
     if not siblings:
         return frozenset()
     answers = await store.query([Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset(siblings)})], now=now,
-                                include_superseded=True)
+                                include_superseded=True, include_private=True)
     here = await store.query([Filter(kinds=frozenset({kinds.RSVP}), tags={"a": frozenset({lesson.coordinate})})],
-                             now=now, include_superseded=True)
+                             now=now, include_superseded=True, include_private=True)
     return frozenset(e.pubkey for e in answers) - {e.pubkey for e in here} - {lesson.instructor, lesson.author}
 
 
@@ -186,9 +189,12 @@ class RsvpAnswer:
     status: str
     event: dict[str, Any]
     report: PublishReport
+    private: bool = False
+    """Gift-wrapped to the host (a private lesson): ``event`` is the unsigned answer, ``report`` the wrap's."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lesson": self.lesson, "status": self.status, "event": self.event, **self.report.to_dict()}
+        return {"lesson": self.lesson, "status": self.status, "event": self.event, "private": self.private,
+                **self.report.to_dict()}
 
 
 async def rsvp_to_lesson(
@@ -208,12 +214,30 @@ async def rsvp_to_lesson(
     if lesson is None:
         raise NotFound(f"no lesson {coord} in the index: follow its course, or wait for the daemon to fetch it")
     check_rsvp(lesson, SessionState.SCHEDULED, now)
+    if lesson.private:
+        return await _private_answer(ctx, lesson, build_rsvp(lesson, answer, created_at=now, note=note), wait)
     signer = ctx.require_signer()
     event = await signer.sign_event(build_rsvp(lesson, answer, created_at=now, note=note))
     (report,) = await publish_events(ctx, [event], wait=wait)
     if not report.accepted:
         raise RsvpRefused(report.error or "the answer was not accepted")
     return RsvpAnswer(coord, answer.value, event.to_dict(), report)
+
+
+async def _private_answer(ctx: ServiceContext, lesson: Lesson, template: Any, wait: float) -> RsvpAnswer:
+    """The answer to a private lesson: a rumor gift-wrapped to its host (1059), the user's own
+    copy kept; nothing about it is published in the clear. The report is the wrap's."""
+    from .private import deliver_rumor
+    from .publish import _deliver_now, _deliveries
+
+    rumor, [delivery] = await deliver_rumor(ctx, template, [lesson.author])
+    assert delivery.wrap_id is not None
+    if ctx.live:
+        await ctx.outbox.wait_attempted([delivery.wrap_id], wait)
+    else:
+        await _deliver_now(ctx, [delivery.wrap_id], wait)
+    report = PublishReport(delivery.wrap_id, True, delivery.unreachable, await _deliveries(ctx, delivery.wrap_id))
+    return RsvpAnswer(lesson.coordinate, parse_rsvp(rumor).status.value, rumor.to_dict(), report, private=True)
 
 
 # The instructor's view ---------------------------------------------------------------------

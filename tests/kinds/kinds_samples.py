@@ -269,6 +269,16 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
             ),
             False,
         ),
+        "private_course": (
+            k.build_course(dataclasses.replace(course, d="4f0c9d2e7b1a4c3d8e9f0a1b2c3d4e5f", private=True,
+                                               invitees=(LEARNER.public_key,)), created_at=NOW),
+            False,  # kept by its host, published only inside its envelope (32678)
+        ),
+        "private_lesson": (
+            k.build_lesson(dataclasses.replace(lesson, d="9a8b7c6d5e4f30211203948576a5b4c3", private=True,
+                                               invitees=(LEARNER.public_key,)), created_at=NOW),
+            False,
+        ),
         "private_item": (
             private.build_envelope(
                 k.build_lesson(dataclasses.replace(lesson, private=True, invitees=(LEARNER.public_key,)), created_at=NOW),

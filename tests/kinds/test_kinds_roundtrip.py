@@ -38,9 +38,9 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
         assert private.open_envelope(signed(again), VIEW_KEY) == inner
         return dataclasses.replace(again, content=template.content)
     event = signed(template)
-    if name == "course":
+    if name in ("course", "private_course"):
         return k.build_course(k.parse_course(event), created_at=at)
-    if name == "lesson":
+    if name in ("lesson", "private_lesson"):
         return k.build_lesson(k.parse_lesson(event), created_at=at)
     if name == "rsvp":
         v = k.parse_rsvp(event)
