@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..services import certificates, crm, events
+from ..services import certificates, crm, events, records
 from ..services.context import ServiceContext
 from .http import Route
 
@@ -25,6 +25,7 @@ AREAS: dict[str, dict[str, Operation]] = {
     "cert": certificates.OPERATIONS,
     "crm": crm.OPERATIONS,
     "event": events.OPERATIONS,
+    "attendance": records.OPERATIONS,
 }
 
 
