@@ -5,14 +5,17 @@ inbox and verifies offline; a private certificate is never handed to the relays 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from daemon.daemon_fakes import FakePool
 from services.test_private_records import attendance, completion
 from services.training_world import context, school
 from test_cli_services import cli_in_thread, daemon, user  # noqa: F401  (fixtures)
+from test_cli_training import run_ticks
 
 from nostr_training import kinds
 from nostr_training.daemon.app import Daemon
+from nostr_training.daemon.certificates import TrainingRecords
 from nostr_training.daemon.config import load_config
 from nostr_training.filters import Filter
 from nostr_training.keys import save_key_file
@@ -80,5 +83,32 @@ async def test_the_issuer_issues_a_private_certificate_that_never_reaches_the_re
         assert private_ids and not private_ids & sent
         refused = await cli_in_thread("cert", "publish", code)  # only the holder publishes it
         assert refused.code == 1 and "awarded to you" in refused.stderr
+    finally:
+        await running.stop()
+
+
+async def test_the_issuers_daemon_certifies_a_private_course_privately(home, clock):
+    world = school()
+    ana, ben = world.learners[:2]
+    component = TrainingRecords()
+    pool = FakePool()
+    running = Daemon(load_config().with_overrides(relays=["wss://relay.example"], port=0),
+                     signer=LocalSigner(world.issuer), pool=pool, clock=clock, components=(component,))
+    await running.start()
+    try:
+        course = replace(world.course, private=True, invitees=(ana.public_key, ben.public_key))
+        rumor = await private.publish_private_item(running.services, kinds.build_course(course, created_at=clock.now()))
+        for event in world.events[1:]:  # the lessons
+            await running.store.add(event)
+        for lesson in world.lessons:
+            await running.store.add_private(world.completion(ana, lesson, at=clock.now() - 60))
+        await run_ticks(clock, component, 2)
+        assert component.issued == 1
+        [award] = await running.store.query([Filter(kinds=frozenset({kinds.BADGE_AWARD}))], include_private=True)
+        assert award.tag_value("p") == ana.public_key
+        await running.outbox.deliver_due()
+        assert award.id not in {event_id for _, event_id in pool.published}
+        assert not await running.store.query([Filter(kinds=frozenset({kinds.BADGE_AWARD, kinds.BADGE_DEFINITION}))])
+        assert (await running.store.course(rumor.address)).invitees == (ana.public_key, ben.public_key)
     finally:
         await running.stop()

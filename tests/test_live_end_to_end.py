@@ -31,7 +31,7 @@ from test_cli_services import cli_in_thread
 from nostr_training import kinds
 from nostr_training.clock import ManualClock, SystemClock
 from nostr_training.daemon.app import Daemon, make_pool
-from nostr_training.daemon.config import load_config
+from nostr_training.daemon.config import load_config, write_config
 from nostr_training.daemon.live import LiveSessions
 from nostr_training.errors import DecryptionError, DomainError, NotFound
 from nostr_training.event import sign_event
@@ -282,6 +282,16 @@ async def test_a_live_lesson_end_to_end(people, relay):
         assert checked.code == 0 and f"minutes   {minutes}" in checked.stdout, checked.output
         assert f"complete  {complete}" in checked.stdout
         assert {e["tags"][2][1] for e in json.loads(proof.stdout)} == {learner.pubkey}
+
+    # On a machine with only her key and her relay (no daemon, an empty index), Ada still gets
+    # her proof: the command fetches her gift wraps with a short-lived pool and opens them.
+    laptop = ada.home.parent / "ada-laptop"
+    laptop.mkdir()
+    save_key_file(laptop / "key.ncryptsec", ada.keys, "correct horse", log_n=4)
+    write_config(load_config(laptop).with_overrides(relays=[url]))
+    fresh = await cli_in_thread("attendance", "proof", lesson_ref, "--data-dir", str(laptop))
+    assert fresh.code == 0, fresh.output
+    assert json.loads(fresh.stdout) == json.loads((await ada.cli("attendance", "proof", lesson_ref)).stdout)
 
     # Bo's certificate, issued privately: it reaches Bo alone, who exports it and has it verified
     # in an empty data dir; the relay holds nothing about it.

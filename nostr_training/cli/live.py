@@ -504,7 +504,7 @@ def room_deny(lesson_ref: str, pubkey: str, reason: str, data_dir: str | None, k
 
 def _attendance_rows(rows: list[dict[str, Any]]) -> None:
     table([(r["pubkey"][:16], _duration(r["total_seconds"]), r["join_count"], r["met"], r["completed"],
-            "published" if r["published"] else "so far") for r in rows],
+            "signed" if r["published"] else "so far") for r in rows],
           ("learner", "time", "joins", "met", "completed", "record"))
 
 

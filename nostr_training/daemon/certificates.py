@@ -162,7 +162,7 @@ class TrainingRecords(PeriodicComponent):
     async def _issue(self, now: int) -> None:
         assert self.daemon is not None
         ctx, me = self.daemon.services, self.daemon.me
-        for event in await ctx.store.query([Filter(kinds=frozenset({COURSE}))], now=now):
+        for event in await ctx.store.query([Filter(kinds=frozenset({COURSE}))], now=now, include_private=True):
             try:
                 course = parse_course(event)
             except MalformedEvent:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import CertificateRefused, MalformedEvent, NotFound
+from ..errors import CertificateRefused, MalformedEvent, NotFound, PrivacyRefused
 from ..event import Event, EventTemplate, coordinate, parse_coordinate
 from ..filters import Filter
 from ..kinds import (
@@ -633,6 +633,11 @@ async def accept_certificate(ctx: ServiceContext, reference: str) -> str:
     if not awards:
         raise NotFound(f"no certificate {reference!r} awarded to you in the local index")
     award = parse_certificate_award(awards[0])
+    definition = await _definition_event(ctx.store, award.definition)
+    if definition is not None and is_marked_private(definition):
+        raise PrivacyRefused(
+            f"certificate {award.code} is private: showing it publishes it; if you choose to, run 'cert publish {award.code}'"
+        )
     event = await _profile_badges(ctx, award, me, now)
     await ctx.outbox.submit(event, action=None)
     return event.id

@@ -714,7 +714,8 @@ async def live_session_view(ctx: ServiceContext, ref: str, pubkey: str | None = 
 
 
 async def attendance_table(ctx: ServiceContext, ref: str) -> dict[str, Any]:
-    """Per learner: the host's published record where there is one, else the attendance so far."""
+    """Per learner: the host's signed record where there is one (kept privately, never published;
+    ``published`` in a row keeps its old name), else the attendance so far."""
     lesson = await resolve_lesson(ctx, ref)
     ev = await load_evidence(ctx, lesson)
     now = ctx.clock.now()

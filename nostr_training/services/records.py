@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from .. import kinds
 from ..errors import InvalidEvent, MalformedEvent, NotFound
-from ..event import Event, verify_event
+from ..event import Event, parse_coordinate, verify_event
 from ..filters import Filter
 from ..kinds.attendance import AttendanceRecord, CompletionRecord
 from ..nips.nip17 import parse_inbox_relays
@@ -93,19 +93,28 @@ async def attendance_proof(ctx: ServiceContext, ref: str) -> AttendanceProof:
     when there is one), from the index; raises NotFound saying why when there is none."""
     await refresh_inbox(ctx)
     me = await ctx.require_signer().get_public_key()
-    lesson = await resolve_lesson(ctx, ref)
-    hosts = {lesson.author, *session_hosts(lesson)}
+    try:
+        lesson = await resolve_lesson(ctx, ref)
+        coord, d, hosts = lesson.coordinate, lesson.d, {lesson.author, *session_hosts(lesson)}
+    except NotFound:
+        if ":" not in ref:
+            raise
+        # A machine that never indexed the lesson (a new laptop): its coordinate names the host.
+        kind, author, d = parse_coordinate(ref)
+        if kind != kinds.LESSON:
+            raise
+        coord, hosts = ref, {author}
     wanted = Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}),
-                    tags={"a": frozenset({lesson.coordinate}), "p": frozenset({me})})
+                    tags={"a": frozenset({coord}), "p": frozenset({me})})
     events = await ctx.store.query([wanted], now=ctx.clock.now(), include_private=True)
     attendance = _newest_signed(events, kinds.ATTENDANCE_RECORD, hosts, me, kinds.parse_attendance_record)
     if attendance is None:
         raise NotFound(
-            f"lesson {lesson.d}: no attendance record from its host for you yet (the host's daemon sends it "
+            f"lesson {d}: no attendance record from its host for you yet (the host's daemon sends it "
             "privately once the session has ended; it needs your NIP-17 inbox relays, kind 10050)"
         )
     completion = _newest_signed(events, kinds.COMPLETION_RECORD, hosts, me, kinds.parse_completion_record)
-    return AttendanceProof(lesson.coordinate, attendance, completion)
+    return AttendanceProof(coord, attendance, completion)
 
 
 @dataclass(frozen=True)
