@@ -10,7 +10,7 @@ The story: a course and a 60-minute live lesson for one seat -> Ada takes the se
 waitlisted -> Ada declines, Bo is promoted -> the instructor's daemon sends the reminders as
 NIP-17 DMs -> the room opens, both ask to join; Bo is admitted by the RSVP policy, Ada from
 the waiting room by the instructor; room keys reach them -> the session goes live; Ada drops and reconnects, then leaves
-after 20 minutes; Bo stays 35 -> the session ends; attendance and completion are published ->
+after 20 minutes; Bo stays 35 -> the session ends; attendance and completion go to each learner privately ->
 the certificate goes to Bo (not to Ada) and is verified offline from an exported file in a
 fresh data dir -> the recording is published (encrypted, to an in-process Blossom server) and
 watched: Bo 90 %, Ada half -> the CRM says who meets the course's requirement.
@@ -493,7 +493,7 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     await host.live.run_once()
     p.done("joins, the reconnect and the leaves reached the instructor's daemon")
 
-    p.begin("session ends at 60 minutes: attendance and completion published")
+    p.begin("session ends at 60 minutes: attendance and completion sent to each learner privately")
     await room.run_until(room.start + 60 * MINUTE)
     ended = await host.cli_json("session", "end", lesson_ref)
     rows = {r["pubkey"]: r for r in ended["attendance"]["rows"]}

@@ -8,8 +8,12 @@ reconnects at 10 minutes (a second join, no new epoch), then leaves at 15 (a new
 the host and Bo only): admitted before the start, she is counted from the early-join grace (5
 minutes before it), so she stayed 20 minutes; Bo leaves at 40 (35 minutes in the room); the
 session ends at 60.
-Attendance is published by the host with the union rule: Ada 20 minutes and 2 joins, not
-complete; Bo 35 minutes, complete. Each learner's ``lesson status`` shows their own numbers.
+Attendance is recorded by the host with the union rule: Ada 20 minutes and 2 joins, not
+complete; Bo 35 minutes, complete. The records are never published (issue 15): the relay holds
+no 31930/31931 and the ended meeting only ``total_participants``; each learner's ``lesson status``
+shows their own numbers, and each prints their own proof, which verifies offline. Bo's
+certificate, issued privately, reaches Bo alone and verifies from his export in an empty data
+dir; nothing about it is on the relay, and its revocation is a marker naming nobody.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from polling import eventually
 from test_cli_services import cli_in_thread
 
 from nostr_training import kinds
-from nostr_training.clock import ManualClock
-from nostr_training.daemon.app import Daemon
-from nostr_training.daemon.config import load_config
+from nostr_training.clock import ManualClock, SystemClock
+from nostr_training.daemon.app import Daemon, make_pool
+from nostr_training.daemon.config import load_config, write_config
 from nostr_training.daemon.live import LiveSessions
 from nostr_training.errors import DecryptionError, DomainError, NotFound
 from nostr_training.event import sign_event
@@ -237,11 +241,11 @@ async def test_a_live_lesson_end_to_end(people, relay):
     before = len(await host.ctx.store.actions())
     await host.live.run_once()
     await host.live.run_once()
-    assert len([a for a in await host.ctx.store.actions() if a.action in ("attendance-record", "completion-record")]) == 3
+    assert len([a for a in await host.ctx.store.actions() if a.action in ("attendance", "completion")]) == 3
     assert len(await host.ctx.store.actions()) <= before + 1  # live-done, once
 
-    # Each learner's status shows their own numbers, from the host's published record.
-    await eventually(lambda: _delivered(host, 3))
+    # Each learner's status shows their own numbers, from the host's record delivered privately.
+    await eventually(lambda: _delivered(host, 2))
     ada_view = await eventually(lambda: _with_record(ada, lesson_ref))
     bo_view = await eventually(lambda: _with_record(bo, lesson_ref))
     assert ada_view["record"]["total_seconds"] == 20 * MIN and ada_view["record"]["join_count"] == 2
@@ -249,6 +253,61 @@ async def test_a_live_lesson_end_to_end(people, relay):
     assert bo_view["record"]["total_seconds"] == 35 * MIN and bo_view["completed"] is True
     text = (await bo.cli("lesson", "status", lesson_ref)).stdout
     assert "35m00s" in text and "completed     True" in text
+
+    # The relay, read by anyone: no attendance or completion record; the ended meeting counts
+    # the learners who attended and names none of them.
+    records = Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}))
+    assert await _outsider_reads(url, records) == []
+    [ended_meeting] = await _outsider_reads(url, Filter(kinds=frozenset({kinds.MEETING}), authors=frozenset({host.pubkey})))
+    assert ended_meeting.tag_value("status") == "ended" and ended_meeting.tag_value("total_participants") == "2"
+    assert ada.pubkey not in ended_meeting.to_json() and bo.pubkey not in ended_meeting.to_json()
+
+    # Each learner prints their own proof; it verifies offline, and shows their own numbers.
+    for learner, minutes, complete in ((ada, 20, "no"), (bo, 35, "yes")):
+        proof = await learner.cli("attendance", "proof", lesson_ref)
+        assert proof.code == 0, proof.output
+        path = learner.home / "proof.json"
+        path.write_text(proof.stdout)
+        checked = await cli_in_thread("attendance", "verify", str(path))
+        assert checked.code == 0 and f"minutes   {minutes}" in checked.stdout, checked.output
+        assert f"complete  {complete}" in checked.stdout
+        assert {e["tags"][2][1] for e in json.loads(proof.stdout)} == {learner.pubkey}
+
+    # On a machine with only her key and her relay (no daemon, an empty index), Ada still gets
+    # her proof: the command fetches her gift wraps with a short-lived pool and opens them.
+    laptop = ada.home.parent / "ada-laptop"
+    laptop.mkdir()
+    save_key_file(laptop / "key.ncryptsec", ada.keys, "correct horse", log_n=4)
+    write_config(load_config(laptop).with_overrides(relays=[url]))
+    fresh = await cli_in_thread("attendance", "proof", lesson_ref, "--data-dir", str(laptop))
+    assert fresh.code == 0, fresh.output
+    assert json.loads(fresh.stdout) == json.loads((await ada.cli("attendance", "proof", lesson_ref)).stdout)
+
+    # Bo's certificate, issued privately: it reaches Bo alone, who exports it and has it verified
+    # in an empty data dir; the relay holds nothing about it.
+    assert (await host.cli("course", "create", "safety", "Jail support", "--certification")).code == 0
+    issued = await host.cli_json("cert", "issue", course, bo.pubkey, "--private")
+    assert issued["issued"] and issued["private"], issued
+    code = issued["code"]
+    listed = await eventually(lambda: _certificates(bo, code))
+    assert listed[0]["holder"] == bo.pubkey and listed[0]["status"] == "valid"
+    bundle = bo.home / "certificate.json"
+    assert (await bo.cli("cert", "export", code, "-o", str(bundle))).code == 0
+    empty = bo.home.parent / "verifier"
+    empty.mkdir()
+    verified = await cli_in_thread("cert", "verify", str(bundle), "--data-dir", str(empty), "--json")
+    assert verified.code == 0 and json.loads(verified.stdout)["status"] == "valid", verified.output
+    certificate_kinds = frozenset({kinds.BADGE_AWARD, kinds.BADGE_DEFINITION, kinds.CERTIFICATE_REVOCATION})
+    await host.daemon.outbox.deliver_due()
+    assert await _outsider_reads(url, Filter(kinds=certificate_kinds)) == []
+    assert await _outsider_reads(url, Filter(kinds=frozenset({kinds.BADGE_AWARD}), tags={"p": frozenset({bo.pubkey})})) == []
+
+    # Revoked: the relay gets a marker naming the award by hash only, and the index says revoked.
+    assert (await host.cli("cert", "revoke", code)).code == 0
+    markers = await eventually(lambda: _outsider_reads(url, Filter(kinds=certificate_kinds)))
+    assert [[t[0] for t in m.tags] for m in markers] == [["x", "alt"]]
+    assert bo.pubkey not in markers[0].to_json() and issued["award_id"] not in markers[0].to_json()
+    assert (await host.cli("cert", "verify", code)).code == 4
 
     # More bad input: admitting to an ended session; tracking attendance for an unknown lesson.
     decisions = len(await host.ctx.store.query([Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}))]))
@@ -296,10 +355,29 @@ async def _sent(host: Person, epoch: int) -> set[str]:
     return {a.pubkey for a in await host.ctx.store.actions(action="room-key-sent") if a.detail == str(epoch)}
 
 
-async def _delivered(host: Person, count: int) -> bool:
-    records = await host.ctx.store.query([Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}))])
-    states = [e.state.value for r in records for e in await host.ctx.store.outbox_entries(r.id)]
-    return len(records) == count and states.count("delivered") == count
+async def _delivered(host: Person, learners: int) -> bool:
+    """The host keeps the records privately (none published) and each learner's delivery went out."""
+    wanted = [Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}))]
+    assert await host.ctx.store.query(wanted) == []
+    kept = await host.ctx.store.query(wanted, include_private=True)
+    deliveries = await host.ctx.store.actions(action="attendance")
+    wraps = await host.ctx.store.query([Filter(kinds=frozenset({kinds.GIFT_WRAP}))])
+    states = [e.state.value for w in wraps for e in await host.ctx.store.outbox_entries(w.id)]
+    return len(kept) == 3 and len(deliveries) == learners and "pending" not in states
+
+
+async def _certificates(person: Person, code: str):
+    listed = (await person.cli_json("cert", "list"))["certificates"]
+    return [c for c in listed if c["code"] == code] or None
+
+
+async def _outsider_reads(relay: str, *filters: Filter) -> list:
+    """What anyone reads from the relay: a fresh pool, no key."""
+    pool = make_pool(signer=None, clock=SystemClock())
+    try:
+        return await pool.fetch(list(filters), [relay], timeout=5)
+    finally:
+        await pool.close()
 
 
 async def _with_record(person: Person, lesson: str):

@@ -144,6 +144,9 @@ async def test_the_issuers_daemon_certifies_once_and_anyone_verifies_the_file_of
         assert len(await daemon.store.query([Filter(kinds=frozenset({kinds.BADGE_AWARD}))])) == 1
         on_the_relay = await on_relay(rust_relay.url, [Filter(kinds=frozenset({kinds.BADGE_AWARD}), authors=frozenset({issuer.public_key}))])
         assert [a.tag_value("code") for a in on_the_relay] == [code]
+        records_kinds = frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD})
+        assert await on_relay(rust_relay.url, [Filter(kinds=records_kinds)]) == []  # never published (issue 15)
+        assert len(await daemon.store.actions(action="door-attendance")) == 2  # each learner's own, delivered once
 
         # The exported file verifies on a machine that never saw the relay.
         genuine_path = tmp_path / "genuine.json"

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lesson": ("live", "lesson", 'Lessons: schedule, move, cancel, look up, and your own status in one.'),
     "session": ("live", "session", "The host's live session: create the room, start, end, status."),
     "room": ("live", "room", 'The waiting room: who asks to join, admit or deny them.'),
-    "attendance": ("live", "attendance", "Attendance per learner: the host's published records, or the time so far."),
+    "attendance": ("live", "attendance", "Attendance per learner: the host's records, or the time so far; your own proof."),
     "join": ("live", "join", 'Ask to join (or rejoin) a live lesson; prints the link once you are admitted and hold the key.'),
     "leave": ("live", "leave", "Leave a live lesson (the host's daemon rekeys for those who stay)."),
     "cert": ("cert", "cert", "Certificates: issued by the course's issuer, verified by anyone, offline."),
@@ -84,7 +84,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Commands another module adds to a group: the group's module loads them when it is loaded.
-EXTENSIONS: dict[str, tuple[str, ...]] = {"event": ("event",)}
+EXTENSIONS: dict[str, tuple[str, ...]] = {"event": ("event",), "attendance": ("records",)}
 
 
 class _LazyGroup(click.Group):

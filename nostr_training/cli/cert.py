@@ -1,4 +1,4 @@
-"""``cert issue|verify|export|revoke|list|accept``: certificates anyone can verify offline.
+"""``cert issue|verify|export|revoke|list|accept|publish``: certificates anyone can verify offline.
 
 ``cert verify`` exits by the answer: 0 valid or expiring, 3 expired, 4 revoked, 5 not found,
 6 invalid (1 stays "the command failed", 2 a usage error).
@@ -48,27 +48,34 @@ def cert() -> None:
 @click.argument("course")
 @click.argument("learner")
 @click.option("--reason", default=None, help="Certify without the completion records, and say why.")
+@click.option("--private", "private", is_flag=True,
+              help="Never publish it: the learner alone receives it (always so for a private course).")
 @data_dir_option
 @key_file_option
 @json_option
-def cert_issue(course: str, learner: str, reason: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> int:
+def cert_issue(course: str, learner: str, reason: str | None, private: bool, data_dir: str | None, key_file: str | None,
+               as_json: bool) -> int:
     """Award COURSE's certificate to LEARNER (npub or hex) with your key, the course's issuer.
 
     Signs with your key. Refused unless the learner completed the course's required lessons
-    (trusted completion records in your index), or you give --reason.
+    (trusted completion records in your index), or you give --reason. A private certificate
+    (--private, or any certificate of a private course) is never published: the learner receives
+    it in a gift wrap and alone decides to publish it ('cert publish').
 
     \b
     Example:
       nostr-training cert issue 31924:<issuer hex>:rust-101 npub1learner... --reason "exam passed"
+      nostr-training cert issue 31924:<issuer hex>:jail-support npub1learner... --private
     """
     answer = call_service(
-        "cert", "issue", {"course": course, "learner": learner, "reason": reason},
+        "cert", "issue", {"course": course, "learner": learner, "reason": reason, "private": private},
         data_dir=data_dir, key_file=key_file, signs=True,
     )
     if as_json:
         emit(answer)
     elif answer["issued"]:
-        click.echo(f"issued {answer['code']} to {_npub(answer['learner'])}, valid until {when(answer['valid_until'])}")
+        how = " privately (sent to the learner only)" if answer.get("private") else ""
+        click.echo(f"issued {answer['code']} to {_npub(answer['learner'])}{how}, valid until {when(answer['valid_until'])}")
     else:
         click.echo(f"not issued: {answer['reason']}")
     return 0 if answer["issued"] else 1
@@ -149,7 +156,8 @@ def cert_export(reference: str, output: str | None, data_dir: str | None) -> Non
 def cert_revoke(reference: str, reason: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Revoke a certificate you issued: an 8314 record and a NIP-09 deletion of the award, once.
 
-    Signs with your key, which must be the award's issuer.
+    Signs with your key, which must be the award's issuer. For a private certificate only a
+    marker naming the award by hash is published (no holder, no course, no deletion).
 
     \b
     Example:
@@ -209,6 +217,28 @@ def cert_accept(reference: str, data_dir: str | None, key_file: str | None, as_j
         emit(answer)
     else:
         click.echo(f"shown in your profile badges ({answer['id']})")
+
+
+@cert.command("publish")
+@click.argument("reference")
+@data_dir_option
+@key_file_option
+@json_option
+def cert_publish(reference: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+    """Publish a private certificate awarded to you: its definition, the award and your badges.
+
+    Your choice alone: a private certificate reached only you. Signs your profile badges (10008)
+    with your key (the learner's); the definition and the award keep the issuer's signatures.
+
+    \b
+    Example:
+      nostr-training cert publish 7K3M-9QXR-2D4F-HJ8P
+    """
+    answer = call_service("cert", "publish", {"reference": reference}, data_dir=data_dir, key_file=key_file, signs=True)
+    if as_json:
+        emit(answer)
+    else:
+        click.echo(f"published award {answer['award']}, its definition and your profile badges")
 
 
 def register(cli: click.Group) -> None:

@@ -492,7 +492,7 @@ def session_start(lesson_ref: str, data_dir: str | None, key_file: str | None, a
 @click.argument("lesson_ref", metavar="LESSON")
 @_common
 def session_end(lesson_ref: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
-    """End the session: attendance and completion records are published, keys retired.
+    """End the session: each learner gets their attendance and completion records privately, keys retired.
 
     \b
     Example:
@@ -591,18 +591,20 @@ def room_deny(lesson_ref: str, pubkey: str, reason: str, data_dir: str | None, k
 
 def _attendance_rows(rows: list[dict[str, Any]]) -> None:
     table([(r["pubkey"][:16], _duration(r["total_seconds"]), r["join_count"], r["met"], r["completed"],
-            "published" if r["published"] else "so far") for r in rows],
+            "signed" if r["published"] else "so far") for r in rows],
           ("learner", "time", "joins", "met", "completed", "record"))
 
 
 @click.group("attendance")
 def attendance() -> None:
-    """Attendance per learner: the host's published records, or the time so far.
+    """Attendance per learner: the host's records, or the time so far; your own proof.
 
     \b
     Example:
       nostr-training attendance show intro
       nostr-training attendance export intro --csv > intro.csv
+      nostr-training attendance proof intro > proof.json
+      nostr-training attendance verify proof.json
     """
 
 

@@ -36,8 +36,11 @@ async def _offline(config: Any, signer: Any, area: str, operation: str, body: di
 def call_service(
     area: str, operation: str, body: dict[str, Any], *, data_dir: str | None, key_file: str | None = None,
     signs: bool = False,
+    reads_inbox: bool = False,
 ) -> Any:
-    """The operation's JSON answer; ``signs`` says the operation signs with the user's key."""
+    """The operation's JSON answer; ``signs`` says the operation signs with the user's key,
+    ``reads_inbox`` that it reads the user's gift wraps (the key is needed, and without a daemon
+    a short-lived pool fetches them)."""
     from ..nips.nip19 import npub_encode
     from .client import running_daemon
 
@@ -47,8 +50,8 @@ def call_service(
         if signs:
             note("nostr-training: signing with the running daemon's key")
         return client.call("POST", f"/{area}/{operation}", body)
-    signer = load_signer(key_file, config, required=signs)
+    signer = load_signer(key_file, config, required=signs or reads_inbox)
     if signs and signer is not None:
         pubkey = run(signer.get_public_key())
         note(f"nostr-training: signing with {npub_encode(pubkey)}")
-    return run(_offline(config, signer, area, operation, body, connect=signs and bool(config.relays)))
+    return run(_offline(config, signer, area, operation, body, connect=(signs or reads_inbox) and bool(config.relays)))

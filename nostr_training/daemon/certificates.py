@@ -1,7 +1,8 @@
 """The issuer's and host's training bookkeeping, every few minutes of daemon time:
 
 1. door checks (8316) the user signed become attendance records (31930) and, when the lesson's
-   rule is met, lesson completion records (31931), once the lesson has ended;
+   rule is met, lesson completion records (31931), once the lesson has ended: never published,
+   each learner is handed their own in a record delivery (8317);
 2. learners' RSVPs to the user's events become enrolments (``services.events``);
 3. for every course whose certificate issuer is the user, a learner whose trusted completion
    records cover the required lessons is awarded the certificate (``issue_certificate``), once:
@@ -20,7 +21,7 @@ from typing import Any
 
 from ..errors import CertificateRefused, MalformedEvent, NotFound
 from ..filters import Filter
-from ..kinds import COURSE, DOOR_CHECK, LESSON, parse_course, parse_door_check, parse_training_link
+from ..kinds import ATTENDANCE_RECORD, COURSE, DOOR_CHECK, LESSON, parse_course, parse_door_check, parse_training_link
 from ..kinds.attendance import (
     AttendanceRecord,
     CompletionBasis,
@@ -34,6 +35,7 @@ from ..rules.events import event_attendance
 from ..services.certificates import completed_lessons, issue_certificate, load_certificate_records
 from ..services.events import sync_event_rsvp_to_training
 from ..services.messages import send_dm
+from ..services.private import deliver_records
 from ..store.base import ActionRecord
 from .components import PeriodicComponent
 
@@ -106,21 +108,30 @@ class TrainingRecords(PeriodicComponent):
                     minimum_percent=judged.minimum_percent, scheduled_seconds=judged.scheduled_seconds,
                 )
                 key = f"door-attendance|{lesson_coord}|{learner}|{digest}"
-                if await ctx.store.get_action(key) is None:
-                    signed = await ctx.require_signer().sign_event(build_attendance_record(record, created_at=now))
-                    await ctx.outbox.submit(signed, action=ActionRecord(key, "attendance-record", now, subject=lesson_coord, pubkey=learner))
-                    self.records += 1
                 completion_key = f"lesson-completion|{lesson_coord}|{learner}"
+                signer = ctx.require_signer()
+                records = []
+                if await ctx.store.get_action(key) is None:
+                    records.append(await signer.sign_event(build_attendance_record(record, created_at=now)))
                 if judged.met and await ctx.store.get_action(completion_key) is None:
                     completed_at = found.attendance.last_left_at or lesson.end
                     completion = CompletionRecord(
                         author=me, subject=lesson_coord, learner=learner, completed_at=completed_at,
                         basis=CompletionBasis.ATTENDANCE, created_at=now, evidence=tuple(evidence),
                     )
-                    signed = await ctx.require_signer().sign_event(build_completion_record(completion, created_at=now))
-                    await ctx.outbox.submit(
-                        signed, action=ActionRecord(completion_key, "completion-record", now, subject=lesson_coord, pubkey=learner)
+                    records.append(await signer.sign_event(build_completion_record(completion, created_at=now)))
+                if not records:
+                    continue
+                # Never published: the learner gets their own records in a record delivery.
+                once = key if records[0].kind == ATTENDANCE_RECORD else completion_key
+                await deliver_records(ctx, records, subject=lesson_coord, recipient=learner, once=once)
+                for extra in records[1:]:
+                    await ctx.store.record_action(
+                        ActionRecord(completion_key, "lesson-completion", now, subject=lesson_coord, pubkey=learner,
+                                     event_id=extra.id)
                     )
+                if records[0].kind == ATTENDANCE_RECORD:
+                    self.records += 1
 
     # 2. Learners' event RSVPs -> enrolments ---------------------------------------------------
 
@@ -151,7 +162,7 @@ class TrainingRecords(PeriodicComponent):
     async def _issue(self, now: int) -> None:
         assert self.daemon is not None
         ctx, me = self.daemon.services, self.daemon.me
-        for event in await ctx.store.query([Filter(kinds=frozenset({COURSE}))], now=now):
+        for event in await ctx.store.query([Filter(kinds=frozenset({COURSE}))], now=now, include_private=True):
             try:
                 course = parse_course(event)
             except MalformedEvent:

@@ -47,6 +47,7 @@ from ..rules.room_keys import Change, KeySchedule, MembershipChange
 from ..rules.rooms import (
     LivePolicy,
     SessionEvidence,
+    attendance_records,
     closure_due,
     current_meeting,
     current_room,
@@ -274,7 +275,9 @@ class LiveSessions(PeriodicComponent):
         templates = []
         missed = action is SessionAction.MARK_MISSED
         if meeting is not None:
-            closed = replace(meeting, status=MeetingStatus.ENDED, ends=max(ends, meeting.starts), missed=missed)
+            attended = 0 if missed else len(attendance_records(ev, now, self.policy))  # a count, never who
+            closed = replace(meeting, status=MeetingStatus.ENDED, ends=max(ends, meeting.starts), missed=missed,
+                             total_participants=attended or meeting.total_participants)
             templates.append(kinds.build_meeting(closed, created_at=max(now, (meeting.created_at or 0) + 1)))
         if room is not None and room.status is not RoomStatus.CLOSED:
             templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED),

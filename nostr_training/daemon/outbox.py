@@ -236,7 +236,10 @@ class Outbox:
     async def _privacy_refusal(self, event: Event, reveal: bool) -> PrivacyRefused | None:
         if reveal:
             return None
-        if self._private is None and not private_kinds.is_marked_private(event) and not event.tag_values("a"):
+        if (
+            self._private is None and event.kind not in private_kinds.NEVER_PUBLISHED_KINDS
+            and not private_kinds.is_marked_private(event) and not event.tag_values("a")
+        ):
             return None
         reason = private_kinds.publication_refusal(event, await self.private_addresses())
         return PrivacyRefused(f"not published: {reason}") if reason else None

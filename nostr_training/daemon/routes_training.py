@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..services import audit, certificates, crm, events
+from ..services import audit, certificates, crm, events, records
 from ..services.context import ServiceContext
 from .http import Route
 
@@ -26,6 +26,7 @@ AREAS: dict[str, dict[str, Operation]] = {
     "crm": crm.OPERATIONS,
     "event": events.OPERATIONS,
     "privacy": audit.OPERATIONS,
+    "attendance": records.OPERATIONS,
 }
 
 

@@ -29,7 +29,7 @@ from ..errors import CryptoError, DecryptionError, EncodingError, InvalidEvent, 
 from ..event import Event, EventTemplate, compute_id, coordinate, parse_coordinate, verify_event
 from ..keys import Keys
 from ..nips import nip19, nip44
-from . import DIRECT_MESSAGE, PRIVATE_CALENDAR_ITEM, RECORD_DELIVERY, _wire
+from . import ATTENDANCE_RECORD, COMPLETION_RECORD, DIRECT_MESSAGE, PRIVATE_CALENDAR_ITEM, RECORD_DELIVERY, _wire
 
 __all__ = [
     "PRIVATE_CALENDAR_ITEM",
@@ -37,6 +37,7 @@ __all__ = [
     "VISIBILITY",
     "PRIVATE",
     "ENVELOPED_KINDS",
+    "NEVER_PUBLISHED_KINDS",
     "Invitation",
     "RecordDelivery",
     "mark_private",
@@ -63,6 +64,11 @@ ENVELOPE_ALT = "Private calendar event (encrypted)"
 
 #: The addressable kinds a private course or lesson publishes only inside an envelope.
 ENVELOPED_KINDS = frozenset({31923, 31924, 30312, 30313, 30009})
+
+#: Kinds never published in the clear, for any lesson: the attendance record (31930) and the
+#: completion record (31931) name a learner and what they attended; the host keeps them and
+#: hands each learner their own in a record delivery (8317).
+NEVER_PUBLISHED_KINDS = frozenset({ATTENDANCE_RECORD, COMPLETION_RECORD})
 
 
 def mark_private(template: EventTemplate) -> EventTemplate:
@@ -266,6 +272,9 @@ def publication_refusal(event: Event, private_addresses: Iterable[str] | frozens
 
     ``private_addresses``: the coordinates of the private items the user's index holds.
     """
+    if event.kind in NEVER_PUBLISHED_KINDS:
+        return (f"kind {event.kind} names a learner's attendance: the host keeps it and sends it to that learner "
+                "in a record delivery (docs/protocol.md)")
     if is_marked_private(event):
         return f"kind {event.kind} is marked private: it travels only encrypted (docs/protocol.md, Private training)"
     addresses = private_addresses if isinstance(private_addresses, (set, frozenset)) else frozenset(private_addresses)

@@ -12,6 +12,12 @@ repeats nor loses it:
 - ``certificate-revocation|<award id>`` and ``certificate-deletion|<award id>``: the 8314 record
   and the NIP-09 deletion of the award.
 
+A **private certificate** (a private course's, or any issued with ``private``) is never published:
+its definition (30009, marked private) and award are signed and kept in the issuer's index, and
+the learner gets both, with a signed copy of the course, in one record delivery (8317). The
+learner alone may publish them (``publish_certificate``); a revocation publishes only the
+hash-only marker (8314 with ``x`` = sha256 of the award id), naming neither holder nor course.
+
 Verification never needs a network or a trusted database: from the local index (by code or
 nevent) or from a bundle file, ``rules.verification.verify_certificate`` decides. A revoked award
 is hidden from queries by its deletion, so look-ups also follow the revocations to the awards they
@@ -20,12 +26,12 @@ name (``Store.get`` returns an event in any state).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import CertificateRefused, MalformedEvent, NotFound
-from ..event import Event, coordinate, parse_coordinate
+from ..errors import CertificateRefused, MalformedEvent, NotFound, PrivacyRefused
+from ..event import Event, EventTemplate, coordinate, parse_coordinate
 from ..filters import Filter
 from ..kinds import (
     BADGE_AWARD,
@@ -43,7 +49,9 @@ from ..kinds import (
     build_certificate_award,
     build_certificate_definition,
     build_certificate_revocation,
+    build_course,
     build_profile_badge_acceptance,
+    build_revocation_marker,
     new_verification_code,
     normalize_code,
     parse_certificate_award,
@@ -55,6 +63,7 @@ from ..kinds._wire import deterministic_d
 from ..kinds.attendance import CompletionRecord
 from ..kinds.certificate_bundle import bundle_to_json, collect_certificate_bundle, parse_certificate_bundle
 from ..kinds.certificates import CertificateRevocation, RevocationMarker
+from ..kinds.private import build_record_delivery, is_marked_private, mark_private
 from ..nips.nip19 import decode
 from ..rules.certification import (
     Certificate,
@@ -71,6 +80,7 @@ from ..rules.verification import Verdict, VerdictStatus, verify_certificate
 from ..store.base import ActionRecord, AddOutcome, Store
 from .context import ServiceContext
 from .follows import course_coordinate
+from .messages import send_private
 
 __all__ = [
     "CertificateRecords",
@@ -88,12 +98,14 @@ __all__ = [
     "CertificateRow",
     "list_certificates",
     "accept_certificate",
+    "publish_certificate",
 ]
 
 ISSUE_ACTION = "certificate-issue"
 DEFINITION_ACTION = "certificate-definition"
 REVOKE_ACTION = "certificate-revoke"
 ACCEPT_ACTION = "certificate-accept"
+PUBLISH_ACTION = "certificate-publish"
 
 
 # Reading the index ------------------------------------------------------------------------------
@@ -132,7 +144,9 @@ class CertificateRecords:
 
 async def load_certificate_records(store: Store, now: int) -> CertificateRecords:
     """Every definition, award (including those a revocation's deletion hides) and revocation."""
-    events = await store.query([Filter(kinds=frozenset({BADGE_DEFINITION, BADGE_AWARD, CERTIFICATE_REVOCATION}))], now=now)
+    events = await store.query(
+        [Filter(kinds=frozenset({BADGE_DEFINITION, BADGE_AWARD, CERTIFICATE_REVOCATION}))], now=now, include_private=True
+    )
     definitions = _parsed(parse_certificate_definition, (e for e in events if e.kind == BADGE_DEFINITION))
     revocation_events = [e for e in events if e.kind == CERTIFICATE_REVOCATION]
     revocations = _parsed(parse_revocation, revocation_events)
@@ -165,7 +179,8 @@ async def completed_lessons(store: Store, course: Course, learner: str | None, n
     if learner is not None:
         tags["p"] = frozenset({learner})
     records: list[CompletionRecord] = _parsed(
-        parse_completion_record, await store.query([Filter(kinds=frozenset({COMPLETION_RECORD}), tags=tags)], now=now)
+        parse_completion_record,
+        await store.query([Filter(kinds=frozenset({COMPLETION_RECORD}), tags=tags)], now=now, include_private=True),
     )
     hosts: dict[str, set[str]] = {}
     for subject in set(subjects):
@@ -201,30 +216,71 @@ async def _course(ctx: ServiceContext, text: str, now: int) -> Course:
 # Issuing --------------------------------------------------------------------------------------
 
 
-def definition_coordinate(course: Course) -> str:
-    """The course's named definition, else one derived from the course under the issuer's key."""
-    if course.certificate is not None:
+def definition_coordinate(course: Course, *, private: bool = False) -> str:
+    """The course's named definition, else one derived from the course under the issuer's key.
+
+    A private certificate of a public course has its own definition (a private one can never be
+    the public definition, nor the other way round); a private course's only definition is private.
+    """
+    if course.certificate is not None and (private == course.private):
         return course.certificate
-    return coordinate(BADGE_DEFINITION, course.certificate_issuer, deterministic_d("certificate", course.coordinate))
+    label = "private-certificate" if private and not course.private else "certificate"
+    return coordinate(BADGE_DEFINITION, course.certificate_issuer, deterministic_d(label, course.coordinate))
 
 
-async def ensure_definition(ctx: ServiceContext, course: Course) -> str:
-    """Publish the course's 30009 once (action log); its coordinate."""
-    address = definition_coordinate(course)
-    key = f"certificate-definition|{course.coordinate}"
+async def _definition_event(store: Store, address: str) -> Event | None:
+    """The current signed definition at ``address`` in the index, published or private."""
     _, author, d = parse_coordinate(address)
-    present = await ctx.store.query(
-        [Filter(kinds=frozenset({BADGE_DEFINITION}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)]
+    found = await store.query(
+        [Filter(kinds=frozenset({BADGE_DEFINITION}), authors=frozenset({author}), tags={"d": frozenset({d})})],
+        include_private=True,
     )
-    if present or await ctx.store.get_action(key) is not None:
+    return next((e for e in found if e.sig is not None), None)
+
+
+async def ensure_definition(ctx: ServiceContext, course: Course, *, private: bool = False) -> str:
+    """The course's 30009, signed once (action log): published, or, for a private certificate,
+    marked private and kept in the issuer's index only. Its coordinate."""
+    address = definition_coordinate(course, private=private)
+    key = f"certificate-definition|{course.coordinate}" + ("|private" if private else "")
+    _, author, d = parse_coordinate(address)
+    if await _definition_event(ctx.store, address) is not None or await ctx.store.get_action(key) is not None:
         return address
     now = ctx.clock.now()
     definition = CertificateDefinition(
         author=author, d=d, name=f"Certificate: {course.title}", description=course.description[:500], course=course.coordinate
     )
-    event = await ctx.require_signer().sign_event(build_certificate_definition(definition, created_at=now))
+    template = build_certificate_definition(definition, created_at=now)
+    if private:
+        event = await ctx.require_signer().sign_event(mark_private(template))
+        await ctx.store.add_private(event, now=now)
+        ctx.outbox.note_private(address)
+        await ctx.store.record_action(ActionRecord(key, DEFINITION_ACTION, now, subject=course.coordinate, event_id=event.id))
+        return address
+    event = await ctx.require_signer().sign_event(template)
     await ctx.outbox.submit(event, action=ActionRecord(key, DEFINITION_ACTION, now, subject=course.coordinate))
     return address
+
+
+async def _signed_course(ctx: ServiceContext, course: Course, me: str) -> Event:
+    """A signed course event for a private certificate's holder: the published course, or for a
+    private course a signed copy naming no invitee (the holder shows it to whoever verifies),
+    dated a second before the version it copies so it never replaces that version in any index."""
+    now = ctx.clock.now()
+    _, author, d = parse_coordinate(course.coordinate)
+    versions = await ctx.store.query(
+        [Filter(kinds=frozenset({COURSE}), authors=frozenset({author}), tags={"d": frozenset({d})}, limit=1)], now=now
+    )
+    if versions and not course.private:
+        return versions[0]
+    if me != course.author:
+        raise CertificateRefused(
+            f"course {course.d} is private: its author {course.author[:16]} must issue its certificates "
+            "(only they can sign the course copy the certificate rests on)"
+        )
+    dated = (course.created_at or now) - 1
+    template = build_course(replace(course, invitees=(), event_id=None, created_at=None), created_at=dated)
+    return await ctx.require_signer().sign_event(mark_private(template))
 
 
 @dataclass(frozen=True)
@@ -239,6 +295,7 @@ class IssuedCertificate:
     award_id: str | None = None
     valid_from: int | None = None
     valid_until: int | None = None
+    private: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -251,12 +308,16 @@ async def issue_certificate(
     reason: str | None = None,
     *,
     reissue_revoked: bool = False,
+    private: bool = False,
 ) -> IssuedCertificate:
     """Award ``course``'s certificate to ``learner`` with the user's key, which must be its issuer.
 
     The completion rule decides (trusted 31931 records of the required lessons in the index);
     ``reason`` is the issuer's decision to certify without them (kept in the action log) and to
     re-issue after a revocation. Raises ``CertificateRefused`` with the rule's reason otherwise.
+
+    ``private`` (always so for a private course): nothing is published; the learner gets the
+    definition, the award and a signed course in one record delivery, once.
     """
     now = ctx.clock.now()
     if isinstance(course, str):
@@ -274,7 +335,8 @@ async def issue_certificate(
         reissue_revoked=reissue_revoked or bool(reason), signer=me,
     )
     decided = "issued by hand: " + reason if reason else "completion rule met"
-    address = await ensure_definition(ctx, course)
+    private = private or course.private
+    address = await ensure_definition(ctx, course, private=private)
     round_key = f"certificate|{course.coordinate}|{learner}|{len(existing)}"
     if await ctx.store.get_action(round_key) is not None:
         return IssuedCertificate(course.coordinate, learner, False, "already issued this round")
@@ -283,6 +345,17 @@ async def issue_certificate(
         build_certificate_award(address, learner, valid_from=now, valid_until=valid_until, code=code, created_at=now)
     )
     action = ActionRecord(round_key, ISSUE_ACTION, now, subject=course.coordinate, pubkey=learner, detail=decided)
+    if private:
+        definition = await _definition_event(ctx.store, address)
+        assert definition is not None
+        events = [definition, award, await _signed_course(ctx, course, me)]
+        for event in events:
+            await ctx.store.add_private(event, now=now)
+        delivery = build_record_delivery(events, subject=course.coordinate, created_at=now)
+        sent = await send_private(ctx, delivery, learner, action=replace(action, event_id=award.id))
+        if not sent.sent:
+            return IssuedCertificate(course.coordinate, learner, False, "already issued this round")
+        return IssuedCertificate(course.coordinate, learner, True, decided, code, award.id, now, valid_until, True)
     submission = await ctx.outbox.submit(award, action=action)
     if submission.outcome is AddOutcome.ALREADY_DONE:
         return IssuedCertificate(course.coordinate, learner, False, "already issued this round")
@@ -307,9 +380,9 @@ def _award_id_from(text: str) -> str | None:
 
 
 async def _awards_with_code(store: Store, code: str, now: int) -> list[Event]:
-    served = await store.query([Filter(kinds=frozenset({BADGE_AWARD}))], now=now)
+    served = await store.query([Filter(kinds=frozenset({BADGE_AWARD}))], now=now, include_private=True)
     found = {e.id: e for e in served if e.tag_value("code") == code}
-    revocations = await store.query([Filter(kinds=frozenset({CERTIFICATE_REVOCATION}))], now=now)
+    revocations = await store.query([Filter(kinds=frozenset({CERTIFICATE_REVOCATION}))], now=now, include_private=True)
     for revocation in revocations:
         award_id = revocation.tag_value("e")
         if award_id and award_id not in found:
@@ -333,16 +406,24 @@ async def find_award(store: Store, reference: str, now: int) -> list[Event]:
 
 
 async def _context_events(store: Store, award: Event, now: int) -> list[Event]:
-    """The award with its definitions, course versions and its issuer's revocations of it."""
+    """The award with its definitions, course versions and its issuer's revocations of it.
+
+    Private ones too (a private certificate's definition and course copy are in the holder's
+    index only), older versions included, signed events only: a private course's current
+    version may be the unsigned one an envelope carried, and only a signed one verifies.
+    """
     pool = [award]
     address = award.tag_value("a")
     try:
         kind, author, d = parse_coordinate(address or "")
     except MalformedEvent:
         return pool
-    definitions = await store.query(
-        [Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})})], now=now
-    )
+
+    async def signed(filters: list[Filter]) -> list[Event]:
+        found = await store.query(filters, now=now, include_private=True, include_superseded=True)
+        return [e for e in found if e.sig is not None]
+
+    definitions = await signed([Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})})])
     pool += definitions
     for definition in definitions:
         for ref in definition.tag_values("a"):
@@ -351,18 +432,17 @@ async def _context_events(store: Store, award: Event, now: int) -> list[Event]:
             except MalformedEvent:
                 continue
             if ckind == COURSE:
-                pool += await store.query(
-                    [Filter(kinds=frozenset({COURSE}), authors=frozenset({cauthor}), tags={"d": frozenset({cd})})], now=now
+                pool += await signed(
+                    [Filter(kinds=frozenset({COURSE}), authors=frozenset({cauthor}), tags={"d": frozenset({cd})})]
                 )
-    pool += await store.query(
+    pool += await signed(
         [
             Filter(kinds=frozenset({CERTIFICATE_REVOCATION}), authors=frozenset({award.pubkey}), tags={"e": frozenset({award.id})}),
             Filter(
                 kinds=frozenset({CERTIFICATE_REVOCATION}), authors=frozenset({award.pubkey}),
                 tags={"x": frozenset({award_hash(award.id)})},
             ),
-        ],
-        now=now,
+        ]
     )
     return list({e.id: e for e in pool}.values())
 
@@ -452,6 +532,18 @@ async def revoke_certificate(ctx: ServiceContext, reference: str, reason: str = 
     deletion_key = f"certificate-deletion|{event.id}"
     revocation_id = deletion_id = None
     revoked = False
+    definition = await _definition_event(ctx.store, award.definition)
+    if definition is not None and is_marked_private(definition):
+        # A private award was never published: only the hash-only marker goes out, naming
+        # neither holder nor course, and there is nothing on the relays to delete.
+        if await ctx.store.get_action(revocation_key) is None:
+            marker = await signer.sign_event(build_revocation_marker(event.id, created_at=now, reason=reason))
+            submission = await ctx.outbox.submit(
+                marker, action=ActionRecord(revocation_key, REVOKE_ACTION, now, subject=award.definition, detail=reason)
+            )
+            if submission.outcome is not AddOutcome.ALREADY_DONE:
+                revocation_id, revoked = marker.id, True
+        return Revocation(event.id, revoked, revocation_id, None, reason)
     if await ctx.store.get_action(revocation_key) is None:
         record = await signer.sign_event(build_certificate_revocation(award, created_at=now, reason=reason))
         submission = await ctx.outbox.submit(
@@ -541,6 +633,41 @@ async def accept_certificate(ctx: ServiceContext, reference: str) -> str:
     if not awards:
         raise NotFound(f"no certificate {reference!r} awarded to you in the local index")
     award = parse_certificate_award(awards[0])
+    definition = await _definition_event(ctx.store, award.definition)
+    if definition is not None and is_marked_private(definition):
+        raise PrivacyRefused(
+            f"certificate {award.code} is private: showing it publishes it; if you choose to, run 'cert publish {award.code}'"
+        )
+    event = await _profile_badges(ctx, award, me, now)
+    await ctx.outbox.submit(event, action=None)
+    return event.id
+
+
+async def publish_certificate(ctx: ServiceContext, reference: str) -> dict[str, Any]:
+    """The holder's explicit choice to make a private certificate public: its definition, the
+    award and the holder's profile badges (10008) showing it are published (``reveal``)."""
+    now = ctx.clock.now()
+    signer = ctx.require_signer()
+    me = await signer.get_public_key()
+    awards = [a for a in await find_award(ctx.store, reference, now) if a.tag_value("p") == me]
+    if not awards:
+        raise NotFound(f"no certificate {reference!r} awarded to you in the local index")
+    award_event = awards[0]
+    award = parse_certificate_award(award_event)
+    definition = await _definition_event(ctx.store, award.definition)
+    if definition is None:
+        raise NotFound(f"certificate {award.code}: its definition {award.definition} is not in your index")
+    badges = await _profile_badges(ctx, award, me, now)
+    for event in (definition, award_event, badges):
+        await ctx.outbox.submit(event, reveal=True)
+    await ctx.store.record_action(
+        ActionRecord(f"{PUBLISH_ACTION}|{award_event.id}", PUBLISH_ACTION, now, subject=award.definition, pubkey=me,
+                     event_id=award_event.id)
+    )
+    return {"award": award_event.id, "definition": definition.id, "profile_badges": badges.id}
+
+
+async def _profile_badges(ctx: ServiceContext, award: CertificateAward, me: str, now: int) -> Event:
     current = await ctx.store.query(
         [
             Filter(kinds=frozenset({PROFILE_BADGES}), authors=frozenset({me}), limit=1),
@@ -549,9 +676,8 @@ async def accept_certificate(ctx: ServiceContext, reference: str) -> str:
         now=now,
     )
     newest = max(current, key=lambda e: (e.created_at, e.kind == PROFILE_BADGES), default=None)
-    event = await signer.sign_event(build_profile_badge_acceptance(award, created_at=now, current=newest))
-    await ctx.outbox.submit(event, action=None)
-    return event.id
+    template: EventTemplate = build_profile_badge_acceptance(award, created_at=now, current=newest)
+    return await ctx.require_signer().sign_event(template)
 
 
 # Operations: the same calls for the CLI without a daemon and for the control API ----------------
@@ -585,13 +711,18 @@ def _pubkey(body: dict[str, Any], name: str, *, required: bool = True) -> str | 
 async def _op_issue(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     learner = _pubkey(body, "learner")
     assert learner is not None
+    private = body.get("private", False)
+    if not isinstance(private, bool):
+        raise MalformedEvent("'private' must be true or false", field="private")
     issued = await issue_certificate(
-        ctx, _text(body, "course") or "", learner, _text(body, "reason", required=False) or None
+        ctx, _text(body, "course") or "", learner, _text(body, "reason", required=False) or None, private=private
     )
     return issued.to_dict()
 
 
 async def _op_verify(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    if body.get("bundle") is None:
+        await _open_inbox(ctx)
     verdict = await verify(
         ctx, _text(body, "reference") or "", bundle_text=_text(body, "bundle", required=False),
         expiring_days=_days(body, "expiring_days") or 30,
@@ -600,6 +731,7 @@ async def _op_verify(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 
 
 async def _op_export(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    await _open_inbox(ctx)
     return {"bundle": await export_bundle(ctx, _text(body, "reference") or "")}
 
 
@@ -608,6 +740,7 @@ async def _op_revoke(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 
 
 async def _op_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    await _open_inbox(ctx)
     course = _text(body, "course", required=False)
     rows = await list_certificates(
         ctx, expiring_days=_days(body, "expiring"), holder=_pubkey(body, "holder", required=False),
@@ -617,7 +750,21 @@ async def _op_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 
 
 async def _op_accept(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    await _open_inbox(ctx)
     return {"id": await accept_certificate(ctx, _text(body, "reference") or "")}
+
+
+async def _op_publish(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    await _open_inbox(ctx)
+    return await publish_certificate(ctx, _text(body, "reference") or "")
+
+
+async def _open_inbox(ctx: ServiceContext) -> None:
+    """A learner's private certificates arrive in record deliveries: open what came first."""
+    if ctx.signer is not None:
+        from .records import refresh_inbox
+
+        await refresh_inbox(ctx)
 
 
 OPERATIONS = {
@@ -627,4 +774,5 @@ OPERATIONS = {
     "revoke": _op_revoke,
     "list": _op_list,
     "accept": _op_accept,
+    "publish": _op_publish,
 }

@@ -58,12 +58,17 @@ async def training_book(ctx: ServiceContext, now: int) -> TrainingBook:
     """Everyone's evidence in the index; certificates only from the course's issuer key."""
     store = ctx.store
     records = await load_certificate_records(store, now)
-    completions = _parsed(parse_completion_record, await store.query([Filter(kinds=frozenset({COMPLETION_RECORD}))], now=now))
-    attendance = _parsed(parse_attendance_record, await store.query([Filter(kinds=frozenset({ATTENDANCE_RECORD}))], now=now))
-    lessons = {x.coordinate: x for x in _parsed(parse_lesson, await store.query([Filter(kinds=frozenset({LESSON}))], now=now))}
+    # Attendance and completion records are never published: they are the host's own (private)
+    # records and those delivered to the user; private lessons and RSVPs count like public ones.
+    def wanted(kind: int) -> list[Filter]:
+        return [Filter(kinds=frozenset({kind}))]
+
+    completions = _parsed(parse_completion_record, await store.query(wanted(COMPLETION_RECORD), now=now, include_private=True))
+    attendance = _parsed(parse_attendance_record, await store.query(wanted(ATTENDANCE_RECORD), now=now, include_private=True))
+    lessons = {x.coordinate: x for x in _parsed(parse_lesson, await store.query(wanted(LESSON), now=now, include_private=True))}
     joined: list[Enrolment] = []
     newest: dict[tuple[str, str], Any] = {}
-    for rsvp in _parsed(parse_rsvp, await store.query([Filter(kinds=frozenset({RSVP}))], now=now)):
+    for rsvp in _parsed(parse_rsvp, await store.query(wanted(RSVP), now=now, include_private=True)):
         key = (rsvp.author, rsvp.lesson)
         if key not in newest or (rsvp.created_at, rsvp.event_id or "") > (newest[key].created_at, newest[key].event_id or ""):
             newest[key] = rsvp
@@ -75,7 +80,7 @@ async def training_book(ctx: ServiceContext, now: int) -> TrainingBook:
         course = subject if subject.startswith("31924:") else (lessons[subject].course if subject in lessons else None)
         if enrolled and course is not None:
             joined.append(Enrolment(pubkey, course, at))
-    courses = _parsed(parse_course, await store.query([Filter(kinds=frozenset({COURSE}))], now=now))
+    courses = _parsed(parse_course, await store.query(wanted(COURSE), now=now, include_private=True))
     issuers = {course.coordinate: course.certificate_issuer for course in courses}
     return TrainingBook(records.certificates(), completions, attendance, joined, issuers=issuers)
 

@@ -9,8 +9,8 @@ docs/protocol.md "Live session flows".
 - Instructor: ``create_course``, ``schedule_lesson``, ``reschedule_lesson``, ``cancel_lesson``,
   ``create_live_session`` (room 30312 + planned meeting 30313 + the lesson with its room and
   join location; no call starts), ``start_live_session``, ``end_live_session`` (the meeting
-  ends, the room closes, attendance 31930 and completion 31931 are published once per learner,
-  the room keys are retired), ``decide`` (8313), ``track_live_attendance`` (an observation of
+  ends, the room closes, attendance 31930 and completion 31931 are signed and delivered to each
+  learner privately, never published, the room keys are retired), ``decide`` (8313), ``track_live_attendance`` (an observation of
   the media server, stored in the action log as ``live-observed``).
 - Learner: ``request_join`` (a signed 8312, published: the lesson's host reads it from the
   relays), ``join_session``, ``leave_session`` (8315), ``room_keys`` (the 8310 rumors unwrapped
@@ -55,7 +55,7 @@ from ..rules.rooms import (
     session_state,
     waiting_room,
 )
-from ..store.base import ActionRecord, AddOutcome
+from ..store.base import ActionRecord
 from . import private_training
 from .context import ServiceContext
 from .publish import PublishReport, publish_events
@@ -529,8 +529,9 @@ async def start_live_session(ctx: ServiceContext, ref: str) -> str:
 
 
 async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
-    """The seed's ``endLiveSession``: the meeting ends, the room closes, attendance and
-    completion records are published, the keys are retired; returns the recording URL if any."""
+    """The seed's ``endLiveSession``: the meeting ends (with ``total_participants``), the room
+    closes, each learner is handed their own attendance and completion records privately, the
+    keys are retired; returns the recording URL if any."""
     ev, me = await _host_session(ctx, ref)
     now = ctx.clock.now()
     meeting, room = current_meeting(ev), current_room(ev)
@@ -539,7 +540,11 @@ async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
     live_on_wire = meeting is not None and meeting.status is MeetingStatus.LIVE
     transition(SessionState.LIVE if live_on_wire else session_state(ev, now), SessionAction.END)
     assert meeting is not None
-    ended = replace(meeting, status=MeetingStatus.ENDED, ends=max(now, meeting.starts))
+    # A public aggregate only: how many learners attended, never who (their records go to each
+    # of them privately).
+    attended = len(attendance_records(ev, now))
+    ended = replace(meeting, status=MeetingStatus.ENDED, ends=max(now, meeting.starts),
+                    total_participants=attended or meeting.total_participants)
     templates = [kinds.build_meeting(ended, created_at=now)]
     if room is not None:
         templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED), created_at=now))
@@ -553,29 +558,47 @@ async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
 
 async def finalise_attendance(ctx: ServiceContext, ev: SessionEvidence, now: int,
                               policy: LivePolicy = DEFAULT_POLICY) -> list[str]:
-    """Publish the host's 31930 per learner and 31931 per learner who met the rule, once each
-    (action log), the 31931 citing the 31930's id. Returns the ids published now."""
+    """Sign the host's 31930 per learner and 31931 per learner who met the rule, and hand each
+    learner their own in a record delivery (8317), once each (action log), the 31931 citing the
+    31930's id. Nothing is published: the host keeps the records in its own index (docs/protocol.md
+    "Attendance record"). Returns the ids of the records signed now."""
+    from .private import deliver_records
+
     signer, coord = ctx.require_signer(), ev.lesson.coordinate
-    published: list[str] = []
-    records = {r.learner: r for r in attendance_records(ev, now, policy)}
-    for learner, record in records.items():
-        key = f"attendance|{coord}|{learner}"
-        event = await signer.sign_event(kinds.build_attendance_record(record, created_at=now))
-        sub = await ctx.outbox.submit(event, action=ActionRecord(key, "attendance-record", now, subject=coord,
-                                                                 pubkey=learner, event_id=event.id))
-        if sub.outcome is not AddOutcome.ALREADY_DONE:
-            published.append(event.id)
-    for completion in completion_records(ev, now, policy):
-        done = await ctx.store.get_action(f"attendance|{coord}|{completion.learner}")
-        evidence = (done.event_id,) if done is not None and done.event_id else ()
-        event = await signer.sign_event(kinds.build_completion_record(replace(completion, evidence=evidence),
-                                                                      created_at=now))
-        key = f"completion|{coord}|{completion.learner}"
-        sub = await ctx.outbox.submit(event, action=ActionRecord(key, "completion-record", now, subject=coord,
-                                                                 pubkey=completion.learner, event_id=event.id))
-        if sub.outcome is not AddOutcome.ALREADY_DONE:
-            published.append(event.id)
-    return published
+    signed: list[str] = []
+    completions = {c.learner: c for c in completion_records(ev, now, policy)}
+    for record in attendance_records(ev, now, policy):
+        learner = record.learner
+        attendance_key, completion_key = f"attendance|{coord}|{learner}", f"completion|{coord}|{learner}"
+        done = await ctx.store.get_action(attendance_key)
+        completion = completions.get(learner)
+        events: list[Event] = []
+        if done is None:
+            events.append(await signer.sign_event(kinds.build_attendance_record(record, created_at=now)))
+            attendance_id = events[0].id
+        else:
+            attendance_id = await _kept_record_id(ctx, coord, learner)
+        if completion is not None and await ctx.store.get_action(completion_key) is None:
+            cited = replace(completion, evidence=(attendance_id,) if attendance_id else ())
+            events.append(await signer.sign_event(kinds.build_completion_record(cited, created_at=now)))
+        if not events:
+            continue
+        once = attendance_key if done is None else completion_key
+        await deliver_records(ctx, events, subject=coord, recipient=learner, once=once)
+        if done is None and len(events) == 2:
+            await ctx.store.record_action(ActionRecord(completion_key, "completion", now, subject=coord,
+                                                       pubkey=learner, event_id=events[1].id))
+        signed += [e.id for e in events]
+    return signed
+
+
+async def _kept_record_id(ctx: ServiceContext, lesson: str, learner: str) -> str:
+    """The id of the host's own attendance record for ``learner`` (kept privately), or ""."""
+    me = await _me(ctx)
+    found = await ctx.store.query([Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD}), authors=frozenset({me}),
+                                          tags={"a": frozenset({lesson}), "p": frozenset({learner})}, limit=1)],
+                                  include_private=True)
+    return found[0].id if found else ""
 
 
 async def track_live_attendance(ctx: ServiceContext, ref: str, pubkey: str, joined_at: int,
@@ -731,7 +754,7 @@ def _record_dict(record: AttendanceRecord | None) -> dict[str, Any] | None:
 async def _published_records(ctx: ServiceContext, ev: SessionEvidence) -> tuple[dict[str, AttendanceRecord], dict[str, CompletionRecord]]:
     now, hosts, coord = ctx.clock.now(), session_hosts(ev.lesson), ev.lesson.coordinate
     events = await ctx.store.query([Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}),
-                                           tags={"a": frozenset({coord})})], now=now)
+                                           tags={"a": frozenset({coord})})], now=now, include_private=True)
     records = {r.learner: r for r in _parsed(events, kinds.ATTENDANCE_RECORD, kinds.parse_attendance_record)
                if r.author in hosts}
     completions = {c.learner: c for c in _parsed(events, kinds.COMPLETION_RECORD, kinds.parse_completion_record)
@@ -742,9 +765,13 @@ async def _published_records(ctx: ServiceContext, ev: SessionEvidence) -> tuple[
 async def live_session_view(ctx: ServiceContext, ref: str, pubkey: str | None = None) -> dict[str, Any]:
     """The seed's ``useLiveSession`` for the user (or ``pubkey``): flags, countdown, RSVP,
     admission, join link (never without the current key where E2EE is required), attendance so
-    far, the host's published record and completion, the recording."""
+    far, the host's record and completion (delivered privately), the recording."""
     lesson = await resolve_lesson(ctx, ref)
     me = pubkey or await _me(ctx)
+    if pubkey is None:  # the host's record reaches the learner in a record delivery: open it
+        from .private import open_inbox
+
+        await open_inbox(ctx)
     ev = await load_evidence(ctx, lesson)
     now = ctx.clock.now()
     keys = await room_keys(ctx, lesson, ev) if pubkey is None else []
@@ -768,7 +795,8 @@ async def live_session_view(ctx: ServiceContext, ref: str, pubkey: str | None = 
 
 
 async def attendance_table(ctx: ServiceContext, ref: str) -> dict[str, Any]:
-    """Per learner: the host's published record where there is one, else the attendance so far."""
+    """Per learner: the host's signed record where there is one (kept privately, never published;
+    ``published`` in a row keeps its old name), else the attendance so far."""
     lesson = await resolve_lesson(ctx, ref)
     ev = await load_evidence(ctx, lesson)
     now = ctx.clock.now()

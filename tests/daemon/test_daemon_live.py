@@ -60,9 +60,9 @@ class Host:
     async def add(self, keys: Keys, template) -> None:
         await self.store.add(sign_event(template, keys.secret), now=self.clock.now())
 
-    async def count(self, kind: int, **tags) -> int:
+    async def count(self, kind: int, *, include_private: bool = False, **tags) -> int:
         return len(await self.store.query([Filter(kinds=frozenset({kind}), tags={k: frozenset(v) for k, v in tags.items()})],
-                                          include_superseded=True))
+                                          include_superseded=True, include_private=include_private))
 
 
 def _lesson(host: Keys, **kw) -> kinds.Lesson:
@@ -137,10 +137,16 @@ async def test_auto_start_keys_rekey_records_and_a_restart(config, alice, bob):
         ev = await live.load_evidence(host.daemon.services, lesson)
         meeting = current_meeting(ev)
         assert meeting is not None and meeting.status is kinds.MeetingStatus.ENDED and not meeting.missed
-        records = [kinds.parse_attendance_record(e) for e in await host.store.query([Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD}))])]
+        records = [kinds.parse_attendance_record(e) for e in await host.store.query(
+            [Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD}))], include_private=True)]
         by = {r.learner: r for r in records}
         assert by[bob.public_key].total_seconds == 25 * MIN and not by[bob.public_key].met
-        assert by[carol.public_key].met and await host.count(kinds.COMPLETION_RECORD) == 1
+        assert by[carol.public_key].met and await host.count(kinds.COMPLETION_RECORD, include_private=True) == 1
+        # Kept by the host, never published: each learner got their own in a record delivery.
+        assert await host.count(kinds.ATTENDANCE_RECORD) == 0 and await host.count(kinds.COMPLETION_RECORD) == 0
+        assert sorted(a.pubkey for a in await host.store.actions(action="attendance")) == sorted(
+            [bob.public_key, carol.public_key])
+        assert meeting.total_participants == 2
         assert len(await host.store.actions(action="live-closure")) == 1
     finally:
         await host.stop()
@@ -148,7 +154,8 @@ async def test_auto_start_keys_rekey_records_and_a_restart(config, alice, bob):
     try:
         clock.set(clock.now() + 3600)
         await host.live.run_once()
-        assert await host.count(kinds.ATTENDANCE_RECORD) == 2 and await host.count(kinds.COMPLETION_RECORD) == 1
+        assert await host.count(kinds.ATTENDANCE_RECORD, include_private=True) == 2
+        assert await host.count(kinds.COMPLETION_RECORD, include_private=True) == 1
         assert len(await host.store.actions(action="live-closure")) == 1
     finally:
         await host.stop()
