@@ -17,46 +17,20 @@ import time
 
 import pytest
 from services.private_wire import assert_nothing_in_clear
-from test_live_end_to_end import MIN, Person, eventually
+from test_live_end_to_end import MIN, Person, eventually, people, relay  # noqa: F401  (fixtures)
 
 from nostr_training import kinds
 from nostr_training.clock import ManualClock
 from nostr_training.daemon.relays import RelayPool
 from nostr_training.event import Event
 from nostr_training.filters import Filter
-from nostr_training.keys import Keys, save_key_file
 from nostr_training.rules.rooms import current_room
 from nostr_training.services import live, private
 from nostr_training.services.relay_lists import plan_relays, set_relays
 
-from relay_servers import start_rust_relay
-
 pytestmark = pytest.mark.relay
 
 TITLE = "Legal observer briefing"
-
-
-@pytest.fixture
-def relay(tmp_path):
-    process = start_rust_relay(tmp_path / "relay", notes_per_minute=100_000)
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-async def pair(tmp_path, relay, monkeypatch):
-    monkeypatch.setenv("NOSTR_TRAINING_PASSWORD", "correct horse")
-    out = []
-    for name in ("host", "ada"):
-        home = tmp_path / name
-        home.mkdir()
-        keys = Keys.generate()
-        save_key_file(home / "key.ncryptsec", keys, "correct horse", log_n=4)
-        out.append(Person(home, keys))
-    yield out
-    for person in out:
-        if person.daemon is not None:
-            await person.daemon.stop()
 
 
 class EphemeralInbox:
@@ -93,8 +67,8 @@ async def fetch_and_open(person: Person, host: Person, url: str) -> private.Inbo
     return await private.open_inbox(person.ctx)
 
 
-async def test_a_private_room_over_a_relay_leaves_nothing_in_the_clear(pair, relay):
-    host, ada = pair
+async def test_a_private_room_over_a_relay_leaves_nothing_in_the_clear(people, relay):
+    host, ada, _ = people
     url = relay.url
     clock = ManualClock(int(time.time()) - 4 * 3600)
     await host.start(url, clock)
