@@ -192,7 +192,8 @@ async def resolve_lesson(ctx: ServiceContext, ref: str) -> Lesson:
         if lesson is None:
             raise NotFound(f"lesson {ref}: not in the index (follow its course, or wait for the relays)")
         return lesson
-    found = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}), tags={"d": frozenset({ref})})], now=now)
+    found = await ctx.store.query([Filter(kinds=frozenset({kinds.LESSON}), tags={"d": frozenset({ref})})], now=now,
+                                  include_private=True)
     if not found:
         raise NotFound(f"lesson {ref!r}: no lesson with that id in the index")
     if len({e.pubkey for e in found}) > 1:

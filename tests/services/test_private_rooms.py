@@ -76,7 +76,7 @@ async def test_a_private_room_reaches_the_invitee_and_the_waiting_room_works_thr
     assert await live.waiting(hosting, coord) == ()
     # ... and asking again sends the same request, which the host now sees, once.
     await clock.advance(60)
-    again = await live.join_session(learning, coord)
+    again = await live.join_session(learning, lesson.d)  # by its d, as a CLI user may
     assert again.published == first.published
     await exchange(wire, hosting, learning)
     [waiting] = await live.waiting(hosting, coord)
