@@ -23,6 +23,12 @@ evidence) and the action log alone, so a restart repeats nothing:
 It also keeps one subscription open for the events the lessons in the index need (rooms,
 meetings, join requests, decisions, claims, presence, consent, records, deletions), so the
 host's daemon hears learners and the learners' daemons hear the host.
+
+A private lesson (``Lesson.private``) is run the same way from its private evidence, but
+nothing about it is published in the clear: room, meeting and refreshes go out as envelopes
+(``services.live.publish_private_session``), admissions as 1059 rumors to that learner, and
+its coordinates never appear in the subscription's filters (they would tell a relay who hosts
+what); its join requests, claims and consents arrive as gift wraps the inbox opens.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ from ..rules.rooms import (
     session_state,
 )
 from ..services.context import ServiceContext
-from ..services.live import ConferenceConfig, finalise_attendance, load_evidence, room_events
+from ..services.live import ConferenceConfig, finalise_attendance, load_evidence, publish_private_session, room_events
 from ..services.messages import send_private
+from ..services.private import deliver_rumor
 from ..store.base import ActionRecord
 from .components import PeriodicComponent
 from .config import DaemonConfig
@@ -204,7 +211,7 @@ class LiveSessions(PeriodicComponent):
         training events (``services.events``), which meet in a hall and get no automatic room."""
         events = await self.ctx.store.query([
             Filter(kinds=frozenset({kinds.LESSON}), authors=frozenset({me})),
-        ], now=now)
+        ], now=now, include_private=True)
         out = []
         for event in events:
             try:
@@ -228,7 +235,7 @@ class LiveSessions(PeriodicComponent):
         ev = await load_evidence(ctx, lesson)
         if room_creation_due(ev, now, self.policy) and await self._once(f"live-room-auto|{coord}"):
             _, templates = room_events(ctx, lesson, ConferenceConfig.for_lesson(lesson), now)
-            await self._submit(templates)
+            await self._submit(templates, lesson)
             await ctx.store.record_action(ActionRecord(f"live-room-auto|{coord}", "live-room-auto", now, subject=coord))
             self.counters["rooms"] += 1
             log.info("room created for %s (auto-start)", lesson.d)
@@ -241,10 +248,13 @@ class LiveSessions(PeriodicComponent):
         for due in due_list:
             template = kinds.build_waiting_room_decision(due.target, due.participant, due.decision, created_at=now,
                                                          reason=due.reason, request=due.request)
-            event = await ctx.require_signer().sign_event(template)
-            key = f"live-admit|{coord}|{due.participant}|{due.request}"
-            await ctx.outbox.submit(event, action=ActionRecord(key, "live-admit", now, subject=coord,
-                                                               pubkey=due.participant, event_id=event.id))
+            if lesson.private:  # to that learner alone, in a durable wrap; the host keeps a copy
+                await deliver_rumor(ctx, template, [due.participant], once=f"live-admit|{coord}|{due.request}")
+            else:
+                event = await ctx.require_signer().sign_event(template)
+                key = f"live-admit|{coord}|{due.participant}|{due.request}"
+                await ctx.outbox.submit(event, action=ActionRecord(key, "live-admit", now, subject=coord,
+                                                                   pubkey=due.participant, event_id=event.id))
             self.counters["admits"] += 1
         if due_list:
             log.info("admitted %d by policy for %s", len(due_list), lesson.d)
@@ -254,7 +264,7 @@ class LiveSessions(PeriodicComponent):
         meeting = current_meeting(ev)
         if state is SessionState.LIVE and meeting is not None and now - (meeting.created_at or 0) >= LIVE_REFRESH:
             # NIP-53 readers take a live meeting without updates for an hour as ended.
-            await self._submit([kinds.build_meeting(meeting, created_at=now)])
+            await self._submit([kinds.build_meeting(meeting, created_at=now)], lesson)
         if room is not None and room.e2ee is not None:
             await self._keys(ev, room, me, state, now)
         if state in AFTER_END or state is SessionState.CANCELLED:
@@ -263,10 +273,17 @@ class LiveSessions(PeriodicComponent):
             await ctx.store.record_action(ActionRecord(f"live-done|{coord}", "live-done", now, subject=coord,
                                                        detail=state.value))
 
-    async def _submit(self, templates: list[Any]) -> None:
-        signer = self.ctx.require_signer()
+    async def _submit(self, templates: list[Any], lesson: Lesson) -> list[str]:
+        """Sign and queue the host's session events; a private lesson's go only as envelopes
+        (``services.live.publish_private_session``). Returns the ids."""
+        if lesson.private:
+            return await publish_private_session(self.ctx, lesson, templates)
+        signer, ids = self.ctx.require_signer(), []
         for template in templates:
-            await self.ctx.outbox.submit(await signer.sign_event(template))
+            event = await signer.sign_event(template)
+            await self.ctx.outbox.submit(event)
+            ids.append(event.id)
+        return ids
 
     async def _close(self, ev: SessionEvidence, action: SessionAction, ends: int, now: int) -> None:
         """Publish the closing ``closure_due`` asked for, once."""
@@ -282,7 +299,7 @@ class LiveSessions(PeriodicComponent):
         if room is not None and room.status is not RoomStatus.CLOSED:
             templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED),
                                               created_at=max(now, (room.created_at or 0) + 1)))
-        await self._submit(templates)
+        await self._submit(templates, ev.lesson)
         await self.ctx.store.record_action(ActionRecord(f"live-closure|{coord}", "live-closure", now, subject=coord,
                                                         detail=action.value))
         self.counters["closures"] += 1
@@ -347,11 +364,17 @@ class LiveSessions(PeriodicComponent):
                 self.counters["keys_sent"] += 1
                 log.info("room key epoch %d sent to %s", current.number, pubkey[:12])
         if room.key_epoch != current.number:
-            update = replace(room, key_epoch=current.number)
-            event = await self.ctx.require_signer().sign_event(
-                kinds.build_room(update, created_at=max(now, (room.created_at or 0) + 1)))
-            await self.ctx.outbox.submit(event, action=ActionRecord(f"room-epoch|{coord}|{current.number}", "room-epoch",
-                                                                    now, subject=coord, event_id=event.id))
+            update = kinds.build_room(replace(room, key_epoch=current.number),
+                                      created_at=max(now, (room.created_at or 0) + 1))
+            done = f"room-epoch|{coord}|{current.number}"
+            if ev.lesson.private:
+                if await self._once(done):
+                    [rumor_id] = await publish_private_session(self.ctx, ev.lesson, [update])
+                    await store.record_action(ActionRecord(done, "room-epoch", now, subject=coord, event_id=rumor_id))
+                return
+            event = await self.ctx.require_signer().sign_event(update)
+            await self.ctx.outbox.submit(event, action=ActionRecord(done, "room-epoch", now, subject=coord,
+                                                                    event_id=event.id))
 
 
 def live_component(config: DaemonConfig) -> LiveSessions:

@@ -13,9 +13,17 @@ docs/protocol.md "Live session flows".
   learner privately, never published, the room keys are retired), ``decide`` (8313), ``track_live_attendance`` (an observation of
   the media server, stored in the action log as ``live-observed``).
 - Learner: ``request_join`` (a signed 8312, published: the lesson's host reads it from the
-  relays), ``join_session``, ``leave_session`` (8315), ``room_keys`` (the 8310 rumors unwrapped
-  from the gift wraps addressed to the user), ``live_session_view``.
+  relays), ``join_session``, ``leave_session`` (8315), ``announce_presence`` (10312),
+  ``room_keys`` (the 8310 rumors unwrapped from the gift wraps addressed to the user),
+  ``live_session_view``.
 - Both: ``get_conference_details``, ``attendance_table``.
+
+A private lesson (``Lesson.private``) publishes nothing about its session in the clear: the
+host's room, meetings and lesson revisions go out only as envelopes under the view key of its
+course or of the lesson (``view_key_item``); the learner's join request, claims and presence
+reach the hosts as ephemeral gift wraps (21059), their recording consent as a durable one
+(1059); the host's decisions go to that learner as 1059 rumors. Evidence is read from private
+events and published ones alike, so the rules see the same session either way.
 """
 
 from __future__ import annotations
@@ -36,10 +44,12 @@ from ..nips.nip59 import make_rumor, unwrap
 from ..rules.attendance import Join, Leave
 from ..rules.lifecycle import AFTER_END, SessionAction, SessionState, transition
 from ..rules.rooms import (
+    Admission,
     AdmissionStatus,
     ConferenceDetails,
     LivePolicy,
     SessionEvidence,
+    admission,
     attendance_records,
     attendance_so_far,
     check_decision,
@@ -58,6 +68,7 @@ from ..rules.rooms import (
 from ..store.base import ActionRecord
 from . import private_training
 from .context import ServiceContext
+from .private import deliver_rumor, publish_private_item
 from .publish import PublishReport, publish_events
 
 DEFAULT_POLICY = LivePolicy()
@@ -88,6 +99,9 @@ __all__ = [
     "request_join",
     "join_session",
     "leave_session",
+    "announce_presence",
+    "view_key_item",
+    "publish_private_session",
     "room_keys",
     "live_session_view",
     "attendance_table",
@@ -221,14 +235,24 @@ async def _sfu_evidence(ctx: ServiceContext, lesson: Lesson) -> list[Join | Leav
 
 
 async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
-    """The lesson's ``SessionEvidence`` from the index and the action log."""
+    """The lesson's ``SessionEvidence`` from the index and the action log: published events and
+    private ones alike (a private lesson's room and meeting opened from their envelopes, join
+    requests, claims and decisions opened from gift wraps), the host's observations and the SFU's
+    webhooks. The rules keep only what the lesson's hosts signed where it matters, so a
+    stranger's room or decision changes nothing. ``services.media`` reads the same evidence."""
     now, coord = ctx.clock.now(), lesson.coordinate
-    events = await ctx.store.query([Filter(kinds=_BY_LESSON, tags={"a": frozenset({coord})})], now=now)
+    events = await ctx.store.query([Filter(kinds=_BY_LESSON, tags={"a": frozenset({coord})})], now=now,
+                                   include_private=True)
     rooms = {r.coordinate for r in _parsed(events, kinds.ROOM, kinds.parse_room)}
     if lesson.room:
         rooms.add(lesson.room)
     if rooms:
-        events += await ctx.store.query([Filter(kinds=_BY_ROOM, tags={"a": frozenset(rooms)})], now=now)
+        events += await ctx.store.query([Filter(kinds=_BY_ROOM, tags={"a": frozenset(rooms)})], now=now,
+                                        include_private=True)
+    meetings = {m.coordinate for m in _parsed(events, kinds.MEETING, kinds.parse_meeting)}
+    if meetings:  # a decision may name one of the lesson's meetings
+        events += await ctx.store.query([Filter(kinds=frozenset({kinds.WAITING_ROOM_DECISION}),
+                                                tags={"a": frozenset(meetings)})], now=now, include_private=True)
     unique = list({e.id: e for e in events}.values())
     return SessionEvidence(
         lesson=lesson,
@@ -246,7 +270,8 @@ async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
     )
 
 
-async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate) -> EventTemplate:
+async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate, *,
+                         private: bool = False) -> EventTemplate:
     """A revision of an addressable or replaceable event dated after the version in the index:
     in the same second, the NIP-01 tie rule (lowest id) could keep the old one."""
     d = next((t[1] for t in template.tags if len(t) > 1 and t[0] == "d"), "")
@@ -255,7 +280,7 @@ async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate) 
         return template
     wanted = Filter(kinds=frozenset({kind}), authors=frozenset({me}),
                     tags={"d": frozenset({d})} if 30000 <= kind < 40000 else {}, limit=1)
-    current = await ctx.store.query([wanted])
+    current = await ctx.store.query([wanted], include_private=private)
     if current and current[0].created_at >= template.created_at:
         return EventTemplate(kind, template.tags, template.content, current[0].created_at + 1)
     return template
@@ -271,6 +296,70 @@ async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> t
         if not report.accepted:
             raise DomainError(f"not published: {report.error}")
     return tuple(reports)
+
+
+# Private lessons --------------------------------------------------------------------------------
+
+
+async def view_key_item(ctx: ServiceContext, lesson: Lesson) -> str:
+    """Whose view key opens a private lesson's room, meeting and revisions: its course's when the
+    course is private (one invitation per course), else the lesson's own."""
+    if lesson.course:
+        course = await ctx.store.course(lesson.course, now=ctx.clock.now())
+        if course is not None and course.private:
+            return course.coordinate
+    return lesson.coordinate
+
+
+async def _publish_session(ctx: ServiceContext, lesson: Lesson,
+                           templates: Sequence[EventTemplate]) -> tuple[tuple[str, ...], tuple[PublishReport, ...]]:
+    """Publish the host's room, meeting or lesson revisions: signed in the clear for a public
+    lesson; for a private one, each kept privately and sent only as an envelope under the view
+    key of ``view_key_item`` (``services.private.publish_private_item``), which the invitees'
+    daemons open. Returns the ids (of the signed events, or of the private items) and the
+    publish reports (none for a private lesson: envelopes go through the outbox)."""
+    if not lesson.private:
+        reports = await _publish(ctx, templates)
+        return tuple(r.id for r in reports), reports
+    return tuple(await publish_private_session(ctx, lesson, templates)), ()
+
+
+async def publish_private_session(ctx: ServiceContext, lesson: Lesson, templates: Sequence[EventTemplate]) -> list[str]:
+    """A private lesson's room, meeting or lesson revisions (``lesson.private``), each kept
+    privately and sent as an envelope the invitees open; each dated after the version held, so
+    the envelope replaces the last one on the relays too. Returns the private items' ids."""
+    me, key_of = await _me(ctx), await view_key_item(ctx, lesson)
+    ids = []
+    for template in templates:
+        template = await _after_current(ctx, me, template, private=True)
+        ids.append((await publish_private_item(ctx, template, key_of=key_of)).id)
+    return ids
+
+
+async def _to_hosts(ctx: ServiceContext, lesson: Lesson, template: EventTemplate, *, ephemeral: bool) -> str:
+    """A learner's event about a lesson: signed and published for a public lesson; for a private
+    one an unsigned rumor gift-wrapped to the hosts alone (21059 when ``ephemeral``: join
+    requests, claims, presence; 1059 otherwise: recording consent), the learner keeping a copy."""
+    if not lesson.private:
+        return (await _publish(ctx, [template]))[0].id
+    me = await _me(ctx)
+    rumor, _ = await deliver_rumor(ctx, template, sorted(session_hosts(lesson) - {me}), ephemeral=ephemeral)
+    return rumor.id
+
+
+async def _resend_request(ctx: ServiceContext, lesson: Lesson, ev: SessionEvidence, me: str) -> str | None:
+    """A private lesson's join request travels in an ephemeral wrap, which a host whose daemon
+    was offline never sees: while no decision answers it, each ``join`` sends the same request
+    (same id, so the host counts it once) again."""
+    if admission(ev, me).admission is not Admission.WAITING:
+        return None
+    own = [q for q in ev.join_requests if q.author == me and q.lesson == lesson.coordinate]
+    newest = max(own, key=lambda q: q.created_at)
+    kept = await ctx.store.get(newest.event_id) if newest.event_id else None
+    if kept is None:
+        return None
+    await deliver_rumor(ctx, kept.template(), sorted(session_hosts(lesson) - {me}), ephemeral=True, keep=False)
+    return kept.id
 
 
 # Courses and lessons ------------------------------------------------------------------------
@@ -503,7 +592,7 @@ async def create_live_session(ctx: ServiceContext, ref: str, config: ConferenceC
     state = session_state(await load_evidence(ctx, lesson), ctx.clock.now())
     transition(state, SessionAction.CREATE_ROOM)
     room, templates = room_events(ctx, lesson, config, ctx.clock.now())
-    reports = await _publish(ctx, templates)
+    _, reports = await _publish_session(ctx, lesson, templates)
     return LiveSession(room.coordinate, room.service, lesson.coordinate, reports)
 
 
@@ -524,8 +613,8 @@ async def start_live_session(ctx: ServiceContext, ref: str) -> str:
     if meeting is None or room is None:
         raise DomainError(f"lesson {ev.lesson.d}: no room; create it first ('session create')")
     live = replace(meeting, status=MeetingStatus.LIVE, starts=min(meeting.starts, now), ends=None, missed=False)
-    reports = await _publish(ctx, [kinds.build_meeting(live, created_at=now)])
-    return reports[0].id
+    ids, _ = await _publish_session(ctx, ev.lesson, [kinds.build_meeting(live, created_at=now)])
+    return ids[0]
 
 
 async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
@@ -548,7 +637,7 @@ async def end_live_session(ctx: ServiceContext, ref: str) -> str | None:
     templates = [kinds.build_meeting(ended, created_at=now)]
     if room is not None:
         templates.append(kinds.build_room(replace(room, status=RoomStatus.CLOSED), created_at=now))
-    await _publish(ctx, templates)
+    await _publish_session(ctx, ev.lesson, templates)
     ev = await load_evidence(ctx, ev.lesson)
     await finalise_attendance(ctx, ev, now)
     await ctx.store.record_action(ActionRecord(f"room-keys-retired|{ev.lesson.coordinate}", "room-keys-retired", now,
@@ -640,6 +729,8 @@ async def decide(ctx: ServiceContext, ref: str, participant: str, decision: Deci
     request = max(requests, key=lambda q: q.created_at).event_id if requests else None
     template = kinds.build_waiting_room_decision(target, participant, Decision(decision), created_at=now,
                                                  reason=reason, request=request)
+    if ev.lesson.private:  # to that learner alone, durable: their daemon may be offline now
+        return (await deliver_rumor(ctx, template, [participant]))[0].id
     return (await _publish(ctx, [template]))[0].id
 
 
@@ -660,7 +751,7 @@ async def request_join(ctx: ServiceContext, ref: str, *, participant: str | None
                                         room=room.coordinate if room is not None else None, note=note)
     request = kinds.parse_join_request(make_rumor(template, me))
     check_join_request(request, participant or me, lesson)
-    return (await _publish(ctx, [template]))[0].id
+    return await _to_hosts(ctx, lesson, template, ephemeral=True)
 
 
 async def submit_join_request(ctx: ServiceContext, event: Event, participant: str) -> str:
@@ -699,7 +790,7 @@ async def room_keys(ctx: ServiceContext, lesson: Lesson, ev: SessionEvidence | N
 
 async def _claim(ctx: ServiceContext, lesson: Lesson, action: AttendanceAction, room: str | None) -> str:
     template = kinds.build_attendance_claim(lesson.coordinate, action, created_at=ctx.clock.now(), room=room)
-    return (await _publish(ctx, [template]))[0].id
+    return await _to_hosts(ctx, lesson, template, ephemeral=True)
 
 
 async def join_session(ctx: ServiceContext, ref: str, *, consent: bool | None = None, reconnect: bool = False) -> JoinResult:
@@ -721,11 +812,14 @@ async def join_session(ctx: ServiceContext, ref: str, *, consent: bool | None = 
     claims = sorted((c for c in ev.claims if c.author == me), key=lambda c: c.created_at)
     if not own:
         published.append(await request_join(ctx, ref))
-    elif reconnect or (claims and claims[-1].action is AttendanceAction.LEAVE):
-        published.append(await _claim(ctx, lesson, AttendanceAction.JOIN, room.coordinate if room else None))
+    else:
+        if lesson.private and (resent := await _resend_request(ctx, lesson, ev, me)) is not None:
+            published.append(resent)
+        if reconnect or (claims and claims[-1].action is AttendanceAction.LEAVE):
+            published.append(await _claim(ctx, lesson, AttendanceAction.JOIN, room.coordinate if room else None))
     if consent is not None and lesson.allow_recording:
-        published.append((await _publish(ctx, [kinds.build_recording_consent(
-            lesson.coordinate, lesson.instructor, consent, created_at=now)]))[0].id)
+        published.append(await _to_hosts(ctx, lesson, kinds.build_recording_consent(
+            lesson.coordinate, lesson.instructor, consent, created_at=now), ephemeral=False))
     ev = await load_evidence(ctx, lesson)
     keys = await room_keys(ctx, lesson, ev)
     view = learner_view(ev, me, now, key_epoch=keys[0].epoch if keys else None)
@@ -741,6 +835,18 @@ async def leave_session(ctx: ServiceContext, ref: str) -> str:
         raise DomainError(f"lesson {lesson.d}: you have not joined it")
     room = current_room(ev)
     return await _claim(ctx, lesson, AttendanceAction.LEAVE, room.coordinate if room else None)
+
+
+async def announce_presence(ctx: ServiceContext, ref: str, *, hand_raised: bool = False) -> str:
+    """The learner says they are in the lesson's room (10312, NIP-53 presence): published for a
+    public lesson; for a private one an ephemeral gift wrap to the hosts, so no relay learns
+    who sits in the room."""
+    lesson = await resolve_lesson(ctx, ref)
+    room = current_room(await load_evidence(ctx, lesson))
+    if room is None:
+        raise DomainError(f"lesson {lesson.d}: no room yet")
+    template = kinds.build_presence(room.coordinate, created_at=ctx.clock.now(), hand_raised=hand_raised)
+    return await _to_hosts(ctx, lesson, template, ephemeral=True)
 
 
 def _record_dict(record: AttendanceRecord | None) -> dict[str, Any] | None:

@@ -24,9 +24,8 @@ evidence beside presence heartbeats and the host's own records, never the only r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from .. import kinds
 from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
@@ -72,7 +71,6 @@ JOIN_EARLY_SECONDS = 10 * 60
 JOIN_LATE_SECONDS = 30 * 60
 """... and stops letting people in this long after it ends."""
 WEBHOOK_ACTION = "sfu_webhook"
-_T = TypeVar("_T")
 NO_SFU_MESSAGE = (
     "no SFU is configured ([sfu] in config.toml): the room works for scheduling, keys and "
     "presence-based attendance, but there is no media token to hand out"
@@ -136,16 +134,6 @@ def _hosts(lesson: Lesson) -> frozenset[str]:
     return session_hosts(lesson)
 
 
-def _parsed(events: list[Event], parse: Callable[[Event], _T]) -> tuple[_T, ...]:
-    out = []
-    for event in events:
-        try:
-            out.append(parse(event))
-        except MalformedEvent:
-            continue
-    return tuple(out)
-
-
 async def decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
     """What a host's 8313 about this lesson may name: the lesson, its room, its meetings."""
     targets = {lesson.coordinate}
@@ -153,37 +141,21 @@ async def decision_targets(ctx: ServiceContext, lesson: Lesson) -> set[str]:
         targets.add(lesson.room)
     meetings = await ctx.store.query(
         [Filter(kinds=frozenset({kinds.MEETING}), authors=_hosts(lesson), tags={"a": frozenset(targets)})],
-        now=ctx.clock.now(),
+        now=ctx.clock.now(), include_private=True,
     )
     targets.update(coordinate(kinds.MEETING, e.pubkey, e.tag_value("d") or "") for e in meetings)
     return targets
 
 
 async def session_evidence(ctx: ServiceContext, lesson: str | Lesson) -> SessionEvidence:
-    """What the index holds that admission and attendance need, for ``rules.rooms``: the host's
-    rooms, meetings, decisions and recordings, the RSVPs and join requests, and the SFU's
-    webhook joins and leaves as ``observed`` evidence."""
+    """What admission and attendance read, for ``rules.rooms``: the same evidence as
+    ``services.live.load_evidence`` (one reader for both: the host's rooms, meetings, decisions
+    and recordings, RSVPs, join requests and claims, published or private, the host's own
+    observations and the SFU's webhook joins and leaves)."""
+    from .live import load_evidence  # live reads this module's webhook evidence
+
     found = lesson if isinstance(lesson, Lesson) else await load_lesson(ctx, lesson)
-    now, hosts = ctx.clock.now(), _hosts(found)
-    about = frozenset({found.coordinate} | ({found.room} if found.room else set()))
-    targets = frozenset(await decision_targets(ctx, found))
-
-    async def query(kind: int, tags: dict[str, frozenset[str]], authors: frozenset[str] | None = None) -> list[Event]:
-        return await ctx.store.query([Filter(kinds=frozenset({kind}), authors=authors, tags=tags)], now=now)
-
-    rooms = await query(kinds.ROOM, {"a": frozenset({found.coordinate})}, hosts)
-    if found.room:
-        rooms += await query(kinds.ROOM, {"d": frozenset({found.room.split(":", 2)[2]})}, hosts)
-    return SessionEvidence(
-        lesson=found,
-        rooms=_parsed(rooms, kinds.parse_room),
-        meetings=_parsed(await query(kinds.MEETING, {"a": about}, hosts), kinds.parse_meeting),
-        recordings=_parsed(await query(kinds.FILE_METADATA, {"a": frozenset({found.coordinate})}, hosts), kinds.parse_recording),
-        rsvps=tuple(await ctx.store.rsvps(found.coordinate, now=now)),
-        join_requests=_parsed(await query(kinds.JOIN_REQUEST, {"a": frozenset({found.coordinate})}), kinds.parse_join_request),
-        decisions=_parsed(await query(kinds.WAITING_ROOM_DECISION, {"a": targets}, hosts), kinds.parse_waiting_room_decision),
-        observed=tuple(await webhook_evidence(ctx, found)),
-    )
+    return await load_evidence(ctx, found)
 
 
 def is_admitted(ev: SessionEvidence, pubkey: str) -> bool:

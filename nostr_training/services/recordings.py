@@ -10,6 +10,12 @@ the host admitted, as an 8320 rumor gift-wrapped to each (``send_private``, once
 the host keeps the key as a private 8320 of its own, so a rerun (the plaintext's hash names the
 published recording; nothing is uploaded again) sends it to whoever was admitted since.
 
+A private lesson's recording (``Lesson.private``) is never announced in the clear: the 1063
+is kept by the host as a private event and gift-wrapped (1059) as a rumor to each admitted
+participant, once each (``recording-meta|<id>|<participant>``), and the lesson and meeting
+revisions naming it go out as envelopes under the lesson's (or its course's) view key; the
+file key goes as for any encrypted recording.
+
 "Recording ready" is observable from the index rather than pushed: ``recording_ready`` reads
 the host's newest 1063 for the lesson, which is what the reminders service watches for.
 
@@ -35,7 +41,7 @@ import aiohttp
 
 from .. import kinds
 from ..errors import BlossomError, MalformedEvent, NostrTrainingError, NotFound, RecordingRefused
-from ..event import Event
+from ..event import Event, EventTemplate
 from ..filters import Filter
 from ..kinds import CompletionBasis, CompletionRecord, Lesson, Recording, RecordingKey
 from ..media.blossom import BlossomClient, hash_file
@@ -47,8 +53,10 @@ from ..rules.rooms import Admission, admission, session_hosts
 from ..sfu.base import RecordingPlan, recording_plan
 from ..store.base import ActionRecord, AddOutcome
 from .context import ServiceContext
+from .live import publish_private_session
 from .media import load_lesson, session_evidence
 from .messages import send_private
+from .private import deliver_rumor
 
 __all__ = [
     "COMPLETION_ACTION",
@@ -132,7 +140,7 @@ async def recording_ready(ctx: ServiceContext, lesson: str | Lesson) -> Recordin
     found = lesson if isinstance(lesson, Lesson) else await load_lesson(ctx, lesson)
     events = await ctx.store.query(
         [Filter(kinds=frozenset({kinds.FILE_METADATA}), authors=_hosts(found), tags={"a": frozenset({found.coordinate})})],
-        now=ctx.clock.now(),
+        now=ctx.clock.now(), include_private=found.private,
     )
     for event in events:
         try:
@@ -175,9 +183,10 @@ async def _head_url(url: str) -> tuple[int, str]:
         raise BlossomError(f"HEAD {url[:120]}: {type(exc).__name__}: {exc}") from None
 
 
-async def _newest_own(ctx: ServiceContext, kind: int, me: str, d: str) -> Event | None:
+async def _newest_own(ctx: ServiceContext, kind: int, me: str, d: str, *, private: bool = False) -> Event | None:
     events = await ctx.store.query(
-        [Filter(kinds=frozenset({kind}), authors=frozenset({me}), tags={"d": frozenset({d})})], now=ctx.clock.now()
+        [Filter(kinds=frozenset({kind}), authors=frozenset({me}), tags={"d": frozenset({d})})], now=ctx.clock.now(),
+        include_private=private,
     )
     return events[0] if events else None
 
@@ -235,6 +244,8 @@ async def publish_recording(
         # Published before (the plaintext's hash names an encrypted one): finish what may not
         # have been done, the key deliveries, and upload nothing.
         previous = kinds.parse_recording(published)
+        if found.private:
+            await _deliver_private_recording(ctx, found, published)
         sent, wraps = await _deliver_recording_key(ctx, found, previous) if previous.encrypted else ([], [])
         return PublishedRecording(
             lesson=found.coordinate, recording_id=published.id, url=previous.url, sha256=previous.sha256,
@@ -267,32 +278,30 @@ async def publish_recording(
             )
             await ctx.store.add_private(make_rumor(kept, me), now=ctx.clock.now())
     now = ctx.clock.now()
-    event = await signer.sign_event(kinds.build_recording(recording, created_at=now))
-    submission = await ctx.outbox.submit(
-        event, action=ActionRecord(once, "recording_published", now, subject=found.coordinate, pubkey=me, event_id=event.id)
-    )
-    if submission.outcome is AddOutcome.ALREADY_DONE:
-        raise RecordingRefused("this recording is being published by another process; run the command again")
-    lesson_revision = None
-    lesson_event = await _newest_own(ctx, kinds.LESSON, me, found.d) if me == found.author else None
-    if lesson_event is not None:
-        revised = await signer.sign_event(
-            kinds.with_recording_tag(lesson_event, recording.url, created_at=max(now, lesson_event.created_at + 1))
+    if found.private:
+        event = await _publish_private_recording(ctx, found, recording, once)
+    else:
+        event = await signer.sign_event(kinds.build_recording(recording, created_at=now))
+        submission = await ctx.outbox.submit(
+            event, action=ActionRecord(once, "recording_published", now, subject=found.coordinate, pubkey=me,
+                                       event_id=event.id)
         )
-        await ctx.outbox.submit(revised)
-        lesson_revision = revised.id
+        if submission.outcome is AddOutcome.ALREADY_DONE:
+            raise RecordingRefused("this recording is being published by another process; run the command again")
+    lesson_revision = None
+    lesson_event = await _newest_own(ctx, kinds.LESSON, me, found.d, private=found.private) if me == found.author else None
+    if lesson_event is not None:
+        lesson_revision = await _revise(ctx, found, kinds.with_recording_tag(
+            lesson_event, recording.url, created_at=max(now, lesson_event.created_at + 1)))
     else:
         notes.append("the lesson is not yours to revise (or not in the index): its recording tag was not set")
     meetings = []
     for meeting in await ctx.store.query(
         [Filter(kinds=frozenset({kinds.MEETING}), authors=frozenset({me}), tags={"a": frozenset({found.coordinate})})],
-        now=now,
+        now=now, include_private=found.private,
     ):
-        revised = await signer.sign_event(
-            kinds.with_recording_tag(meeting, recording.url, created_at=max(now, meeting.created_at + 1))
-        )
-        await ctx.outbox.submit(revised)
-        meetings.append(revised.id)
+        meetings.append(await _revise(ctx, found, kinds.with_recording_tag(
+            meeting, recording.url, created_at=max(now, meeting.created_at + 1))))
     sent, wraps = [], []
     if recording.encrypted:
         sent, wraps = await _deliver_recording_key(ctx, found, kinds.parse_recording(event))
@@ -303,6 +312,39 @@ async def publish_recording(
         mime=recording.mime, encrypted=recording.encrypted, duration=length, lesson_revision=lesson_revision,
         meetings=tuple(meetings), keys_sent_to=tuple(sent), key_wraps=tuple(wraps), notes=tuple(notes),
     )
+
+
+async def _revise(ctx: ServiceContext, lesson: Lesson, template: EventTemplate) -> str:
+    """A lesson or meeting revision naming the recording: signed and published for a public
+    lesson; for a private one an envelope the invitees open (``publish_private_session``)."""
+    if lesson.private:
+        return (await publish_private_session(ctx, lesson, [template]))[0]
+    revised = await ctx.require_signer().sign_event(template)
+    await ctx.outbox.submit(revised)
+    return revised.id
+
+
+async def _publish_private_recording(ctx: ServiceContext, lesson: Lesson, recording: Recording, once: str) -> Event:
+    """A private lesson's 1063: never published; the host keeps it as a private event (so
+    ``recording_ready`` finds it and a rerun knows it) and sends it to every admitted participant
+    as a 1059 rumor (``_deliver_private_recording``). Refused when another process got there first."""
+    now = ctx.clock.now()
+    me = await ctx.require_signer().get_public_key()
+    rumor = make_rumor(kinds.build_recording(recording, created_at=now), me)
+    if not await ctx.store.record_action(ActionRecord(once, "recording_published", now, subject=lesson.coordinate,
+                                                      pubkey=me, event_id=rumor.id)):
+        raise RecordingRefused("this recording is being published by another process; run the command again")
+    await ctx.store.add_private(rumor, now=now)
+    await _deliver_private_recording(ctx, lesson, rumor)
+    return rumor
+
+
+async def _deliver_private_recording(ctx: ServiceContext, lesson: Lesson, rumor: Event) -> list[str]:
+    """The kept 1063 rumor to each admitted participant not sent it yet (once each): a rerun
+    reaches whoever was admitted since. Returns the wrap ids sent now."""
+    _, deliveries = await deliver_rumor(ctx, rumor.template(), await admitted_participants(ctx, lesson),
+                                        once=f"recording-meta|{rumor.id}", keep=False)
+    return [d.wrap_id for d in deliveries if d.sent and d.wrap_id]
 
 
 async def _deliver_recording_key(ctx: ServiceContext, lesson: Lesson, recording: Recording) -> tuple[list[str], list[str]]:
