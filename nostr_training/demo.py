@@ -9,13 +9,14 @@ seconds. Every step a user would type is a ``nostr-training`` command run in thi
 The story: a course and a 60-minute live lesson for one seat -> Ada takes the seat, Bo is
 waitlisted -> Ada declines, Bo is promoted -> the instructor's daemon sends the reminders as
 NIP-17 DMs -> the room opens, both ask to join; Bo is admitted by the RSVP policy, Ada from
-the waiting room by the instructor; room keys reach them -> the session goes live; Ada drops and reconnects, then leaves
-after 20 minutes; Bo stays 35 -> the session ends; attendance and completion go to each learner privately ->
-the certificate goes to Bo (not to Ada) and is verified offline from an exported file in a
-fresh data dir -> the recording is published (encrypted, to an in-process Blossom server) and
-watched: Bo 90 %, Ada half -> the CRM says who meets the course's requirement.
-
-Not in the story: private lessons (issue 15 is not built). The summary says so.
+the waiting room by the instructor; room keys reach them -> the session goes live; Ada drops
+and reconnects, then leaves after 20 minutes; Bo stays 35 -> the session ends; attendance and
+completion go to each learner privately, and each verifies their proof offline -> the
+certificate goes to Bo (not to Ada) and is verified offline from an exported file in a fresh
+data dir -> the recording is published (encrypted, to an in-process Blossom server) and
+watched: Bo 90 %, Ada half -> the CRM says who meets the course's requirement -> a private
+lesson: Ada is invited and answers -> a stranger reads the relay (``audit``): nothing private
+shows. With ``--private`` the whole class is a private course the learners are invited to.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class DemoOptions:
     relays: tuple[str, ...] = ()
     as_json: bool = False
     tty: bool = False
+    private: bool = False
+    """Run the whole class as a private course: invite-only, nothing about it in the clear."""
 
 
 @dataclass
@@ -78,6 +81,7 @@ class LearnerSummary:
     crm_requirement_met: bool
     recording_watched_percent: int
     recording_completed: bool
+    proof_verified_offline: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +92,7 @@ class LearnerSummary:
             "crm_requirement_met": self.crm_requirement_met,
             "recording_watched_percent": self.recording_watched_percent,
             "recording_completed": self.recording_completed,
+            "proof_verified_offline": self.proof_verified_offline,
         }
 
 
@@ -98,20 +103,24 @@ class DemoSummary:
     course: str = ""
     learners: list[LearnerSummary] = field(default_factory=list)
     certificate_verified_offline: str = ""
-    skipped: dict[str, str] = field(default_factory=dict)
+    private: bool = False
+    outsider: dict[str, Any] = field(default_factory=dict)
+    """What a stranger's read of the relays found (``nostr-training audit --json``)."""
     kept: str | None = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return bool(self.learners) and self.certificate_verified_offline == "valid"
+        return (bool(self.learners) and self.certificate_verified_offline == "valid"
+                and all(s.proof_verified_offline == "valid" for s in self.learners)
+                and bool(self.outsider) and not self.outsider.get("leaks"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "relays": self.relays, "course": self.course, "lesson": self.lesson,
+            "relays": self.relays, "course": self.course, "lesson": self.lesson, "private": self.private,
             "learners": [learner.to_dict() for learner in self.learners],
             "certificate_verified_offline": self.certificate_verified_offline,
-            "skipped": self.skipped, "kept": self.kept, "seconds": round(self.seconds, 1),
+            "outsider": self.outsider, "kept": self.kept, "seconds": round(self.seconds, 1),
         }
 
 
@@ -241,17 +250,19 @@ class Person:
         from .daemon.certificates import TrainingRecords
         from .daemon.config import load_config, write_config
         from .daemon.live import LiveSessions
+        from .daemon.private_inbox import PrivateInbox
         from .daemon.reminders import ReminderScheduler
         from .signer import LocalSigner
 
         config = replace(load_config(self.home).with_overrides(relays=relays, port=0), follow_courses=courses)
         write_config(config)  # what `daemon run --relay` would remember; commands read it too
         # The live component's ticks are driven by the demo (run_once), the reminders every 10
-        # minutes of daemon time, the certificates component on its own interval.
+        # minutes of daemon time, the certificates component on its own interval; the private
+        # inbox opens invitations, private answers and records as they arrive.
         self.live = LiveSessions(interval=24 * HOUR)
         self.reminders = ReminderScheduler(interval=REMINDER_STEP)
         self.daemon = Daemon(config, signer=LocalSigner(self.keys), clock=clock,
-                             components=(self.reminders, TrainingRecords(), self.live))
+                             components=(self.reminders, TrainingRecords(), self.live, PrivateInbox()))
         await self.daemon.start()
 
     async def stop(self) -> None:
@@ -320,6 +331,19 @@ class ClassRoom:
     async def jump(self, seconds: int) -> None:
         await self.clock.advance(seconds)
 
+    async def until(self, check: Callable[[], Any], what: str, *, step: int = 5) -> Any:
+        """``eventually``, moving the clock a few seconds between looks: a daemon that must plan
+        its subscriptions again (a new view key) does it at its next flush on that clock."""
+        async def moved() -> Any:
+            value = check()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if not value:
+                await self.clock.advance(step)
+            return value
+
+        return await eventually(moved, what)
+
 
 async def _outbox_settled(person: Person) -> bool:
     entries = await person.daemon.store.outbox_entries()
@@ -349,7 +373,7 @@ async def _claims(host: Person, lesson: str, pubkey: str, count: int) -> bool:
 
     await host.live.reconcile()
     found = await host.ctx.store.query([Filter(kinds=frozenset({kinds.ATTENDANCE_CLAIM}), authors=frozenset({pubkey}),
-                                               tags={"a": frozenset({lesson})})])
+                                               tags={"a": frozenset({lesson})})], include_private=True)
     return len(found) >= count
 
 
@@ -389,8 +413,9 @@ async def reminders_received(person: Person, host: Person, lesson: str) -> list[
     return [kind for _, kind in sorted(seen.values())]
 
 
-async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
-    """The story, step by step (see the module docstring)."""
+async def run_class(room: ClassRoom, summary: DemoSummary, *, private: bool = False) -> None:
+    """The story, step by step (see the module docstring); ``private``: the course is private,
+    the learners are invited instead of following it."""
     from .services import live
 
     p, clock = room.progress, room.clock
@@ -404,9 +429,9 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     await host.cli("profile", "set", "--name", "Instructor (demo)")
     p.done(f"{host.npub[:20]}... on {', '.join(relays)}")
 
-    p.begin("instructor: course and a 60-minute live lesson for one seat")
-    course = (await host.cli_json("course", "create", "de-escalation", "De-escalation basics",
-                                   "--certification", "--validity-days", "365"))["course"]["coordinate"]
+    p.begin(f"instructor: {'a private' if private else 'a'} course and a 60-minute live lesson for one seat")
+    course = (await host.cli_json("course", "create", "de-escalation", "De-escalation basics", "--certification",
+                                   "--validity-days", "365", *(["--private"] if private else [])))["course"]["coordinate"]
     await room.jump(MINUTE)  # the course's revision that lists the lesson must be newer than the course
     scheduled = await host.cli_json("lesson", "schedule", course, "role-play", "Role play", "--start", _local(room.start),
                                     "--tz", "UTC", "--minutes", "60", "--max-participants", "1", "--recording")
@@ -415,13 +440,15 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     summary.course, summary.lesson = course, lesson_ref
     p.done(f"{lesson_ref[:24]}... starts {_local(room.start)} UTC (daemon time; the demo's clock starts 26 h before)")
 
-    p.begin("learners: keys, daemons, relay lists, follow the course")
+    p.begin("learners: keys, daemons, relay lists, " + ("invited by the instructor" if private else "follow the course"))
     for learner in (ada, bo):
-        await learner.start(relays, clock, courses=(course,))
+        await learner.start(relays, clock, courses=() if private else (course,))
         await learner.cli("relays", "set", *relay_args, "--inbox", relays[0])
+    if private:
+        await host.cli("course", "invite", course, ada.npub, bo.npub)
     for learner in (ada, bo):
-        await eventually(lambda learner=learner: learner.ctx.store.lesson(lesson_ref), f"{learner.name} to see the lesson")
-    p.done("both see the lesson in `lesson list`")
+        await room.until(lambda learner=learner: learner.ctx.store.lesson(lesson_ref), f"{learner.name} to see the lesson")
+    p.done("both see the lesson in `lesson list`" + (" (their daemons opened the invitation)" if private else ""))
 
     p.begin("RSVPs: Ada takes the seat, Bo is waitlisted")
     await room.run_until(clock.now() + REMINDER_STEP)
@@ -538,6 +565,17 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
     summary.certificate_verified_offline = verdict
     p.done(f"{verdict} (no network, no key)")
 
+    p.begin("attendance proofs: each learner's host-signed record, verified offline in a fresh data dir")
+    proofs: dict[str, str] = {}
+    for learner in (ada, bo):
+        _, proof, _ = await learner.cli("attendance", "proof", lesson_ref)
+        path = room.work / f"attendance-{learner.name}.json"
+        path.write_text(proof, encoding="utf-8")
+        code, out, _ = await asyncio.to_thread(room.invoke, ["attendance", "verify", str(path), "--json"])
+        checked = json.loads(out) if out.strip() else {}
+        proofs[learner.name] = "valid" if code == 0 and checked.get("learner") == learner.pubkey else f"exit {code}"
+    p.done(", ".join(f"{k.capitalize()}: {v}" for k, v in proofs.items()))
+
     p.begin("recording: the instructor publishes it (encrypted, on Blossom); Bo watches 90 %, Ada half")
     video = room.work / "session.webm"
     video.write_bytes(os.urandom(256 * 1024))  # stands in for the host's own recording of the session
@@ -588,9 +626,28 @@ async def run_class(room: ClassRoom, summary: DemoSummary) -> None:
             certificate=certificates[learner.name], certificate_detail=reasons[learner.name],
             reminders=received[learner.name],
             crm_requirement_met=met[learner.name], recording_watched_percent=watched[learner.name],
-            recording_completed=watched_complete[learner.name],
+            recording_completed=watched_complete[learner.name], proof_verified_offline=proofs[learner.name],
         ))
     await eventually(lambda: _outbox_settled(host), "the instructor's outbox to drain")
+    if not private:
+        p.begin("a private lesson: invite-only, Ada answers; nothing about it in the clear")
+        jail = (await host.cli_json("course", "create", "jail-support", "Jail support", "--private",
+                                     "--invite", ada.npub))["course"]["coordinate"]
+        await room.jump(MINUTE)
+        secret = (await host.cli_json("lesson", "schedule", jail, "intake", "Jail support: intake", "--start",
+                                      _local(clock.now() + 2 * HOUR), "--tz", "UTC", "--minutes", "90"))["lesson"]["coordinate"]
+        await room.until(lambda: ada.ctx.store.lesson(secret), "Ada's daemon to open the invitation")
+        await ada.cli("rsvp", "answer", secret, "confirmed")
+        await eventually(lambda: _rsvp_rows(host, secret, {ada.pubkey: "confirmed"}), "Ada's private answer at the instructor")
+        for person in (host, ada):
+            await eventually(lambda person=person: _outbox_settled(person), f"{person.name}'s outbox to drain")
+        p.done("Ada was invited, saw it and answered; Bo knows nothing of it")
+    p.begin("a stranger reads the relay: every kind, a fresh key")
+    _, out, _ = await host.cli("audit", "--json", *[a for url in relays for a in ("--relay", url)], ok=(0, 1))
+    summary.outsider = json.loads(out)
+    leaks = summary.outsider["leaks"]
+    p.done(f"{summary.outsider['events']} events, {len(leaks)} showing anything private "
+           f"({summary.outsider['private_items']} private items and {summary.outsider['learners']} of their learners checked)")
 
 
 async def _recording_key(person: Person, lesson: str) -> bool:
@@ -648,13 +705,15 @@ def render_summary(summary: DemoSummary) -> str:
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append("")
     lines.append(f"certificate verified offline from its file: {summary.certificate_verified_offline}")
-    for what, why in summary.skipped.items():
-        lines.append(f"skipped {what}: {why}")
+    lines.append("attendance proofs verified offline: "
+                 + ", ".join(f"{s.name.capitalize()} {s.proof_verified_offline}" for s in summary.learners))
+    if summary.outsider:
+        leaks = summary.outsider.get("leaks", [])
+        lines.append(f"a stranger reading the relay: {summary.outsider.get('events', 0)} events, "
+                     + (f"{len(leaks)} LEAKS: " + "; ".join(leak["why"] for leak in leaks[:3]) if leaks
+                        else "nothing private shows"))
     lines.append(f"{summary.seconds:.1f} s wall time for 27 hours of daemon time")
     return "\n".join(lines)
-
-
-SKIPPED = {"private lesson": "private lessons (issue 15) are not built yet"}
 
 
 async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
@@ -690,14 +749,14 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
             relays = [relay.url]
         from .media.blossom_server import BlossomServer
 
-        summary = DemoSummary(relays=relays, skipped=dict(SKIPPED))
+        summary = DemoSummary(relays=relays, private=options.private)
         room = ClassRoom(work, relays, invoke, progress)
         blobs = work / "blossom"
         blobs.mkdir()
         blossom = BlossomServer(blobs, clock=room.clock)
         await blossom.start()
         room.blossom_url = blossom.url
-        await run_class(room, summary)
+        await run_class(room, summary, private=options.private)
     finally:
         if room is not None:
             await room.stop()

@@ -74,7 +74,6 @@ def test_the_recording_completes_at_90_percent(kept):
     learners = {s["name"]: s for s in summary["learners"]}
     assert learners["bo"]["recording_watched_percent"] == 90 and learners["ada"]["recording_watched_percent"] == 50
     assert learners["bo"]["recording_completed"] is True and learners["ada"]["recording_completed"] is False
-    assert "recording" not in summary["skipped"]
 
 
 def test_each_reminder_is_counted_once(kept):
@@ -90,13 +89,28 @@ def test_each_reminder_is_counted_once(kept):
     assert learners["ada"]["rsvp"] == "declined" and learners["bo"]["rsvp"] == "confirmed"
 
 
+def test_each_learner_holds_a_proof_that_verifies_offline_and_a_stranger_sees_nothing_private(kept):
+    work, summary = kept
+    for learner in summary["learners"]:
+        assert learner["proof_verified_offline"] == "valid", learner
+        proof = work / f"attendance-{learner['name']}.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOSTR_TRAINING_")}
+        checked = subprocess.run([sys.executable, "-m", "nostr_training.cli", "attendance", "verify", str(proof), "--json"],
+                                 capture_output=True, text=True, timeout=60, env=env, check=False)
+        assert checked.returncode == 0, checked.stderr
+    outsider = summary["outsider"]
+    assert outsider["leaks"] == [] and outsider["events"] > 0
+    # The story's private lesson (a course and its lesson) and its one learner were looked for.
+    assert outsider["private_items"] == 2 and outsider["learners"] == 1
+    assert "31930" not in outsider["by_kind"] and "31931" not in outsider["by_kind"]
+
+
 def test_it_leaves_the_data_dirs_it_was_asked_to_keep_and_nothing_running(kept):
     work, summary = kept
     assert summary["kept"] == str(work)
     for name in ("instructor", "ada", "bo"):
         assert (work / name / "index.sqlite").exists()
         assert not (work / name / "daemon.json").exists(), "a stopped daemon leaves no runtime file"
-    assert set(summary["skipped"]) == {"private lesson"}
     assert (work / "blossom").is_dir() and any((work / "blossom").iterdir()), "the recording's blob"
 
 

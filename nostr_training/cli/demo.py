@@ -34,25 +34,29 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
               help="Keep the three data dirs (and the relay's log) in DIR and say how to look at them.")
 @click.option("--relay", "relays", multiple=True, metavar="URL",
               help="Run the class against these relays instead of a local one (repeatable).")
+@click.option("--private", "private", is_flag=True,
+              help="Run the whole class as a private course: invite-only, nothing about it in the clear.")
 @json_option
-def demo(keep: str | None, relays: tuple[str, ...], as_json: bool) -> int:
+def demo(keep: str | None, relays: tuple[str, ...], private: bool, as_json: bool) -> int:
     """Run a whole class on this machine: a relay, an instructor and two learners, one accelerated clock.
 
     Starts rust-nostr's relay on 127.0.0.1 (the 'demo' extra) and three daemons in temporary
     data dirs, then schedules a course and a 60-minute lesson, takes RSVPs with a waitlist,
     sends reminders as DMs, runs the live session (waiting room, room keys, a dropped
-    connection), publishes attendance and completion, issues a certificate and verifies it
-    offline, publishes and watches the recording, and checks a CRM requirement. It ends with a summary per learner and leaves
-    nothing running.
+    connection), hands each learner their signed attendance privately and verifies it offline,
+    issues a certificate and verifies it offline, publishes and watches the recording, checks a
+    CRM requirement, runs a private lesson, and reads the relay as a stranger to show nothing
+    private is there. It ends with a summary per learner and leaves nothing running.
 
     \b
     Example:
       nostr-training demo
       nostr-training demo --keep /tmp/class --json
+      nostr-training demo --private
     """
     from ..demo import DemoFailed, DemoOptions, run_demo
 
-    options = DemoOptions(keep=keep, relays=tuple(relays), as_json=as_json, tty=sys.stdout.isatty())
+    options = DemoOptions(keep=keep, relays=tuple(relays), as_json=as_json, tty=sys.stdout.isatty(), private=private)
     try:
         summary = asyncio.run(run_demo(options, invoke))
     except DemoFailed as exc:

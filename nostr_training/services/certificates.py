@@ -262,6 +262,9 @@ async def ensure_definition(ctx: ServiceContext, course: Course, *, private: boo
     return address
 
 
+CERTIFICATE_COPY_ALT = ("alt", "The private course a certificate was issued for (a copy for its holder)")
+
+
 async def _signed_course(ctx: ServiceContext, course: Course, me: str) -> Event:
     """A signed course event for a private certificate's holder: the published course, or for a
     private course a signed copy naming no invitee (the holder shows it to whoever verifies),
@@ -279,8 +282,11 @@ async def _signed_course(ctx: ServiceContext, course: Course, me: str) -> Event:
             "(only they can sign the course copy the certificate rests on)"
         )
     dated = (course.created_at or now) - 1
-    template = build_course(replace(course, invitees=(), event_id=None, created_at=None), created_at=dated)
-    return await ctx.require_signer().sign_event(mark_private(template))
+    template = mark_private(build_course(replace(course, invitees=(), event_id=None, created_at=None), created_at=dated))
+    # The alt keeps the copy's id apart from a version the host holds unsigned (same tags, same
+    # second), so the host's own index keeps the signed copy and can export the certificate too.
+    template = replace(template, tags=(*template.tags, CERTIFICATE_COPY_ALT))
+    return await ctx.require_signer().sign_event(template)
 
 
 @dataclass(frozen=True)
