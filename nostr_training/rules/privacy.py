@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..event import Event
-from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
+from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, DOOR_CHECK, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
 
 __all__ = ["Secrets", "Leak", "find_leaks"]
 
-_NEVER_PUBLISHED = {ATTENDANCE_RECORD: "an attendance record", COMPLETION_RECORD: "a completion record"}
+_NEVER_PUBLISHED = {
+    ATTENDANCE_RECORD: "an attendance record",
+    COMPLETION_RECORD: "a completion record",
+    DOOR_CHECK: "a door check-in or check-out",
+}
 _WRAPS = (GIFT_WRAP, GIFT_WRAP_EPHEMERAL)
 _SHORTEST_TEXT = 4  # shorter titles match too much ordinary text to mean anything
 

@@ -31,7 +31,7 @@ _LEARNER_KINDS = frozenset(
 _ABOUT_LEARNER_KINDS = frozenset(
     {kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD, kinds.WAITING_ROOM_DECISION, kinds.BADGE_AWARD}
 )
-_TEXT_TAGS = ("title", "name", "summary", "room", "description")
+_TEXT_TAGS = ("title", "name", "summary", "room", "description", "location", "service", "streaming", "endpoint", "r")
 _SHORTEST_DESCRIPTION = 12
 _PAGE = 5000
 _FILTERS_PER_REQ = 10
