@@ -70,6 +70,11 @@ def raw_verify(events: list) -> tuple[float, float]:
     return len(events) / (time.perf_counter() - start), len(events) / (time.process_time() - cpu_start)
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_of(pid: int) -> float:
     """CPU seconds used so far by a process, its threads and its waited-for children, and by
     its live children (the store's verifier process)."""
@@ -171,9 +176,9 @@ async def main() -> None:
     # (path, events/s, events per CPU-second of the side doing the work, server CPU s, client CPU s)
     bound, bound_cpu = raw_verify(events)
     rows: list[tuple[str, float, float, float | None, float | None]] = [("raw verify", bound, bound_cpu, None, None)]
-    started = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    started = time.process_time() + children_cpu()
     rate = await store_direct(events, work)  # closed at its end: its verifier process is waited for and counted
-    used = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - started
+    used = time.process_time() + children_cpu() - started
     rows.append(("store add_many", rate, n / used, None, None))
     rate, server_cpu, client_cpu = await our_endpoint(events, work, args.in_flight)
     rows.append(("our endpoint", rate, n / server_cpu, server_cpu, client_cpu))
