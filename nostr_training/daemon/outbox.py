@@ -392,16 +392,16 @@ class Outbox:
         """
         now = self.clock.now()
         results: dict[str, Submission | NostrTrainingError] = {}
-        fresh: list[Event] = []
+        fresh: dict[str, Event] = {}
         for event in events:
             refusal = publish_refusal(event, now)
             if refusal is not None:
                 results[event.id] = MalformedEvent(refusal, event_id=event.id)
-            elif event.id not in {e.id for e in fresh}:
-                fresh.append(event)
-        plans = await self._plan(fresh, fetch=False) if fresh else {}
+            else:
+                fresh.setdefault(event.id, event)
+        plans = await self._plan(list(fresh.values()), fetch=False) if fresh else {}
         items = []
-        for event in fresh:
+        for event in fresh.values():
             planned = plans[event.id]
             targets: list[OutboxTarget | str] = [*planned.relays, *([LOOKUP] if planned.unresolved else [])]
             refused = tuple((OutboxTarget.recipient(p), reason) for p, reason in planned.refusals)
