@@ -38,6 +38,10 @@ class Secrets:
     public_addresses: frozenset[str] = frozenset()
     """Public items the user knows: an event about them alone may name a learner (a public
     lesson's waiting-room decision, a public certificate's award)."""
+    people: frozenset[str] | None = None
+    """Whose events can leak: the user, the hosts and the learners of their private items. An
+    event by anyone else (a note that happens to quote a title, another school's records) is
+    not checked; None checks every author."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ def find_leaks(events: Iterable[Event], secrets: Secrets) -> list[Leak]:
     texts = {t: what for t, what in secrets.texts.items() if len(t) >= _SHORTEST_TEXT}
     leaks = []
     for event in events:
+        if secrets.people is not None and event.pubkey not in secrets.people and event.kind not in _WRAPS:
+            continue
         if event.kind in _NEVER_PUBLISHED:
             leaks.append(Leak(event.id, event.kind, event.pubkey, f"{_NEVER_PUBLISHED[event.kind]} in the clear"))
             continue
