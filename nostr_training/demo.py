@@ -839,7 +839,7 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
         if options.keep:
             _owner_only(work)
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            await _remove(work)
     summary.seconds = time.monotonic() - started
     summary.daemon_seconds = room.clock.now() - room.began
     if options.keep:
@@ -879,6 +879,16 @@ def _owner_only(work: Path) -> None:
         if path.is_symlink():
             continue
         path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+async def _remove(work: Path) -> None:
+    """Remove the run's directory; a store being opened when the run was stopped may create its
+    file a moment after the first pass, so look again."""
+    for _ in range(20):
+        shutil.rmtree(work, ignore_errors=True)
+        await asyncio.sleep(0.05)
+        if not work.exists():
+            return
 
 
 async def _reachable(url: str) -> None:
