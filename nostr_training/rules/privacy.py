@@ -4,7 +4,7 @@ An outsider holds no key of ours: they read every event a relay serves. For a pr
 or lesson that must show nothing but envelopes (32678) and gift wraps: no title, description
 or address of a private item, no learner of one named anywhere except the ``p`` of a gift wrap
 (which is how a wrap reaches its recipient) or an event about public items only, and no
-attendance or completion record at all, for any lesson. ``find_leaks`` is a pure function of (events, secrets).
+attendance or completion record or door check at all, for any lesson. ``find_leaks`` is a pure function of (events, secrets).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..event import Event
-from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
+from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, DOOR_CHECK, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
 
 __all__ = ["Secrets", "Leak", "find_leaks"]
 
-_NEVER_PUBLISHED = {ATTENDANCE_RECORD: "an attendance record", COMPLETION_RECORD: "a completion record"}
+_NEVER_PUBLISHED = {
+    ATTENDANCE_RECORD: "an attendance record", COMPLETION_RECORD: "a completion record", DOOR_CHECK: "a door check",
+}
 _WRAPS = (GIFT_WRAP, GIFT_WRAP_EPHEMERAL)
 _SHORTEST_TEXT = 4  # shorter titles match too much ordinary text to mean anything
 
