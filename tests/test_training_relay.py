@@ -2,7 +2,8 @@
 daemons in-process on ManualClock and the CLI run in-process: an issuer's daemon turns door
 check-ins into attendance, completion and one certificate (still one after a restart); the
 exported file verifies on a machine that never saw the relay, and each forgery gets its own exit
-code; door checks made with the relay down arrive once it is back."""
+code; door checks made with the relay down reach the learner (gift-wrapped, never published)
+once it is back."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from nostr_training.daemon.relays import RelayPool
 from nostr_training.event import Event, EventTemplate, coordinate, sign_event, verify_event
 from nostr_training.filters import Filter
 from nostr_training.keys import Keys, save_key_file
+from nostr_training.kinds.private import parse_record_delivery
+from nostr_training.nips.nip17 import inbox_relays_template
 from nostr_training.nips.nip19 import npub_encode
+from nostr_training.nips.nip59 import unwrap
 from nostr_training.services.events import create_training_event
 from nostr_training.signer import LocalSigner
-from nostr_training.store.base import OutboxState
 
 from relay_servers import restartable_rust_relay, rust_relay  # noqa: F401  (fixtures)
 
@@ -199,7 +202,9 @@ async def test_the_issuers_daemon_certifies_once_and_anyone_verifies_the_file_of
         await daemon.stop()
 
 
-async def test_door_checks_made_with_the_relay_down_arrive_once_it_is_back(home, restartable_rust_relay):
+async def test_door_checks_made_with_the_relay_down_reach_the_learner_once_it_is_back(home, restartable_rust_relay):
+    """A door check is never published (issue 15): the relay carries only a gift wrap to the
+    learner, holding the host-signed checks, which verify on their own."""
     relay = restartable_rust_relay
     host, learner = Keys.generate(), Keys.generate()
     save_key_file(home / "key.ncryptsec", host, "correct horse", log_n=4)
@@ -213,6 +218,8 @@ async def test_door_checks_made_with_the_relay_down_arrive_once_it_is_back(home,
             daemon.services, d="door", title="Door test", start=start, end=start + 3600, location="Hall C",
             course=coordinate(kinds.COURSE, host.public_key, "c"),
         )
+        # The learner's inbox relays (10050), as the host's daemon saw them before the door.
+        await daemon.store.add(sign_event(inbox_relays_template([relay.url], created_at=clock.now()), learner.secret))
     finally:
         await daemon.stop()
     relay.stop()
@@ -229,13 +236,26 @@ async def test_door_checks_made_with_the_relay_down_arrive_once_it_is_back(home,
     try:
         async def delivered() -> bool:
             await clock.advance(600)
-            entries = [e for i in ids for e in await daemon.store.outbox_entries(i)]
-            return bool(entries) and all(e.state is OutboxState.DELIVERED for e in entries)
+            return await daemon.store.outbox_depth() == 0
 
         await eventually(delivered, tries=200, delay=0.1)
-        found = await on_relay(relay.url, [Filter(ids=frozenset(ids))])
-        assert sorted(e.id for e in found) == sorted(ids)
-        assert {kinds.parse_door_check(e).action.value for e in found} == {"check_in", "check_out"}
+        assert await on_relay(relay.url, [Filter(kinds=frozenset({kinds.DOOR_CHECK}))]) == []
+        assert await on_relay(relay.url, [Filter(ids=frozenset(ids))]) == []
+        wraps = await on_relay(relay.url, [Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({learner.public_key})})])
+        held = []
+        for wrap in wraps:
+            delivery = parse_record_delivery((await unwrap(wrap, LocalSigner(learner))).rumor)
+            assert delivery.author == host.public_key and delivery.subject == lesson.address
+            held += [verify_event(e) for e in delivery.events]
+        checks = [e for e in held if e.kind == kinds.DOOR_CHECK]
+        assert sorted(e.id for e in checks) == sorted(ids)  # one delivery per check: two wraps
+        assert {kinds.parse_door_check(e).action.value for e in checks} == {"check_in", "check_out"}
+        # The lesson has ended: the daemon turned the kept checks into the learner's record (third wrap).
+        [record] = [kinds.parse_attendance_record(e) for e in held if e.kind == kinds.ATTENDANCE_RECORD]
+        assert len(wraps) == 3 and record.learner == learner.public_key and sorted(record.evidence) == sorted(ids)
+        # The host keeps its own checks privately: the door's attendance is still counted.
+        kept = await daemon.store.query([Filter(kinds=frozenset({kinds.DOOR_CHECK}))], include_private=True)
+        assert sorted(e.id for e in kept) == sorted(ids)
     finally:
         await daemon.stop()
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "attendance": ("live", "attendance", "Attendance per learner: the host's records, or the time so far; your own proof."),
     "join": ("live", "join", 'Ask to join (or rejoin) a live lesson; prints the link once you are admitted and hold the key.'),
     "leave": ("live", "leave", "Leave a live lesson (the host's daemon rekeys for those who stay)."),
+    "presence": ("live", "presence", "Say you are in LESSON's room now (NIP-53 presence), e.g. to raise your hand."),
     "cert": ("cert", "cert", "Certificates: issued by the course's issuer, verified by anyone, offline."),
     "crm": ("crm", "crm", "Contacts, linked to Nostr identities, and the training they hold."),
     "audit": ("audit", "audit", "Read your relays as a stranger would and report anything private they show."),

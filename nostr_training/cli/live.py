@@ -1,5 +1,5 @@
 """Live training from the command line: ``course``, ``lesson``, ``session``, ``room``,
-``attendance``, ``join`` and ``leave``.
+``attendance``, ``join``, ``leave`` and ``presence``.
 
 Each command runs one operation of ``daemon.routes_live.OPERATIONS``: through the running
 daemon's control API, or without a daemon in an offline context on the data dir (the same
@@ -684,7 +684,28 @@ def leave(lesson_ref: str, data_dir: str | None, key_file: str | None, as_json: 
         click.echo(f"left {lesson_ref}")
 
 
+@click.command("presence")
+@click.argument("lesson_ref", metavar="LESSON")
+@click.option("--hand/--no-hand", "hand", default=False, help="Raise your hand (--hand) or lower it.")
+@_common
+def presence(lesson_ref: str, hand: bool, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+    """Say you are in LESSON's room now (NIP-53 presence), e.g. to raise your hand.
+
+    A running daemon already says so every minute while you are in a live session; this sends
+    one now. A private lesson's presence goes to its host only, in a gift wrap.
+
+    \b
+    Example:
+      nostr-training presence intro --hand
+    """
+    answer = call(data_dir, key_file, "presence", {"lesson": lesson_ref, "hand": hand})
+    if as_json:
+        emit(answer)
+    else:
+        click.echo(f"present in {lesson_ref}" + (", hand raised" if hand else ""))
+
+
 def register(cli: click.Group) -> None:
-    for command in (course, lesson, session, room, attendance, join, leave):
+    for command in (course, lesson, session, room, attendance, join, leave, presence):
         cli.add_command(command)
 

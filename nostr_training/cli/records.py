@@ -78,6 +78,7 @@ def attendance_verify(file: click.utils.LazyFile, as_json: bool) -> int:
             ("complete", "yes" if check.complete else ("no" if check.valid else None)),
             ("completed", datetime.fromtimestamp(check.completed_at).astimezone().strftime("%Y-%m-%d %H:%M %Z")
              if check.completed_at else None),
+            ("door", f"{check.door_checks} check(s) by the host" if check.door_checks else None),
         ]
         for name, value in rows:
             if value is not None:

@@ -1,6 +1,6 @@
 """The issuer's and host's training bookkeeping, every few minutes of daemon time:
 
-1. door checks (8316) the user signed become attendance records (31930) and, when the lesson's
+1. door checks (8316) the user signed (kept privately, each handed to its learner) become attendance records (31930) and, when the lesson's
    rule is met, lesson completion records (31931), once the lesson has ended: never published,
    each learner is handed their own in a record delivery (8317);
 2. learners' RSVPs to the user's events become enrolments (``services.events``);
@@ -86,7 +86,8 @@ class TrainingRecords(PeriodicComponent):
         assert self.daemon is not None
         ctx, me = self.daemon.services, self.daemon.me
         checks = []
-        for event in await ctx.store.query([Filter(kinds=frozenset({DOOR_CHECK}), authors=frozenset({me}))], now=now):
+        door = [Filter(kinds=frozenset({DOOR_CHECK}), authors=frozenset({me}))]
+        for event in await ctx.store.query(door, now=now, include_private=True):  # kept, never published
             try:
                 checks.append(parse_door_check(event))
             except MalformedEvent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .components import Component
 from .config import DaemonConfig
 from .live import live_component
+from .presence import PresenceHeartbeat
 from .private_inbox import PrivateInbox
 from .routes_media import SfuStatus
 
@@ -21,4 +22,5 @@ def hosted_components(config: DaemonConfig) -> list[Component]:
     components.append(SfuStatus())
     components.append(live_component(config))
     components.append(PrivateInbox())
+    components.append(PresenceHeartbeat())
     return components

@@ -240,6 +240,12 @@ async def lesson_invite(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     return {**invited.to_dict(), "signed_by": await _signed_by(ctx)}
 
 
+async def presence(ctx: ServiceContext, body: dict[str, Any]) -> Any:
+    return {"lesson": body.get("lesson"), "hand": _flag(body, "hand", False),
+            "event": await live.announce_presence(ctx, _text(body, "lesson"), hand_raised=_flag(body, "hand", False)),
+            "signed_by": await _signed_by(ctx)}
+
+
 OPERATIONS: dict[str, Operation] = {
     "course/create": course_create, "course/list": course_list, "course/show": course_show,
     "course/invite": course_invite, "lesson/invite": lesson_invite,
@@ -248,10 +254,11 @@ OPERATIONS: dict[str, Operation] = {
     "session/create": session_create, "session/start": session_start, "session/end": session_end,
     "session/status": session_status, "room/waiting": room_waiting, "room/decide": room_decide,
     "attendance/show": attendance_show, "attendance/track": attendance_track,
-    "join": join, "join-request": join_request, "leave": leave,
+    "join": join, "join-request": join_request, "leave": leave, "presence": presence,
 }
 SIGNING = frozenset({"course/create", "course/invite", "lesson/invite", "lesson/schedule", "lesson/reschedule", "lesson/cancel", "session/create",
-                     "session/start", "session/end", "room/decide", "join", "join-request", "leave"})
+                     "session/start", "session/end", "room/decide", "join", "join-request", "leave",
+                     "presence"})
 """Operations that sign with the user's key."""
 PRIVATE_READS = frozenset({"course/list", "course/show", "lesson/list", "lesson/show", "lesson/status"})
 """Operations that show private items: without a daemon, the CLI fetches and opens the user's

@@ -29,7 +29,7 @@ from ..errors import CryptoError, DecryptionError, EncodingError, InvalidEvent, 
 from ..event import Event, EventTemplate, compute_id, coordinate, parse_coordinate, verify_event
 from ..keys import Keys
 from ..nips import nip19, nip44
-from . import ATTENDANCE_RECORD, COMPLETION_RECORD, DIRECT_MESSAGE, PRIVATE_CALENDAR_ITEM, RECORD_DELIVERY, _wire
+from . import ATTENDANCE_RECORD, COMPLETION_RECORD, DIRECT_MESSAGE, DOOR_CHECK, PRIVATE_CALENDAR_ITEM, RECORD_DELIVERY, _wire
 
 __all__ = [
     "PRIVATE_CALENDAR_ITEM",
@@ -65,10 +65,10 @@ ENVELOPE_ALT = "Private calendar event (encrypted)"
 #: The addressable kinds a private course or lesson publishes only inside an envelope.
 ENVELOPED_KINDS = frozenset({31923, 31924, 30312, 30313, 30009})
 
-#: Kinds never published in the clear, for any lesson: the attendance record (31930) and the
-#: completion record (31931) name a learner and what they attended; the host keeps them and
-#: hands each learner their own in a record delivery (8317).
-NEVER_PUBLISHED_KINDS = frozenset({ATTENDANCE_RECORD, COMPLETION_RECORD})
+#: Kinds never published in the clear, for any lesson: the attendance record (31930), the
+#: completion record (31931) and the door check-in/out (8316) name a learner and what they
+#: attended; the host keeps them and hands each learner their own in a record delivery (8317).
+NEVER_PUBLISHED_KINDS = frozenset({ATTENDANCE_RECORD, COMPLETION_RECORD, DOOR_CHECK})
 
 
 def mark_private(template: EventTemplate) -> EventTemplate:

@@ -4,7 +4,7 @@ An outsider holds no key of ours: they read every event a relay serves. For a pr
 or lesson that must show nothing but envelopes (32678) and gift wraps: no title, description
 or address of a private item, no learner of one named anywhere except the ``p`` of a gift wrap
 (which is how a wrap reaches its recipient) or an event about public items only, and no
-attendance or completion record at all, for any lesson. ``find_leaks`` is a pure function of (events, secrets).
+attendance or completion record or door check at all, for any lesson. ``find_leaks`` is a pure function of (events, secrets).
 """
 
 from __future__ import annotations

@@ -81,6 +81,8 @@ __all__ = [
     "auto_start_at",
     "room_creation_due",
     "next_moment",
+    "PRESENCE_INTERVAL",
+    "presence_due",
     "admission_required",
     "Admission",
     "AdmissionStatus",
@@ -700,6 +702,26 @@ def _joined(ev: SessionEvidence) -> frozenset[str]:
         statuses = _statuses(ev)
         inside = {pk for pk in inside if pk in statuses and statuses[pk].admission is Admission.ADMITTED}
     return frozenset(inside)
+
+
+PRESENCE_INTERVAL = 60
+"""A learner in a live session re-announces presence (10312) this often: within NIP-53's 30-120 s
+and well inside the host's ``heartbeat_grace`` (180 s), so one lost beat does not read as gone."""
+
+
+def presence_due(ev: SessionEvidence, learner: str, now: int, *, interval: int = PRESENCE_INTERVAL,
+                 policy: LivePolicy = LivePolicy()) -> bool:
+    """Whether ``learner``'s daemon announces presence now: the session is live, the learner's
+    latest sign is a join (asked or came back, not left), they are let in where the lesson needs
+    it, and their newest presence in the current room is ``interval`` old or more (or none).
+    Presence is evidence only: attendance still comes from joins and leaves."""
+    if learner in session_hosts(ev.lesson) or session_state(ev, now, policy) is not SessionState.LIVE:
+        return False
+    room = current_room(ev)
+    if room is None or learner not in _joined(ev):
+        return False
+    beats = [p.created_at for p in ev.presences if p.author == learner and p.room == room.coordinate]
+    return not beats or now - max(beats) >= interval
 
 
 # Attendance -----------------------------------------------------------------------------------

@@ -12,9 +12,11 @@ the enrolment: ``sync_event_rsvp_to_training`` writes it to the action log (acti
 its linked events. Given the host's own pubkey it signs the host's lesson RSVP; given another
 pubkey (a phone answer at the door) it records the host's enrolment of them, marked as such.
 
-Door checks are 8316s signed by the host at the door; they are committed to the outbox with an
-action key per (lesson, learner, action, moment), so a check typed twice counts once, and one made
-with the relay down is delivered when it comes back.
+Door checks are 8316s signed by the host at the door. A check names a learner and where they
+were, so it is never published (issue 15, "attendance ... never published in the clear"): the host
+keeps it as a private event and hands it to that learner in a record delivery (8317, gift-wrapped)
+committed to the outbox with an action key per (lesson, learner, action, moment), so a check typed
+twice counts once, and one made with the relay down reaches the learner when it comes back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..event import Event, parse_coordinate
 from ..filters import Filter
 from ..kinds import (
     DATE_EVENT,
+    DOOR_CHECK,
     LESSON,
     Lesson,
     RsvpStatus,
@@ -43,9 +46,10 @@ from ..kinds import (
 from ..kinds.training_events import DoorAction, TrainingLink
 from ..nips.nip19 import pubkey_from_text
 from ..rules.events import lesson_rsvp, rsvp_sync
-from ..store.base import ActionRecord, AddOutcome, Store
+from ..store.base import ActionRecord, Store
 from .context import ServiceContext
 from .follows import course_coordinate
+from .private import deliver_records
 
 __all__ = [
     "ENROLMENT_ACTION",
@@ -243,7 +247,8 @@ async def event_rsvps(store: Store, coord: str, now: int) -> list[tuple[Event, A
 async def track_event_attendance(
     ctx: ServiceContext, event: str, pubkey: str, check_in: int | None, check_out: int | None = None
 ) -> list[str]:
-    """Host-signed door checks (8316) for ``pubkey`` at the event's lesson; the ids committed."""
+    """Host-signed door checks (8316) for ``pubkey`` at the event's lesson, kept privately and
+    delivered to that learner (never published); the ids of the checks signed now."""
     now = ctx.clock.now()
     link = await event_link(ctx.store, _event_coordinate(event), now)
     if link.lesson is None:
@@ -255,20 +260,22 @@ async def track_event_attendance(
             continue
         if at > now:
             raise MalformedEvent(f"a door check records what happened: {at} is after now ({now})", field="at")
-        key = f"door|{link.lesson}|{pubkey}|{action.value}|{at}"
+        key = f"{DOOR_ACTION}|{link.lesson}|{pubkey}|{action.value}|{at}"
         if await ctx.store.get_action(key) is not None:
             continue
         check = await signer.sign_event(build_door_check(link.lesson, pubkey, action, at=at, created_at=now))
-        submission = await ctx.outbox.submit(
-            check, action=ActionRecord(key, DOOR_ACTION, now, subject=link.lesson, pubkey=pubkey)
-        )
-        if submission.outcome is not AddOutcome.ALREADY_DONE:
+        delivery = await deliver_records(ctx, [check], subject=link.lesson, recipient=pubkey, once=key)
+        if delivery.sent:
             ids.append(check.id)
     return ids
 
 
 async def door_checks(store: Store, lesson: str, now: int) -> list[Any]:
-    found = await store.query([Filter(kinds=frozenset({8316}), tags={"a": frozenset({lesson})})], now=now)
+    """The door checks at ``lesson`` the index holds (private events: the host's own, or the
+    learner's delivered ones)."""
+    found = await store.query(
+        [Filter(kinds=frozenset({DOOR_CHECK}), tags={"a": frozenset({lesson})})], now=now, include_private=True
+    )
     out = []
     for event in found:
         try:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from .. import kinds
-from ..errors import DomainError, MalformedEvent, NostrTrainingError, NotFound
+from ..errors import DomainError, MalformedEvent, NostrTrainingError, NotFound, PrivacyRefused
 from ..event import Event, EventTemplate, coordinate, parse_coordinate
 from ..filters import Filter
 from ..kinds.attendance import AttendanceAction, AttendanceRecord, CompletionRecord
@@ -756,10 +756,20 @@ async def request_join(ctx: ServiceContext, ref: str, *, participant: str | None
 
 async def submit_join_request(ctx: ServiceContext, event: Event, participant: str) -> str:
     """A join request signed elsewhere (a web page), for ``participant``: refused unless its
-    signer is that participant."""
+    signer is that participant. For a private lesson it is never published: when the signer is
+    the daemon's own user it goes to the hosts as the same event unsigned in an ephemeral gift
+    wrap (21059, sealed by the daemon's key, as ``join`` sends it); a wrap for anyone else would
+    need their key to seal it, so that is refused."""
     request = kinds.parse_join_request(event)
     lesson = await resolve_lesson(ctx, request.lesson)
     check_join_request(request, participant, lesson)
+    if lesson.private:
+        if event.pubkey != await _me(ctx):
+            raise PrivacyRefused(
+                f"lesson {lesson.d} is private: a join request reaches its host only gift-wrapped and sealed by the "
+                "learner's own key; join from the learner's own daemon (its web page or 'join')"
+            )
+        return await _to_hosts(ctx, lesson, event.template(), ephemeral=True)
     reports = await publish_events(ctx, [event], check_lessons=False, wait=ctx.config.publish_timeout)
     if not reports[0].accepted:
         raise DomainError(f"not published: {reports[0].error}")

@@ -3,9 +3,11 @@
 Attendance (31930) and completion (31931) records are never published (docs/protocol.md
 "Attendance record"): the host hands each learner their own in a record delivery (8317, in a
 gift wrap). ``attendance_proof`` reads what the inbox indexed and returns the host-signed records
-as a JSON list of events, the learner's proof; ``check_attendance_proof`` checks such a list with
-no network and no index (signatures, strict parse, one learner, one lesson, one host), as
-``cert verify`` checks a certificate bundle.
+as a JSON list of events, the learner's proof, with the host's door checks (8316, delivered the
+same way) the record names as its evidence, for an in-person lesson; ``check_attendance_proof``
+checks such a list with no network and no index (signatures, strict parse, one learner, one
+lesson, one host, every door check named by the record), as ``cert verify`` checks a certificate
+bundle.
 
 ``refresh_inbox`` is what a command without a daemon does before reading: fetch the user's gift
 wraps from their relays (configured and NIP-17 inbox relays) with the command's short-lived pool,
@@ -24,6 +26,7 @@ from ..errors import InvalidEvent, MalformedEvent, NotFound
 from ..event import Event, parse_coordinate, verify_event
 from ..filters import Filter
 from ..kinds.attendance import AttendanceRecord, CompletionRecord
+from ..kinds.training_events import DoorCheck
 from ..nips.nip17 import parse_inbox_relays
 from ..rules.rooms import session_hosts
 from .context import ServiceContext
@@ -65,10 +68,12 @@ class AttendanceProof:
     lesson: str
     attendance: Event
     completion: Event | None = None
+    door_checks: tuple[Event, ...] = ()
+    """The host's door checks the attendance record names as its evidence (in-person lessons)."""
 
     @property
     def events(self) -> list[Event]:
-        return [self.attendance] + ([self.completion] if self.completion is not None else [])
+        return [self.attendance] + ([self.completion] if self.completion is not None else []) + list(self.door_checks)
 
     def to_json(self) -> str:
         """The proof file: a JSON list of the signed events, as a record delivery holds them."""
@@ -104,7 +109,7 @@ async def attendance_proof(ctx: ServiceContext, ref: str) -> AttendanceProof:
         if kind != kinds.LESSON:
             raise
         coord, hosts = ref, {author}
-    wanted = Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD}),
+    wanted = Filter(kinds=frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD, kinds.DOOR_CHECK}),
                     tags={"a": frozenset({coord}), "p": frozenset({me})})
     events = await ctx.store.query([wanted], now=ctx.clock.now(), include_private=True)
     attendance = _newest_signed(events, kinds.ATTENDANCE_RECORD, hosts, me, kinds.parse_attendance_record)
@@ -114,7 +119,11 @@ async def attendance_proof(ctx: ServiceContext, ref: str) -> AttendanceProof:
             "privately once the session has ended; it needs your NIP-17 inbox relays, kind 10050)"
         )
     completion = _newest_signed(events, kinds.COMPLETION_RECORD, hosts, me, kinds.parse_completion_record)
-    return AttendanceProof(coord, attendance, completion)
+    evidence = set(kinds.parse_attendance_record(attendance).evidence)
+    checks = {e.id: e for e in events if e.kind == kinds.DOOR_CHECK and e.id in evidence and e.sig is not None
+              and e.pubkey == attendance.pubkey}
+    door = tuple(sorted(checks.values(), key=lambda e: (e.created_at, e.id)))
+    return AttendanceProof(coord, attendance, completion, door)
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,8 @@ class ProofCheck:
     met: bool | None = None
     complete: bool = False
     completed_at: int | None = None
+    door_checks: int = 0
+    """How many of the host's door checks the proof holds (each named by the record)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -157,14 +168,17 @@ def check_attendance_proof(text: str) -> ProofCheck:
         return ProofCheck(False, f"an event does not verify: {exc}")
     records: list[AttendanceRecord] = []
     completions: list[CompletionRecord] = []
+    door: list[DoorCheck] = []
     try:
         for event in events:
             if event.kind == kinds.ATTENDANCE_RECORD:
                 records.append(kinds.parse_attendance_record(event))
             elif event.kind == kinds.COMPLETION_RECORD:
                 completions.append(kinds.parse_completion_record(event))
+            elif event.kind == kinds.DOOR_CHECK:
+                door.append(kinds.parse_door_check(event))
             else:
-                return ProofCheck(False, f"kind {event.kind} is not an attendance or completion record")
+                return ProofCheck(False, f"kind {event.kind} is not an attendance or completion record or a door check")
     except MalformedEvent as exc:
         return ProofCheck(False, f"malformed record: {exc}")
     if len(records) != 1:
@@ -186,8 +200,13 @@ def check_attendance_proof(text: str) -> ProofCheck:
         # address can vouch for who attended it.
         return ProofCheck(False, f"signed by {record.author[:16]}, not by the lesson's author {lesson_author[:16]}",
                           **known)
+    for check in door:
+        if (check.lesson, check.learner, check.author) != (record.lesson, record.learner, record.author):
+            return ProofCheck(False, "a door check is about another lesson, learner or host", **known)
+        if check.event_id not in record.evidence:
+            return ProofCheck(False, "a door check the attendance record does not name as evidence", **known)
     return ProofCheck(True, "signed by the lesson's host", **known, complete=completion is not None,
-                      completed_at=completion.completed_at if completion is not None else None)
+                      completed_at=completion.completed_at if completion is not None else None, door_checks=len(door))
 
 
 # Operations: the same calls for the CLI without a daemon and for the control API ----------------

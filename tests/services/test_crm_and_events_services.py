@@ -6,7 +6,8 @@ import pytest
 
 from nostr_training import kinds
 from nostr_training.clock import ManualClock
-from nostr_training.errors import ContactError, MalformedEvent
+from nostr_training.errors import ContactError, MalformedEvent, PrivacyRefused
+from nostr_training.filters import Filter
 from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.rules.certification import CertificateStatus
@@ -129,6 +130,13 @@ async def test_a_door_check_is_counted_once_and_never_dated_in_the_future(clock)
     assert len(first) == 2 and again == []
     checks = await training_events.door_checks(host_ctx.store, lesson, clock.now())
     assert sorted((c.action.value, c.at) for c in checks) == [("check_in", clock.now() - 600), ("check_out", clock.now() - 60)]
+    # Never published (issue 15): the host keeps them, the learner gets one gift wrap per check.
+    assert await host_ctx.store.query([Filter(kinds=frozenset({kinds.DOOR_CHECK}))]) == []
+    queued = {e.kind for e in await host_ctx.store.outbox_entries()}
+    wraps = await host_ctx.store.query([Filter(kinds=frozenset({kinds.GIFT_WRAP}), tags={"p": frozenset({ana.public_key})})])
+    assert queued == {kinds.GIFT_WRAP} and len(wraps) == 2
+    with pytest.raises(PrivacyRefused):
+        await host_ctx.outbox.submit(await host_ctx.store.get(first[0]))
     with pytest.raises(MalformedEvent, match="after now"):
         await training_events.track_event_attendance(host_ctx, lesson, ana.public_key, clock.now() + 60)
 

@@ -38,6 +38,30 @@ def completion(host: Keys, learner: Keys, lesson: str, cites: str, *, at: int = 
     return sign_event(kinds.build_completion_record(record, created_at=at), host.secret)
 
 
+def door_check(host: Keys, learner: Keys, lesson: str, action: str, at: int) -> Event:
+    return sign_event(kinds.build_door_check(lesson, learner.public_key, action, at=at, created_at=T), host.secret)
+
+
+def door_attendance(host: Keys, learner: Keys, lesson: str, checks: list[Event]) -> Event:
+    """The host daemon's record of a door: 45 minutes, the checks' ids as its evidence."""
+    record = kinds.AttendanceRecord(author=host.public_key, lesson=lesson, learner=learner.public_key,
+                                    total_seconds=45 * MIN, join_count=1, intervals=((T - 45 * MIN, T),),
+                                    rule="at least 30 minutes", met=True, created_at=T, required_seconds=30 * MIN,
+                                    evidence=tuple(sorted(c.id for c in checks)))
+    return sign_event(kinds.build_attendance_record(record, created_at=T), host.secret)
+
+
+async def _host_and_learner(clock):
+    """The school's issuer hosting its first lesson and Ana (Bo beside her), both indexes synced."""
+    world = school()
+    host, ana, bo = world.issuer, world.learners[0], world.learners[1]
+    hosting, ana_ctx = await context(host, clock), await context(ana, clock)
+    for event in world.events:
+        await hosting.store.add(event)
+        await ana_ctx.store.add(event)
+    return host, ana, bo, hosting, ana_ctx, world.lessons[0].coordinate
+
+
 async def handed_over(sender, receiver) -> None:
     """What the receiver's relays would hand over: every gift wrap the sender queued for them."""
     me = await receiver.require_signer().get_public_key()
@@ -49,12 +73,16 @@ async def handed_over(sender, receiver) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(pk.NEVER_PUBLISHED_KINDS))
-async def test_attendance_and_completion_records_of_a_public_lesson_are_refused_by_the_outbox(clock, kind):
+async def test_attendance_and_completion_records_and_door_checks_of_a_public_lesson_are_refused_by_the_outbox(clock, kind):
     world = school()
     ctx = await context(world.issuer, clock)
     lesson, learner = world.lessons[0].coordinate, world.learners[0]
     record = attendance(world.issuer, learner, lesson, 45, met=True)
-    event = record if kind == kinds.ATTENDANCE_RECORD else completion(world.issuer, learner, lesson, record.id)
+    event = {
+        kinds.ATTENDANCE_RECORD: record,
+        kinds.COMPLETION_RECORD: completion(world.issuer, learner, lesson, record.id),
+        kinds.DOOR_CHECK: door_check(world.issuer, learner, lesson, "check_in", T - 45 * MIN),
+    }[kind]
     assert pk.publication_refusal(event, frozenset()) is not None
     with pytest.raises(PrivacyRefused, match="record delivery"):
         await ctx.outbox.submit(event)
@@ -63,13 +91,7 @@ async def test_attendance_and_completion_records_of_a_public_lesson_are_refused_
 
 
 async def test_a_learner_holds_a_proof_of_their_own_attendance_that_verifies_offline(clock):
-    world = school()
-    host, ana, bo = world.issuer, world.learners[0], world.learners[1]
-    hosting, ana_ctx = await context(host, clock), await context(ana, clock)
-    for event in world.events:
-        await hosting.store.add(event)
-        await ana_ctx.store.add(event)
-    lesson = world.lessons[0].coordinate
+    host, ana, bo, hosting, ana_ctx, lesson = await _host_and_learner(clock)
     with pytest.raises(NotFound, match="no attendance record from its host"):
         await records.attendance_proof(ana_ctx, lesson)
     ana_record = attendance(host, ana, lesson, 45, met=True)
@@ -87,6 +109,30 @@ async def test_a_learner_holds_a_proof_of_their_own_attendance_that_verifies_off
     assert check.valid and (check.lesson, check.learner, check.host) == (lesson, ana.public_key, host.public_key)
     assert check.minutes == 45 and check.met and check.complete and check.completed_at == T
     assert await ana_ctx.store.get(bo_record.id) is None  # Bo's record went to Bo alone
+
+
+async def test_a_proof_of_an_in_person_lesson_holds_the_door_checks_its_record_names(clock):
+    host, ana, bo, hosting, ana_ctx, lesson = await _host_and_learner(clock)
+    checks = [door_check(host, ana, lesson, "check_in", T - 45 * MIN), door_check(host, ana, lesson, "check_out", T)]
+    for check in checks:  # as services.events.track_event_attendance hands each one over
+        await private.deliver_records(hosting, [check], subject=lesson, recipient=ana.public_key, once=f"door-check|{check.id}")
+    stray = door_check(host, ana, lesson, "check_in", T - 5 * MIN)  # a check the record does not name
+    record = door_attendance(host, ana, lesson, checks)
+    await private.deliver_records(hosting, [stray], subject=lesson, recipient=ana.public_key, once="door-check|stray")
+    await private.deliver_records(hosting, [record], subject=lesson, recipient=ana.public_key, once="a|1")
+    await handed_over(hosting, ana_ctx)
+
+    proof = await records.attendance_proof(ana_ctx, lesson)
+    assert proof.events[0].id == record.id and sorted(e.id for e in proof.events[1:]) == sorted(c.id for c in checks)
+    check = records.check_attendance_proof(proof.to_json())
+    assert check.valid and check.door_checks == 2 and check.minutes == 45, check.reason
+
+    good = json.loads(proof.to_json())
+    bo_check = door_check(host, bo, lesson, "check_in", T - 45 * MIN)
+    by_someone_else = door_check(Keys.generate(), ana, lesson, "check_in", T - 45 * MIN)
+    for name, extra in {"not named": stray, "another learner": bo_check, "another host": by_someone_else}.items():
+        verdict = records.check_attendance_proof(json.dumps(good + [extra.to_dict()]))
+        assert not verdict.valid and "door check" in verdict.reason, name
 
 
 def test_a_proof_that_was_edited_or_is_not_a_hosts_record_does_not_verify():
