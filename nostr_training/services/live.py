@@ -302,13 +302,10 @@ async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> t
 
 
 async def view_key_item(ctx: ServiceContext, lesson: Lesson) -> str:
-    """Whose view key opens a private lesson's room, meeting and revisions: its course's when the
-    course is private (one invitation per course), else the lesson's own."""
-    if lesson.course:
-        course = await ctx.store.course(lesson.course, now=ctx.clock.now())
-        if course is not None and course.private:
-            return course.coordinate
-    return lesson.coordinate
+    """Whose view key opens a private lesson's room, meeting and revisions: the same item as for
+    its scheduling (``private_training.view_key_item``: its course), so invitees hold it even on
+    a machine that has not indexed the course."""
+    return private_training.view_key_item(lesson)
 
 
 async def _publish_session(ctx: ServiceContext, lesson: Lesson,
