@@ -28,6 +28,8 @@ import io
 import json
 import logging
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -42,11 +44,16 @@ from typing import Any, Callable
 
 from .clock import ManualClock, SystemClock
 
-__all__ = ["DemoFailed", "DemoOptions", "DemoSummary", "LearnerSummary", "run_demo", "main"]
+__all__ = ["DemoFailed", "DemoOptions", "DemoStopped", "DemoSummary", "LearnerSummary", "Progress", "run_demo", "main"]
 
 PASSWORD = "demo password"
 MINUTE, HOUR = 60, 3600
 REMINDER_STEP = 600
+#: How a reminder reads in the summary table (``--json`` keeps the wire names).
+REMINDER_LABELS = {
+    "scheduled": "scheduled", "24h": "24 h before", "1h": "1 h before", "starting": "starting",
+    "recording_ready": "recording ready", "changed": "changed", "promoted": "seat opened", "cancelled": "cancelled",
+}
 #: Learners' names in the story, in the order they answer.
 LEARNERS = ("ada", "bo")
 
@@ -55,6 +62,15 @@ Invoke = Callable[[list[str]], "tuple[int, str, str]"]
 
 class DemoFailed(Exception):
     """A step did not give the answer it should have."""
+
+
+class DemoStopped(DemoFailed):
+    """A signal (SIGTERM, SIGHUP) stopped the run; the relay and daemons were stopped and the
+    temporary files removed before this was raised."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}: the relay and daemons are stopped")
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,8 @@ class DemoSummary:
     """What a stranger's read of the relays found (``nostr-training audit --json``)."""
     kept: str | None = None
     seconds: float = 0.0
+    daemon_seconds: int = 0
+    """How far the demo moved the daemons' clock."""
 
     @property
     def ok(self) -> bool:
@@ -121,6 +139,7 @@ class DemoSummary:
             "learners": [learner.to_dict() for learner in self.learners],
             "certificate_verified_offline": self.certificate_verified_offline,
             "outsider": self.outsider, "kept": self.kept, "seconds": round(self.seconds, 1),
+            "daemon_seconds": self.daemon_seconds,
         }
 
 
@@ -130,14 +149,30 @@ class Progress:
     def __init__(self, out: Any, *, tty: bool, quiet: bool) -> None:
         self.out, self.tty, self.quiet, self.step = out, tty, quiet, 0
         self.started = time.monotonic()
+        self._current = ""
 
     def begin(self, text: str) -> None:
         self.step += 1
+        self._current = text
+        self._rewrite("")
+
+    def tick(self, text: str) -> None:
+        """Show ``text`` (the demo clock's time) on a terminal's step line while the step runs,
+        so a long step visibly moves; plain output has only the finished steps."""
+        self._rewrite(text)
+
+    def interrupted(self) -> None:
+        """End a half-written terminal line, so what follows starts on its own line."""
+        if self.tty and not self.quiet and self._current:
+            self.out.write("\n")
+            self.out.flush()
+
+    def _rewrite(self, text: str) -> None:
         if self.tty and not self.quiet:
             width = shutil.get_terminal_size().columns - 1  # one screen line, so \r rewrites all of it
-            self.out.write("\r\033[K" + f"  [{self.step:2}] {text} ..."[:width])
+            line = f"  [{self.step:2}] {self._current} ..." + (f" {text}" if text else "")
+            self.out.write("\r\033[K" + line[:width])
             self.out.flush()
-        self._current = text
 
     def done(self, detail: str = "") -> None:
         if self.quiet:
@@ -149,6 +184,7 @@ class Progress:
         else:
             self.out.write(line + "\n")
         self.out.flush()
+        self._current = ""
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -196,7 +232,7 @@ class LocalRelay:
         self.port = _free_port()
         self.log = open(log, "wb")
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "nostr_training.demo", "--serve-relay", str(self.port)],
+            [sys.executable, "-m", "nostr_training.demo", "--serve-relay", str(self.port), "--parent", str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         self.url = f"ws://127.0.0.1:{self.port}"
@@ -298,8 +334,8 @@ class ClassRoom:
         # date is one a relay (judging by its own clock) accepts.
         self.start = now - 2 * HOUR
         self.start -= self.start % REMINDER_STEP
-        t0 = self.start - 26 * HOUR
-        self.clock = ManualClock(t0)
+        self.began = self.start - 26 * HOUR
+        self.clock = ManualClock(self.began)
         self.host = Person("instructor", work / "instructor", invoke)
         self.learners = {name: Person(name, work / name, invoke) for name in LEARNERS}
         self.course = ""
@@ -325,11 +361,16 @@ class ClassRoom:
         """Move the shared clock to ``moment`` in reminder-sized steps; the instructor's daemon
         acts at each."""
         while self.clock.now() < moment:
-            await self.clock.advance(min(REMINDER_STEP, moment - self.clock.now()))
+            await self.advance(min(REMINDER_STEP, moment - self.clock.now()))
             await self.tick(self.host)
 
     async def jump(self, seconds: int) -> None:
+        await self.advance(seconds)
+
+    async def advance(self, seconds: int) -> None:
+        """Move the shared clock, and show its time on the terminal's progress line."""
         await self.clock.advance(seconds)
+        self.progress.tick(f"daemon time {_local(self.clock.now())} UTC")
 
     async def until(self, check: Callable[[], Any], what: str, *, step: int = 5) -> Any:
         """``eventually``, moving the clock a few seconds between looks: a daemon that must plan
@@ -339,7 +380,7 @@ class ClassRoom:
             if asyncio.iscoroutine(value):
                 value = await value
             if not value:
-                await self.clock.advance(step)
+                await self.advance(step)
             return value
 
         return await eventually(moved, what)
@@ -551,7 +592,7 @@ async def run_class(room: ClassRoom, summary: DemoSummary, *, private: bool = Fa
         else:
             certificates[learner.name] = "not issued"
             reasons[learner.name] = str(answer.get("reason", ""))
-    p.done("; ".join(f"{k.capitalize()}: {v} ({reasons[k][:60]})" for k, v in certificates.items()))
+    p.done("; ".join(f"{k.capitalize()}: {v} ({_short_reason(reasons[k])})" for k, v in certificates.items()))
 
     p.begin("certificate verified offline from an exported file, in a fresh data dir")
     verdict = "none"
@@ -611,7 +652,8 @@ async def run_class(room: ClassRoom, summary: DemoSummary, *, private: bool = Fa
     for learner in (ada, bo):
         await eventually(lambda learner=learner: _wraps_delivered(host, learner), f"the instructor's DMs to reach {learner.name}")
     received = {learner.name: await reminders_received(learner, host, lesson_ref) for learner in (ada, bo)}
-    p.done("; ".join(f"{k.capitalize()}: {', '.join(v) or 'none'}" for k, v in received.items()))
+    p.done("; ".join(f"{k.capitalize()}: {', '.join(REMINDER_LABELS.get(r, r) for r in v) or 'none'}"
+                     for k, v in received.items()))
 
     final = await host.cli_json("rsvp", "list", lesson_ref)
     statuses = {r["pubkey"]: r["status"] for r in final["rows"]}
@@ -686,6 +728,13 @@ async def _with_record(person: Person, lesson: str) -> Any:
     return view if view["record"] and (view["completed"] or not view["record"]["met"]) else None
 
 
+def _short_reason(reason: str) -> str:
+    """The gist of a refusal for a progress line: its last clause, without the parenthesised
+    detail (``course x: not complete (missing: ...)`` -> ``not complete``); the summary keeps it whole."""
+    gist = re.sub(r"\s*\(.*\)\s*$", "", reason).rsplit(": ", 1)[-1].strip()
+    return gist or reason[:40]
+
+
 def _name(room: ClassRoom, pubkey: str) -> str:
     for person in room.people:
         if person.pubkey == pubkey:
@@ -697,27 +746,39 @@ def render_summary(summary: DemoSummary) -> str:
     header = ("learner", "rsvp", "attended", "joins", "completed", "certificate", "recording", "reminders received")
     rows = [
         (s.name.capitalize(), s.rsvp, f"{s.attended_minutes:g} of 60 min", str(s.joins), "yes" if s.completed else "no",
-         s.certificate, f"{s.recording_watched_percent} % watched", f"{len(s.reminders)} ({', '.join(s.reminders) or '-'})")
+         s.certificate, f"{s.recording_watched_percent} % watched",
+         f"{len(s.reminders)} ({', '.join(REMINDER_LABELS.get(r, r) for r in s.reminders) or '-'})")
         for s in summary.learners
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["", "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+
+    def row(cells: tuple[str, ...]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    lines = ["", row(header), row(tuple("-" * w for w in widths))]
+    lines += [row(r) for r in rows]
     lines.append("")
-    lines.append(f"certificate verified offline from its file: {summary.certificate_verified_offline}")
+    lines.append(f"certificate verified offline from its file: {summary.certificate_verified_offline or 'not checked'}")
     lines.append("attendance proofs verified offline: "
-                 + ", ".join(f"{s.name.capitalize()} {s.proof_verified_offline}" for s in summary.learners))
+                 + ", ".join(f"{s.name.capitalize()} {s.proof_verified_offline or 'not checked'}" for s in summary.learners))
     if summary.outsider:
         leaks = summary.outsider.get("leaks", [])
         lines.append(f"a stranger reading the relay: {summary.outsider.get('events', 0)} events, "
                      + (f"{len(leaks)} LEAKS: " + "; ".join(leak["why"] for leak in leaks[:3]) if leaks
                         else "nothing private shows"))
-    lines.append(f"{summary.seconds:.1f} s wall time for 27 hours of daemon time")
+    lines.append(f"{summary.seconds:.1f} s wall time for {summary.daemon_seconds / HOUR:.1f} hours of daemon time")
     return "\n".join(lines)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
-    """Run the class; print progress and the summary; leave nothing running."""
+    """Run the class; print progress and the summary; leave nothing running.
+
+    SIGTERM or SIGHUP (``kill PID``, ``timeout``, a closed terminal) cancels the run, so the
+    cleanup below still stops the relay and the daemons and removes the temporary files; then
+    ``DemoStopped`` is raised. A second signal is not caught."""
     out = sys.stdout
     progress = Progress(out, tty=options.tty, quiet=options.as_json)
     started = time.monotonic()
@@ -725,9 +786,13 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
         work = Path(options.keep).expanduser().resolve()
         if work.exists() and any(work.iterdir()):
             raise DemoFailed(f"--keep {work}: the directory is not empty")
-        work.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work.chmod(0o700)  # contacts.csv holds emails; the proofs and keys are the learners'
     else:
         work = Path(tempfile.mkdtemp(prefix="nostr-training-demo-"))
+    stopped_by: list[int] = []
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    watched = _stop_on_signals(loop, task, stopped_by)
     os.environ["NOSTR_TRAINING_PASSWORD"] = PASSWORD
     os.environ.pop("NOSTR_TRAINING_KEY_FILE", None)
     os.environ.pop("NOSTR_TRAINING_HOME", None)
@@ -757,16 +822,26 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
         await blossom.start()
         room.blossom_url = blossom.url
         await run_class(room, summary, private=options.private)
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        progress.interrupted()
+        raise DemoStopped(stopped_by[0]) from None
     finally:
+        for signum in watched:
+            loop.remove_signal_handler(signum)
         if room is not None:
             await room.stop()
         if blossom is not None:
             await blossom.stop()
         if relay is not None:
             relay.stop()
-        if not options.keep:
+        if options.keep:
+            _owner_only(work)
+        else:
             shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.monotonic() - started
+    summary.daemon_seconds = room.clock.now() - room.began
     if options.keep:
         summary.kept = str(work)
     if options.as_json:
@@ -774,9 +849,36 @@ async def run_demo(options: DemoOptions, invoke: Invoke) -> DemoSummary:
     else:
         out.write(render_summary(summary) + "\n")
         if options.keep:
-            out.write(_inspect_hint(work, room) + "\n")
+            out.write(_inspect_hint(work, room.lesson) + "\n")
     out.flush()
     return summary
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, stopped_by: list[int]) -> list[int]:
+    """Cancel ``task`` on the first SIGTERM or SIGHUP (noting which in ``stopped_by``); the
+    signals it could watch (none outside the main thread or without signal support)."""
+    def stop(signum: int) -> None:
+        if not stopped_by and task is not None:
+            stopped_by.append(signum)
+            task.cancel()
+
+    watched = []
+    for signum in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue
+        watched.append(signum)
+    return watched
+
+
+def _owner_only(work: Path) -> None:
+    """A kept class is its owner's alone: directories 0700, files 0600 (the CRM sheet has
+    emails; the proofs, certificates and keys name the learners)."""
+    for path in (work, *work.rglob("*")):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 async def _reachable(url: str) -> None:
@@ -794,30 +896,47 @@ async def _reachable(url: str) -> None:
     writer.close()
 
 
-def _inspect_hint(work: Path, room: ClassRoom | None) -> str:
-    lines = [f"\nThe data dirs are kept in {work} (instructor/, ada/, bo/; the key password is '{PASSWORD}'):",
-             f"  export NOSTR_TRAINING_PASSWORD='{PASSWORD}'"]
-    if room is not None:
-        lines += [
-            f"  nostr-training lesson list --data-dir {work}/instructor",
-            f"  nostr-training attendance show {room.lesson} --data-dir {work}/instructor",
-            f"  nostr-training lesson status {room.lesson} --data-dir {work}/bo",
-            f"  nostr-training cert verify {work}/certificate-bo.json",
-            f"  nostr-training daemon run --data-dir {work}/bo --port 0 &   # Bo's daemon (its relay is gone: it retries)",
-            f"  nostr-training open --data-dir {work}/bo                    # Bo's web view of the class",
-        ]
-    return "\n".join(lines)
+def _cli_command() -> str:
+    """How to run ``nostr-training`` from any shell: the console script beside this interpreter
+    (``./dev run`` does not put .venv/bin on PATH), or the module when there is no script."""
+    script = Path(sys.executable).with_name("nostr-training")
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m nostr_training.cli"
 
 
-async def _serve_relay(port: int) -> None:
+def _inspect_hint(work: Path, lesson: str) -> str:
+    """Shell lines, each runnable as printed, to look at a kept class."""
+    cli, lesson_arg = _cli_command(), shlex.quote(lesson)
+
+    def at(*parts: str) -> str:
+        return shlex.quote(str(work.joinpath(*parts)))
+
+    return "\n".join([
+        f"\nThe data dirs are kept in {work} (instructor/, ada/, bo/; the key password is '{PASSWORD}'):",
+        f"  export NOSTR_TRAINING_PASSWORD='{PASSWORD}'",
+        f"  {cli} lesson list --data-dir {at('instructor')}",
+        f"  {cli} attendance show {lesson_arg} --data-dir {at('instructor')}",
+        f"  {cli} lesson status {lesson_arg} --data-dir {at('bo')}",
+        f"  {cli} cert verify {at('certificate-bo.json')}",
+        f"  {cli} daemon run --data-dir {at('bo')} --port 0 2>{at('bo-daemon.log')} &   # Bo's daemon (its relay is gone: it retries)",
+        f"  {cli} open --data-dir {at('bo')}   # Bo's web view of the class",
+        "  kill %1   # stops Bo's daemon",
+    ])
+
+
+async def _serve_relay(port: int, parent: int) -> None:
     """rust-nostr's relay on 127.0.0.1:PORT, without its 60 EVENTs a minute per connection
-    (the outbox retries a rate-limited event on the daemons' clock, which only the demo moves)."""
+    (the outbox retries a rate-limited event on the daemons' clock, which only the demo moves).
+    It serves while the demo process ``parent`` lives: a demo killed outright (SIGKILL) leaves
+    no relay behind, orphaned and still holding the port."""
     import nostr_sdk
 
     limit = nostr_sdk.RateLimit(max_reqs=500, notes_per_minute=100_000)
     relay = nostr_sdk.LocalRelayBuilder().addr("127.0.0.1").port(port).rate_limit(limit).build()
     await relay.run()
-    await asyncio.Event().wait()
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -826,12 +945,15 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["--serve-relay"]:
         parser = argparse.ArgumentParser(prog="nostr_training.demo")
         parser.add_argument("--serve-relay", type=int, required=True)
-        port = parser.parse_args(args).serve_relay
+        parser.add_argument("--parent", type=int, default=os.getppid())
+        parsed = parser.parse_args(args)
         try:
-            asyncio.run(_serve_relay(port))
+            asyncio.run(_serve_relay(parsed.serve_relay, parsed.parent))
         except KeyboardInterrupt:
             pass
-        return
+        # The relay's own threads do not stop with the event loop: end the process here.
+        sys.stdout.flush()
+        os._exit(0)
     from .cli import main as cli_main
 
     cli_main(["demo", *args])

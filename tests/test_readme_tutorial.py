@@ -53,7 +53,9 @@ def test_the_tutorial_runs_in_order(tmp_path):
     home.mkdir()
     relay = start_rust_relay(tmp_path / "relay", notes_per_minute=100_000)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOSTR_TRAINING_", "XDG_"))}
-    env.update(HOME=str(home), RELAY=relay.url, TZ="UTC", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    scratch = tmp_path / "tmp"  # the tutorial's mktemp dirs land here, not in the machine's TMPDIR
+    scratch.mkdir()
+    env.update(HOME=str(home), RELAY=relay.url, TZ="UTC", TMPDIR=str(scratch), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     shell = subprocess.Popen(["bash", "-c", script], env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
     try:

@@ -10,7 +10,7 @@ from nostr_training.daemon.outbox import Outbox
 from nostr_training.keys import Keys
 from nostr_training.nips.nip59 import unwrap
 from nostr_training.services.context import ServiceContext
-from nostr_training.services.messages import reachability, send_dm
+from nostr_training.services.messages import WRAP_EXPIRATION_JITTER, reachability, send_dm
 from nostr_training.signer import LocalSigner
 from nostr_training.store import ActionRecord
 from nostr_training.store.memory import MemoryStore
@@ -47,3 +47,18 @@ async def test_a_recipient_without_an_inbox_is_reported_unreachable(alice, clock
     sent = await send_dm(ctx, carol.public_key, "hello")
     assert sent.unreachable and "10050" in sent.unreachable
     assert (await reachability(ctx, sent.wrap_id)).startswith("unreachable:")
+
+
+async def test_wraps_of_one_moment_do_not_share_their_public_expiration(alice, bob, clock):
+    """Reminders or room keys of one lesson expire at one moment; their wraps must not all say so
+    in the clear, or a relay groups the lesson's members by it. The rumor keeps the exact time."""
+    store = await MemoryStore.open()
+    ctx = ServiceContext(config=None, store=store, outbox=Outbox(store, FakePool(), clock=clock, default_relays=[INBOX]),  # type: ignore[arg-type]
+                         clock=clock, signer=LocalSigner(alice))
+    await store.add(signed(bob, kinds.DM_RELAYS, tags=[("relay", INBOX)], created_at=clock.now()))
+    ends = clock.now() + 7200
+    wraps = [await store.get((await send_dm(ctx, bob.public_key, f"reminder {n}", expiration=ends)).wrap_id) for n in range(8)]
+    outer = [int(w.tag_value("expiration")) for w in wraps]
+    assert all(ends <= e < ends + WRAP_EXPIRATION_JITTER for e in outer) and len(set(outer)) > 1
+    for wrap in wraps:
+        assert (await unwrap(wrap, LocalSigner(bob))).rumor.tag_value("expiration") == str(ends)

@@ -46,7 +46,8 @@ def demo(keep: str | None, relays: tuple[str, ...], private: bool, as_json: bool
     connection), hands each learner their signed attendance privately and verifies it offline,
     issues a certificate and verifies it offline, publishes and watches the recording, checks a
     CRM requirement, runs a private lesson, and reads the relay as a stranger to show nothing
-    private is there. It ends with a summary per learner and leaves nothing running.
+    private is there. It ends with a summary per learner and leaves nothing running, also
+    when stopped by SIGTERM or SIGHUP.
 
     \b
     Example:
@@ -54,11 +55,15 @@ def demo(keep: str | None, relays: tuple[str, ...], private: bool, as_json: bool
       nostr-training demo --keep /tmp/class --json
       nostr-training demo --private
     """
-    from ..demo import DemoFailed, DemoOptions, run_demo
+    from ..demo import DemoFailed, DemoOptions, DemoStopped, run_demo
 
     options = DemoOptions(keep=keep, relays=tuple(relays), as_json=as_json, tty=sys.stdout.isatty(), private=private)
     try:
         summary = asyncio.run(run_demo(options, invoke))
+    except DemoStopped as exc:
+        # Stopped by a signal, after cleaning up: say so, and exit as the signal's shell code.
+        click.echo(f"nostr-training: demo: {exc}", err=True)
+        return 128 + exc.signum
     except DemoFailed as exc:
         raise NostrTrainingError(f"demo: {exc}") from None
     return 0 if summary.ok else 1

@@ -430,7 +430,7 @@ class Outbox:
         """
         now = self.clock.now()
         results: dict[str, Submission | NostrTrainingError] = {}
-        fresh: list[Event] = []
+        fresh: dict[str, Event] = {}
         for event in events:
             refusal = publish_refusal(event, now)
             private = await self._privacy_refusal(event, False)
@@ -438,11 +438,11 @@ class Outbox:
                 results[event.id] = MalformedEvent(refusal, event_id=event.id)
             elif private is not None:
                 results[event.id] = private
-            elif event.id not in {e.id for e in fresh}:
-                fresh.append(event)
-        plans = await self._plan(fresh, fetch=False) if fresh else {}
+            else:
+                fresh.setdefault(event.id, event)
+        plans = await self._plan(list(fresh.values()), fetch=False) if fresh else {}
         items = []
-        for event in fresh:
+        for event in fresh.values():
             planned = plans[event.id]
             targets: list[OutboxTarget | str] = [*planned.relays, *([LOOKUP] if planned.unresolved else [])]
             refused = tuple((OutboxTarget.recipient(p), reason) for p, reason in planned.refusals)

@@ -110,6 +110,9 @@ class PrivateInbox:
             self.daemon.follows.request_replan()
 
     def _count(self, report: InboxReport) -> None:
+        for why in report.refused:
+            self.errors += 1
+            log.warning("private inbox refused: %s", why)
         self.opened += report.opened
         self.invitations += report.invitations
         self.items += len(report.items)

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..event import Event
-from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
+from ..kinds import ATTENDANCE_RECORD, COMPLETION_RECORD, DOOR_CHECK, GIFT_WRAP, GIFT_WRAP_EPHEMERAL
 
 __all__ = ["Secrets", "Leak", "find_leaks"]
 
-_NEVER_PUBLISHED = {ATTENDANCE_RECORD: "an attendance record", COMPLETION_RECORD: "a completion record"}
+_NEVER_PUBLISHED = {
+    ATTENDANCE_RECORD: "an attendance record",
+    COMPLETION_RECORD: "a completion record",
+    DOOR_CHECK: "a door check-in or check-out",
+}
 _WRAPS = (GIFT_WRAP, GIFT_WRAP_EPHEMERAL)
 _SHORTEST_TEXT = 4  # shorter titles match too much ordinary text to mean anything
 
@@ -34,6 +38,10 @@ class Secrets:
     public_addresses: frozenset[str] = frozenset()
     """Public items the user knows: an event about them alone may name a learner (a public
     lesson's waiting-room decision, a public certificate's award)."""
+    people: frozenset[str] | None = None
+    """Whose events can leak: the user, the hosts and the learners of their private items. An
+    event by anyone else (a note that happens to quote a title, another school's records) is
+    not checked; None checks every author."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ def find_leaks(events: Iterable[Event], secrets: Secrets) -> list[Leak]:
     texts = {t: what for t, what in secrets.texts.items() if len(t) >= _SHORTEST_TEXT}
     leaks = []
     for event in events:
+        if secrets.people is not None and event.pubkey not in secrets.people and event.kind not in _WRAPS:
+            continue
         if event.kind in _NEVER_PUBLISHED:
             leaks.append(Leak(event.id, event.kind, event.pubkey, f"{_NEVER_PUBLISHED[event.kind]} in the clear"))
             continue

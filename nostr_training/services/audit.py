@@ -3,7 +3,8 @@
 The reader is a fresh key (it answers NIP-42 AUTH as nobody the user knows), asking every relay
 for every kind we know plus an unfiltered page, the way anyone may. What must not show comes
 from the user's own index: the titles, descriptions and addresses of their private items, and
-the learners of them (``rules.privacy``).
+the learners of them (``rules.privacy``); only events by the people of those items (the user,
+the hosts, the learners) are checked, so another user's note quoting a title is not a leak.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _LEARNER_KINDS = frozenset(
 _ABOUT_LEARNER_KINDS = frozenset(
     {kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD, kinds.WAITING_ROOM_DECISION, kinds.BADGE_AWARD}
 )
-_TEXT_TAGS = ("title", "name", "summary", "room", "description")
+_TEXT_TAGS = ("title", "name", "summary", "room", "description", "location", "service", "streaming", "endpoint", "r")
 _SHORTEST_DESCRIPTION = 12
 _PAGE = 5000
 _FILTERS_PER_REQ = 10
@@ -91,7 +92,9 @@ async def privacy_secrets(ctx: ServiceContext) -> tuple[Secrets, int]:
         for event in await ctx.store.query([Filter(kinds=_ABOUT_LEARNER_KINDS, tags=about)], now=now, include_private=True):
             learners.update(event.tag_values("p"))
     learners.discard(me or "")
-    return Secrets(texts, frozenset(learners), frozenset(public)), len(private)
+    hosts = {item.pubkey for item in items if item.address in private}
+    people = frozenset(learners | hosts | ({me} if me else set()))
+    return Secrets(texts, frozenset(learners), frozenset(public), people or None), len(private)
 
 
 async def _read_as_outsider(relays: Sequence[str], timeout: float, clock: Any) -> tuple[list[Event], list[str]]:

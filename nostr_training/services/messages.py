@@ -9,6 +9,7 @@ records them as unreachable (``TargetKind.RECIPIENT``), which status and the sen
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 
 from ..event import EventTemplate
@@ -17,7 +18,10 @@ from ..nips.nip59 import gift_wrap
 from ..store.base import ActionRecord, AddOutcome, OutboxState, TargetKind
 from .context import ServiceContext
 
-__all__ = ["PrivateDelivery", "send_private", "send_dm", "reachability"]
+__all__ = ["PrivateDelivery", "send_private", "send_dm", "reachability", "WRAP_EXPIRATION_JITTER"]
+
+#: Seconds, at most, a wrap's NIP-40 expiration lies after its rumor's.
+WRAP_EXPIRATION_JITTER = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,10 @@ async def send_private(
     if action is not None and await ctx.store.get_action(action.key) is not None:
         return PrivateDelivery(None, False)
     signer = ctx.require_signer()
-    wrap = await gift_wrap(rumor, signer, recipient, now=ctx.clock.now(), expiration=expiration)
+    # The wrap's public expiration is the rumor's plus a random delay: the same moment on the
+    # wraps of one lesson's reminders or room keys would tell a relay who is in it.
+    outer = expiration + secrets.randbelow(WRAP_EXPIRATION_JITTER) if expiration is not None else None
+    wrap = await gift_wrap(rumor, signer, recipient, now=ctx.clock.now(), expiration=outer)
     logged = replace(action, pubkey=action.pubkey or recipient) if action is not None else None
     submission = await ctx.outbox.submit(wrap, action=logged)
     if submission.outcome is AddOutcome.ALREADY_DONE:

@@ -53,6 +53,9 @@ VIEW_KEY_ACTION = "view-key"
 INVITE_ACTION = "private-invite"
 OPENED_ACTION = "inbox-opened"
 
+#: Records a delivery may hand only to the learner they name (``p``).
+_NAMES_ITS_HOLDER = frozenset({kinds.ATTENDANCE_RECORD, kinds.COMPLETION_RECORD, kinds.BADGE_AWARD})
+
 #: Rumor kinds the inbox indexes as private events; anything else (a plain DM) is left alone.
 INBOX_KINDS = frozenset(
     {
@@ -79,6 +82,8 @@ class InboxReport:
     records: int = 0
     rumors: int = 0
     items: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """What was addressed to the user but did not hold up (a forged invitation, a bad record)."""
 
 
 # View keys ------------------------------------------------------------------------------------
@@ -222,11 +227,13 @@ async def open_wrap(ctx: ServiceContext, wrap: Event, report: InboxReport | None
     key = f"{OPENED_ACTION}|{wrap.id}"
     if await ctx.store.get_action(key) is not None:
         return report
+    now = ctx.clock.now()
     try:
         rumor = (await unwrap(wrap, ctx.require_signer())).rumor
-    except NostrTrainingError:  # not for us, or damaged: nothing in it to index
+    except NostrTrainingError:  # not for us, or damaged: nothing in it to index, now or later
+        if wrap.kind == kinds.GIFT_WRAP:
+            await ctx.store.record_action(ActionRecord(key, OPENED_ACTION, now, event_id=wrap.id, detail="unreadable"))
         return report
-    now = ctx.clock.now()
     try:
         if private_kinds.is_invitation(rumor):
             invitation = private_kinds.parse_invitation(rumor)
@@ -236,14 +243,18 @@ async def open_wrap(ctx: ServiceContext, wrap: Event, report: InboxReport | None
                 await open_envelopes(ctx, authors=[invitation.author], report=report)
         elif rumor.kind == kinds.RECORD_DELIVERY:
             delivery = private_kinds.parse_record_delivery(rumor)
+            me = await _me(ctx)
             for event in delivery.events:
+                if event.kind in _NAMES_ITS_HOLDER and me not in event.tag_values("p"):
+                    report.refused.append(f"{event.kind} {event.id[:16]} from {rumor.pubkey[:16]} is about someone else")
+                    continue
                 await ctx.store.add_private(event, container_id=wrap.id, now=now)
-            report.records += len(delivery.events)
+                report.records += 1
         elif rumor.kind in INBOX_KINDS:
             await ctx.store.add_private(rumor, container_id=wrap.id, now=now)
             report.rumors += 1
-    except NostrTrainingError:
-        pass  # a malformed invitation or delivery is dropped, like any event that does not parse
+    except NostrTrainingError as exc:  # dropped, like any event that does not parse; but said
+        report.refused.append(f"{rumor.kind} from {rumor.pubkey[:16]} in wrap {wrap.id[:16]}: {exc}")
     if wrap.kind == kinds.GIFT_WRAP:  # an ephemeral wrap is never seen twice
         await ctx.store.record_action(ActionRecord(key, OPENED_ACTION, now, event_id=wrap.id))
     report.opened += 1

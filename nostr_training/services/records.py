@@ -180,8 +180,13 @@ def check_attendance_proof(text: str) -> ProofCheck:
             return ProofCheck(False, "the completion record is about another lesson, learner or host", **known)
     if record.learner == record.author:
         return ProofCheck(False, "the record is signed by the learner it is about", **known)
-    return ProofCheck(True, "signed by the lesson's host" if record.lesson.split(":")[1] == record.author
-                      else "signed by the host named in the record", **known, complete=completion is not None,
+    lesson_author = parse_coordinate(record.lesson)[1]
+    if record.author != lesson_author:
+        # Anyone can sign a record naming any lesson: offline, only the key in the lesson's own
+        # address can vouch for who attended it.
+        return ProofCheck(False, f"signed by {record.author[:16]}, not by the lesson's author {lesson_author[:16]}",
+                          **known)
+    return ProofCheck(True, "signed by the lesson's host", **known, complete=completion is not None,
                       completed_at=completion.completed_at if completion is not None else None)
 
 

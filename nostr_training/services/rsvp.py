@@ -66,6 +66,16 @@ def lesson_coordinate(text: str) -> str:
     return text
 
 
+async def resolve_lesson_text(ctx: ServiceContext, text: str) -> str:
+    """A lesson's coordinate from a coordinate, an ``naddr``, or (on this machine) a lesson's
+    ``d`` or the local name of one of the user's private lessons."""
+    if text.strip().startswith("naddr1") or ":" in text:
+        return lesson_coordinate(text)
+    from .live import resolve_lesson
+
+    return (await resolve_lesson(ctx, text.strip())).coordinate
+
+
 def parsed(parse: Any, events: list[Event]) -> list[Any]:
     """Each event the strict parser accepts, in order; the others are left out."""
     out = []
@@ -205,7 +215,7 @@ async def rsvp_to_lesson(
     Refused (``RsvpRefused``) for a cancelled lesson, one that takes no RSVPs, and once RSVPs
     closed (the start, or the instructor's ``rsvp_until``).
     """
-    coord = lesson_coordinate(lesson_coordinate_text)
+    coord = await resolve_lesson_text(ctx, lesson_coordinate_text)
     answer = rsvp_answer(status)
     now = ctx.clock.now()
     if await cancellation_of(ctx.store, coord, now=now) is not None:
@@ -328,7 +338,7 @@ async def _reminder_lines(ctx: ServiceContext, coord: str) -> dict[str, list[Rem
 
 async def rsvp_list(ctx: ServiceContext, lesson_text: str) -> RsvpListing:
     """Every learner's standing on the lesson, and the reminders sent to them or not."""
-    coord = lesson_coordinate(lesson_text)
+    coord = await resolve_lesson_text(ctx, lesson_text)
     now = ctx.clock.now()
     evidence = await lesson_evidence(ctx.store, coord, now=now)
     if evidence is None:

@@ -39,6 +39,11 @@ def test_the_leak_rule():
     leaks = {leak.event_id: leak.why for leak in find_leaks([wrap, public_decision, titled, follow_list, record], secrets)}
     assert set(leaks) == {titled.id, follow_list.id, record.id}
     assert "title" in leaks[titled.id] and "learner" in leaks[follow_list.id] and "attendance" in leaks[record.id]
+    # Only the people of the private items can leak them: a stranger quoting the title is not a leak.
+    host = Keys.generate()
+    by_host = _event(1, (), "Notes from Jail support", keys=host)
+    scoped = Secrets(secrets.texts, secrets.learners, secrets.public_addresses, frozenset({host.public_key, LEARNER}))
+    assert [leak.event_id for leak in find_leaks([titled, by_host, wrap], scoped)] == [by_host.id]
 
 
 async def test_a_stranger_reads_nothing_private_from_a_real_relay_until_something_leaks(tmp_path):

@@ -125,7 +125,8 @@ async def test_a_private_lesson_reaches_only_its_invitee_and_the_answer_only_the
     assert seen.author == learner.public_key and seen.status is kinds.RsvpStatus.ACCEPTED
     assert [r.author for r in await learning.store.rsvps(coord)] == [learner.public_key]  # own copy
 
-    proof = sign_event(EventTemplate(kinds.ATTENDANCE_RECORD, (("d", "p"), ("a", coord)), "", clock.now()),
+    proof = sign_event(EventTemplate(kinds.ATTENDANCE_RECORD, (("d", "p"), ("a", coord), ("p", learner.public_key)), "",
+                                     clock.now()),
                        host.secret)
     with pytest.raises(PrivacyRefused):
         await hosting.outbox.submit(proof)
@@ -134,3 +135,32 @@ async def test_a_private_lesson_reaches_only_its_invitee_and_the_answer_only_the
     await learning.store.add(await hosting.store.get(handed.wrap_id), now=clock.now())
     assert (await private.open_inbox(learning)).records == 1
     assert await learning.store.get(proof.id) == proof
+
+
+async def test_the_inbox_refuses_what_does_not_hold_up_and_says_so(clock):
+    host, learner, forger = Keys.generate(), Keys.generate(), Keys.generate()
+    hosting, learning, forging = await context(host, clock), await context(learner, clock), await context(forger, clock)
+    for ctx in (hosting, learning):
+        await ctx.store.add(sign_event(EventTemplate(kinds.DM_RELAYS, (("relay", "wss://relay.example"),), "",
+                                                     clock.now()), (host if ctx is hosting else learner).secret))
+        await forging.store.add((await ctx.store.query([Filter(kinds=frozenset({kinds.DM_RELAYS}))]))[0])
+    await learning.store.add((await hosting.store.query([Filter(kinds=frozenset({kinds.DM_RELAYS}))]))[0])
+    coord = "31923:" + host.public_key + ":a1b2"
+    someone_else = sign_event(EventTemplate(kinds.ATTENDANCE_RECORD, (("d", "x"), ("a", coord), ("p", forger.public_key)),
+                                            "", clock.now()), host.secret)
+    mine = sign_event(EventTemplate(kinds.ATTENDANCE_RECORD, (("d", "y"), ("a", coord), ("p", learner.public_key)),
+                                    "", clock.now()), host.secret)
+    handed = await private.deliver_records(hosting, [someone_else, mine], subject=coord, recipient=learner.public_key)
+    item = coordinate(32678, host.public_key, "f" * 32)
+    forged = await private.deliver_rumor(forging, pk.build_invitation(item, pk.new_view_key(), learner.public_key,
+                                                                      "Come", created_at=clock.now()),
+                                         [learner.public_key], keep=False)
+    unreadable = sign_event(EventTemplate(kinds.GIFT_WRAP, (("p", learner.public_key),), "not a payload", clock.now()),
+                            Keys.generate().secret)
+    wraps = [await hosting.store.get(handed.wrap_id), await forging.store.get(forged[1][0].wrap_id), unreadable]
+    report = await private.open_inbox(learning, wraps)
+    assert report.records == 1 and report.invitations == 0
+    assert len(report.refused) == 2, report.refused  # the record about someone else, the forged invitation
+    assert await learning.store.get(mine.id) == mine and await learning.store.get(someone_else.id) is None
+    assert await learning.store.get_action(f"{private.OPENED_ACTION}|{unreadable.id}") is not None  # not tried again
+    assert (await private.open_inbox(learning, wraps)).opened == 0

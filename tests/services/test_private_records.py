@@ -106,6 +106,7 @@ def test_a_proof_that_was_edited_or_is_not_a_hosts_record_does_not_verify():
             author="", subject=lesson, learner=ana.public_key, completed_at=T, basis=kinds.CompletionBasis.ATTENDANCE,
             created_at=T), created_at=T), host.secret).to_dict(), {"kind": 1}]),
         "self signed": json.dumps([attendance(ana, ana, lesson, 45, met=True).to_dict()]),
+        "signed by a stranger": json.dumps([attendance(Keys.generate(), ana, lesson, 45, met=True).to_dict()]),
         "someone else's completion": json.dumps(good + [completion(host, bo, lesson, record.id).to_dict()]),
     }
     for name, text in cases.items():
