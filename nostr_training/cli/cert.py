@@ -57,6 +57,8 @@ def cert_issue(course: str, learner: str, reason: str | None, private: bool, dat
                as_json: bool) -> int:
     """Award COURSE's certificate to LEARNER (npub or hex) with your key, the course's issuer.
 
+    COURSE is a coordinate, an naddr, or your private course's local name.
+
     Signs with your key. Refused unless the learner completed the course's required lessons
     (trusted completion records in your index), or you give --reason. A private certificate
     (--private, or any certificate of a private course) is never published: the learner receives
@@ -66,6 +68,7 @@ def cert_issue(course: str, learner: str, reason: str | None, private: bool, dat
     Example:
       nostr-training cert issue 31924:<issuer hex>:rust-101 npub1learner... --reason "exam passed"
       nostr-training cert issue 31924:<issuer hex>:jail-support npub1learner... --private
+      nostr-training cert issue street-medic npub1learner...
     """
     answer = call_service(
         "cert", "issue", {"course": course, "learner": learner, "reason": reason, "private": private},
@@ -88,11 +91,13 @@ def cert_issue(course: str, learner: str, reason: str | None, private: bool, dat
 @data_dir_option
 @json_option
 def cert_verify(reference: str, expiring_days: int, data_dir: str | None, as_json: bool) -> int:
-    """Check a certificate: a bundle FILE, a verification CODE or an NEVENT (local index only).
+    """Check a certificate: a bundle FILE, a verification CODE or an NEVENT.
 
-    No network and no key: signatures, the issuer chain to the course, the validity window and
-    revocations are checked from the file or the index. Exit 0 valid or expiring, 3 expired,
-    4 revoked, 5 not found, 6 invalid.
+    No key needed: signatures, the issuer chain to the course, the validity window and
+    revocations are checked from the file (no network) or the index. For a CODE or an NEVENT
+    without a daemon, your relays are asked first for its revocations (and for an NEVENT your
+    index does not hold, for the published certificate itself). Exit 0 valid or expiring,
+    3 expired, 4 revoked, 5 not found, 6 invalid.
 
     \b
     Example:
@@ -105,7 +110,7 @@ def cert_verify(reference: str, expiring_days: int, data_dir: str | None, as_jso
             body["bundle"] = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             body["bundle"] = "not UTF-8 text"
-    verdict = call_service("cert", "verify", body, data_dir=data_dir)
+    verdict = call_service("cert", "verify", body, data_dir=data_dir, fetches="bundle" not in body)
     if as_json:
         emit(verdict)
     else:
@@ -140,7 +145,7 @@ def cert_export(reference: str, output: str | None, data_dir: str | None) -> Non
     Example:
       nostr-training cert export 7K3M-9QXR-2D4F-HJ8P -o certificate.json
     """
-    text = call_service("cert", "export", {"reference": reference}, data_dir=data_dir)["bundle"]
+    text = call_service("cert", "export", {"reference": reference}, data_dir=data_dir, fetches=True)["bundle"]
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -149,22 +154,28 @@ def cert_export(reference: str, output: str | None, data_dir: str | None) -> Non
 
 @cert.command("revoke")
 @click.argument("reference")
-@click.option("--reason", default="", help="Why, published with the revocation.")
+@click.option("--reason", default="", help="Why: published with a public revocation, kept in your log for a private one.")
+@click.option("--learner", default=None,
+              help="REFERENCE is then a course (coordinate, naddr or local name): revoke this learner's certificate of it.")
 @data_dir_option
 @key_file_option
 @json_option
-def cert_revoke(reference: str, reason: str, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
+def cert_revoke(reference: str, reason: str, learner: str | None, data_dir: str | None, key_file: str | None,
+                as_json: bool) -> None:
     """Revoke a certificate you issued: an 8314 record and a NIP-09 deletion of the award, once.
 
-    Signs with your key, which must be the award's issuer. For a private certificate only a
-    marker naming the award by hash is published (no holder, no course, no deletion).
+    REFERENCE is the certificate (CODE or NEVENT), or with --learner its course. Signs with your
+    key, which must be the award's issuer. For a private certificate only a marker naming the
+    award by hash is published (no holder, no course, no reason, no deletion).
 
     \b
     Example:
       nostr-training cert revoke 7K3M-9QXR-2D4F-HJ8P --reason "issued in error"
+      nostr-training cert revoke street-medic --learner npub1learner... --reason "failed practical"
     """
     answer = call_service(
-        "cert", "revoke", {"reference": reference, "reason": reason}, data_dir=data_dir, key_file=key_file, signs=True
+        "cert", "revoke", {"reference": reference, "reason": reason, "learner": learner}, data_dir=data_dir,
+        key_file=key_file, signs=True,
     )
     if as_json:
         emit(answer)
@@ -186,7 +197,7 @@ def cert_list(expiring: int | None, holder: str | None, course: str | None, data
       nostr-training cert list --expiring 30
     """
     rows = call_service(
-        "cert", "list", {"expiring": expiring, "holder": holder, "course": course}, data_dir=data_dir
+        "cert", "list", {"expiring": expiring, "holder": holder, "course": course}, data_dir=data_dir, fetches=True
     )["certificates"]
     if as_json:
         emit({"certificates": rows})
@@ -238,7 +249,11 @@ def cert_publish(reference: str, data_dir: str | None, key_file: str | None, as_
     if as_json:
         emit(answer)
     else:
-        click.echo(f"published award {answer['award']}, its definition and your profile badges")
+        from ..nips.nip19 import nevent_encode
+
+        course = " and the course it was issued for" if answer.get("courses") else ""
+        click.echo(f"published award {answer['award']}, its definition{course} and your profile badges")
+        click.echo(f"anyone verifies it with: nostr-training cert verify {nevent_encode(answer['award'])}")
 
 
 def register(cli: click.Group) -> None:

@@ -37,10 +37,12 @@ def call_service(
     area: str, operation: str, body: dict[str, Any], *, data_dir: str | None, key_file: str | None = None,
     signs: bool = False,
     reads_inbox: bool = False,
+    fetches: bool = False,
 ) -> Any:
     """The operation's JSON answer; ``signs`` says the operation signs with the user's key,
     ``reads_inbox`` that it reads the user's gift wraps (the key is needed, and without a daemon
-    a short-lived pool fetches them)."""
+    a short-lived pool fetches them), ``fetches`` that without a daemon it asks the relays
+    through a short-lived pool before it reads (no key needed)."""
     from ..nips.nip19 import npub_encode
     from .client import running_daemon
 
@@ -54,4 +56,4 @@ def call_service(
     if signs and signer is not None:
         pubkey = run(signer.get_public_key())
         note(f"nostr-training: signing with {npub_encode(pubkey)}")
-    return run(_offline(config, signer, area, operation, body, connect=(signs or reads_inbox) and bool(config.relays)))
+    return run(_offline(config, signer, area, operation, body, connect=(signs or reads_inbox or fetches) and bool(config.relays)))

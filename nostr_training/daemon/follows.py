@@ -85,11 +85,15 @@ def plan_subscriptions(
     correspondents: Iterable[str] = (),
     inbox_relays: Iterable[str] = (),
     private_hosts: Iterable[str] = (),
+    held_awards: Iterable[tuple[str, str]] = (),
 ) -> list[Subscription]:
     """The subscriptions for one user; empty parts are left out (a REQ must match something).
 
     ``private_hosts``: the authors whose view keys the user holds (``services.private``): their
-    private calendar items (32678) are followed, and opened by the daemon's private inbox."""
+    private calendar items (32678) are followed, and opened by the daemon's private inbox.
+    ``held_awards``: (issuer, award id) of each award the user holds: a private award's
+    revocation is a hash-only marker naming neither holder nor course, so only ``#x`` finds it.
+    ``courses`` must not hold private courses (a REQ naming one tells the relay who follows it)."""
     subs: list[Subscription] = []
     followed = sorted(set(courses))
     all_courses = sorted(set(followed) | set(taught_courses))
@@ -130,6 +134,14 @@ def plan_subscriptions(
                 relays=tuple(dict.fromkeys(inbox_relays)),
             )
         )
+    hashes: dict[str, set[str]] = {}
+    for issuer, award_id in held_awards:
+        hashes.setdefault(issuer, set()).add(kinds.award_hash(award_id))
+    if hashes:
+        subs.append(Subscription("revocation-markers", tuple(
+            Filter(kinds=frozenset({kinds.CERTIFICATE_REVOCATION}), authors=frozenset({issuer}), tags={"x": frozenset(h)})
+            for issuer, h in sorted(hashes.items())
+        )))
     hosts = sorted(set(private_hosts) - {me})
     if hosts:
         subs.append(Subscription(
@@ -227,8 +239,12 @@ class Follows:
         lessons: list[str] = []
         correspondents: set[str] = set(self.authors)
         now = self.clock.now()
+        followed: list[str] = []
         for course in self.courses:
             correspondents.add(parse_coordinate(course)[1])
+            known = await self.store.course(course, now=now)
+            if known is None or not known.private:  # a private course comes by its envelopes
+                followed.append(course)
         if self.me:
             mine = await self.store.query(
                 [Filter(kinds=frozenset({kinds.COURSE, kinds.LESSON}), authors=frozenset({self.me}))], now=now
@@ -245,20 +261,26 @@ class Follows:
         correspondents = {p for p in correspondents if len(p) == 64}
         inbox: tuple[str, ...] = ()
         hosts: set[str] = set()
+        held: list[tuple[str, str]] = []
         if self.me:
             hosts = {r.pubkey for r in await self.store.actions(action=VIEW_KEY_ACTION) if r.pubkey}
+            awards = await self.store.query(
+                [Filter(kinds=frozenset({kinds.BADGE_AWARD}), tags={"p": frozenset({self.me})})], now=now, include_private=True
+            )
+            held = [(a.pubkey, a.id) for a in awards if a.pubkey != self.me]
             mine = await self.store.query([Filter(kinds=frozenset({kinds.DM_RELAYS}), authors=frozenset({self.me}))], now=now)
             if mine:
                 inbox = tuple(r for r in parse_inbox_relays(mine[0]) if r not in self.relays)
         return plan_subscriptions(
             me=self.me,
-            courses=self.courses,
+            courses=followed,
             authors=self.authors,
             taught_courses=taught,
             my_lessons=lessons,
             correspondents=correspondents,
             inbox_relays=inbox,
             private_hosts=hosts,
+            held_awards=held,
         )
 
     def _relays_of(self, sub: Subscription) -> list[str]:
@@ -409,7 +431,7 @@ class Follows:
                     self.counters.stored += 1
                     if self.me and (
                         (event.pubkey == self.me and event.kind in (kinds.COURSE, kinds.LESSON, kinds.DM_RELAYS))
-                        or (event.kind == kinds.RSVP and self.me in event.tag_values("p"))
+                        or (event.kind in (kinds.RSVP, kinds.BADGE_AWARD) and self.me in event.tag_values("p"))
                     ):
                         self._replan.set()
                     # Ephemeral events are never stored, but the inbox opens an ephemeral wrap

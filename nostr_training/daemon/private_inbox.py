@@ -88,8 +88,8 @@ class PrivateInbox:
                 log.error("private inbox: %s", exc)
                 return
         self._count(report)
-        if report.invitations and self.daemon.follows is not None:
-            self.daemon.follows.request_replan()
+        if (report.invitations or report.records) and self.daemon.follows is not None:
+            self.daemon.follows.request_replan()  # a delivered award's revocation marker is followed
 
     async def _open(self, event: Event) -> None:
         assert self.daemon is not None and self.daemon.services is not None
@@ -105,8 +105,9 @@ class PrivateInbox:
                 log.error("private inbox: %s", exc, extra={"event": event.id[:16]})
                 return
         self._count(report)
-        if report.invitations and self.daemon.follows is not None:
-            self.daemon.follows.request_replan()  # follow the new host's private items
+        if (report.invitations or report.records) and self.daemon.follows is not None:
+            # follow the new host's private items, and a delivered award's revocation marker
+            self.daemon.follows.request_replan()
 
     def _count(self, report: InboxReport) -> None:
         for why in report.refused:

@@ -299,12 +299,13 @@ def award_hash(award_id: str) -> str:
     return hashlib.sha256(bytes.fromhex(award_id)).hexdigest()
 
 
-def build_revocation_marker(award_id: str, *, created_at: int, reason: str = "") -> EventTemplate:
-    """The 8314 for a private award: ``x`` = sha256(award id) and nothing about holder or course."""
+def build_revocation_marker(award_id: str, *, created_at: int) -> EventTemplate:
+    """The 8314 for a private award: ``x`` = sha256(award id) and nothing about holder or course.
+
+    It carries no reason either (empty content): the issuer's reason ("failed practical") says
+    something about someone; it stays in the issuer's own action log."""
     tags: list[tuple[str, ...]] = [("x", award_hash(award_id)), _wire.alt(MARKER_ALT)]
-    return EventTemplate(
-        CERTIFICATE_REVOCATION_KIND, tuple(tags), _wire.check_text("content", reason, allow_empty=True), created_at
-    )
+    return EventTemplate(CERTIFICATE_REVOCATION_KIND, tuple(tags), "", created_at)
 
 
 def parse_revocation_marker(event: Event) -> RevocationMarker:

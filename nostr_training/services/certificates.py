@@ -99,7 +99,13 @@ __all__ = [
     "list_certificates",
     "accept_certificate",
     "publish_certificate",
+    "revocation_filters",
+    "held_awards",
+    "refresh_certificates",
 ]
+
+#: Seconds a command without a daemon waits for relays to return certificate events.
+FETCH_TIMEOUT = 5.0
 
 ISSUE_ACTION = "certificate-issue"
 DEFINITION_ACTION = "certificate-definition"
@@ -206,11 +212,15 @@ def _completion(course: Course, done: set[str]) -> CourseCompletion:
 
 
 async def _course(ctx: ServiceContext, text: str, now: int) -> Course:
-    coord = course_coordinate(text)
-    course = await ctx.store.course(coord, now=now)
-    if course is None:
-        raise NotFound(f"course {coord} is not in the index (follow it, or publish it first)")
-    return course
+    """A course by coordinate, naddr, or local name (a private course has a random ``d``; its
+    host names it locally, as the course commands do)."""
+    from .private_training import resolve_course
+
+    ref = course_coordinate(text) if text.strip().startswith("naddr1") or ":" in text else text.strip()
+    try:
+        return await resolve_course(ctx, ref)
+    except NotFound:
+        raise NotFound(f"course {ref} is not in the index (follow it, or publish it first)") from None
 
 
 # Issuing --------------------------------------------------------------------------------------
@@ -511,6 +521,90 @@ async def export_bundle(ctx: ServiceContext, reference: str) -> str:
     return bundle_to_json(collect_certificate_bundle(award, pool, exported_at=now))
 
 
+# Fetching: what a command without a daemon asks the relays before it reads ---------------------
+
+
+def revocation_filters(awards: Iterable[tuple[str, str]]) -> list[Filter]:
+    """Per issuer, its revocations of these (issuer, award id) pairs: the public form by ``#e``
+    and the hash-only marker by ``#x`` (a private award's revocation names nothing else)."""
+    by_issuer: dict[str, set[str]] = {}
+    for issuer, award_id in awards:
+        by_issuer.setdefault(issuer, set()).add(award_id)
+    filters = []
+    for issuer, ids in sorted(by_issuer.items()):
+        kind, authors = frozenset({CERTIFICATE_REVOCATION}), frozenset({issuer})
+        filters.append(Filter(kinds=kind, authors=authors, tags={"e": frozenset(ids)}))
+        filters.append(Filter(kinds=kind, authors=authors, tags={"x": frozenset(award_hash(i) for i in ids)}))
+    return filters
+
+
+async def held_awards(store: Store, me: str, now: int) -> list[Event]:
+    """The awards to ``me`` in the index, private ones included (a private award is delivered)."""
+    found = await store.query(
+        [Filter(kinds=frozenset({BADGE_AWARD}), tags={"p": frozenset({me})})], now=now, include_private=True
+    )
+    return [e for e in found if e.sig is not None and e.pubkey != me]
+
+
+async def _fetch(ctx: ServiceContext, filters: list[Filter]) -> list[Event]:
+    """Index what the user's relays return for ``filters`` (nothing without a pool or relays)."""
+    pool, relays = ctx.outbox.pool, list(getattr(ctx.config, "relays", None) or ())
+    if pool is None or not relays or not filters:
+        return []
+    events = await pool.fetch(filters, relays, timeout=FETCH_TIMEOUT)
+    now = ctx.clock.now()
+    for event in events:
+        await ctx.store.add(event, verified=True, now=now)
+    return events
+
+
+async def _fetch_context(ctx: ServiceContext, awards: Iterable[Event]) -> None:
+    """The definitions, courses and revocations these awards rest on, from the relays."""
+    awards = list(awards)
+    definitions: list[Filter] = []
+    for award in awards:
+        try:
+            kind, author, d = parse_coordinate(award.tag_value("a") or "")
+        except MalformedEvent:
+            continue
+        definitions.append(Filter(kinds=frozenset({kind}), authors=frozenset({author}), tags={"d": frozenset({d})}))
+    courses: list[Filter] = []
+    for definition in await _fetch(ctx, definitions):
+        for ref in definition.tag_values("a"):
+            try:
+                ckind, cauthor, cd = parse_coordinate(ref)
+            except MalformedEvent:
+                continue
+            if ckind == COURSE:
+                courses.append(Filter(kinds=frozenset({COURSE}), authors=frozenset({cauthor}), tags={"d": frozenset({cd})}))
+    await _fetch(ctx, courses + revocation_filters((a.pubkey, a.id) for a in awards))
+
+
+async def refresh_certificates(ctx: ServiceContext, reference: str | None = None) -> None:
+    """Before a command without a daemon reads certificates: the revocations of every award the
+    user holds (a private one's hash-only marker is followed by nobody else), and, for a
+    ``reference`` by award id the index does not hold (a stranger verifying a published
+    certificate), that award and what it rests on. A daemon follows the former itself."""
+    now = ctx.clock.now()
+    if not ctx.live and ctx.signer is not None:
+        held = await held_awards(ctx.store, await ctx.signer.get_public_key(), now)
+        await _fetch(ctx, revocation_filters((a.pubkey, a.id) for a in held))
+    if reference is None or _is_file(reference):
+        return
+    award_id = _award_id_from(reference)
+    if award_id is None:  # a code: relays index no multi-letter tag, so only awards already held
+        if not ctx.live:
+            await _fetch_context(ctx, await find_award(ctx.store, reference, now))
+        return
+    known = await ctx.store.get(award_id)
+    if known is None:
+        known = next((e for e in await _fetch(ctx, [Filter(ids=frozenset({award_id}))]) if e.kind == BADGE_AWARD), None)
+    elif ctx.live:
+        return
+    if known is not None and known.kind == BADGE_AWARD:
+        await _fetch_context(ctx, [known])
+
+
 # Revoking -------------------------------------------------------------------------------------
 
 
@@ -526,10 +620,25 @@ class Revocation:
         return dict(self.__dict__)
 
 
-async def revoke_certificate(ctx: ServiceContext, reference: str, reason: str = "") -> Revocation:
-    """The issuer's 8314 and NIP-09 deletion of the award, each committed once."""
+async def _current_award(ctx: ServiceContext, course_ref: str, learner: str, now: int) -> Event:
+    """The learner's current award of a course (coordinate, naddr or local name) in the index."""
+    course = await _course(ctx, course_ref, now)
+    records = await load_certificate_records(ctx.store, now)
+    mine = [c for c in records.certificates() if c.course == course.coordinate and c.holder == learner]
+    current = current_certificate(mine, now)
+    event = await ctx.store.get(current.event_id) if current is not None and current.event_id else None
+    if event is None:
+        raise NotFound(f"course {course_ref}: no certificate of {learner[:16]} in the index")
+    return event
+
+
+async def revoke_certificate(ctx: ServiceContext, reference: str, reason: str = "", *, learner: str | None = None) -> Revocation:
+    """The issuer's 8314 and NIP-09 deletion of the award, each committed once.
+
+    ``reference`` names the award (code, nevent, id), or, with ``learner``, the course (coordinate,
+    naddr or a private course's local name) whose current certificate of that learner is revoked."""
     now = ctx.clock.now()
-    event = await _one_award(ctx, reference, now)
+    event = await (_current_award(ctx, reference, learner, now) if learner else _one_award(ctx, reference, now))
     award = parse_certificate_award(event)
     signer = ctx.require_signer()
     if await signer.get_public_key() != award.author:
@@ -543,7 +652,8 @@ async def revoke_certificate(ctx: ServiceContext, reference: str, reason: str = 
         # A private award was never published: only the hash-only marker goes out, naming
         # neither holder nor course, and there is nothing on the relays to delete.
         if await ctx.store.get_action(revocation_key) is None:
-            marker = await signer.sign_event(build_revocation_marker(event.id, created_at=now, reason=reason))
+            # No reason either: it would say something about the holder; the action log keeps it.
+            marker = await signer.sign_event(build_revocation_marker(event.id, created_at=now))
             submission = await ctx.outbox.submit(
                 marker, action=ActionRecord(revocation_key, REVOKE_ACTION, now, subject=award.definition, detail=reason)
             )
@@ -651,7 +761,11 @@ async def accept_certificate(ctx: ServiceContext, reference: str) -> str:
 
 async def publish_certificate(ctx: ServiceContext, reference: str) -> dict[str, Any]:
     """The holder's explicit choice to make a private certificate public: its definition, the
-    award and the holder's profile badges (10008) showing it are published (``reveal``)."""
+    award and the holder's profile badges (10008) showing it are published (``reveal``).
+
+    For a private course, also the signed course copy the certificate came with (it names no
+    invitee, and is dated before the host's version so it replaces nothing): without it nobody
+    could check the definition's author is the course's issuer, so a stranger could not verify."""
     now = ctx.clock.now()
     signer = ctx.require_signer()
     me = await signer.get_public_key()
@@ -664,13 +778,15 @@ async def publish_certificate(ctx: ServiceContext, reference: str) -> dict[str, 
     if definition is None:
         raise NotFound(f"certificate {award.code}: its definition {award.definition} is not in your index")
     badges = await _profile_badges(ctx, award, me, now)
-    for event in (definition, award_event, badges):
+    copies = [e for e in await _context_events(ctx.store, award_event, now) if e.kind == COURSE and is_marked_private(e)]
+    for event in (definition, award_event, *copies, badges):
         await ctx.outbox.submit(event, reveal=True)
     await ctx.store.record_action(
         ActionRecord(f"{PUBLISH_ACTION}|{award_event.id}", PUBLISH_ACTION, now, subject=award.definition, pubkey=me,
                      event_id=award_event.id)
     )
-    return {"award": award_event.id, "definition": definition.id, "profile_badges": badges.id}
+    return {"award": award_event.id, "definition": definition.id, "courses": [e.id for e in copies],
+            "profile_badges": badges.id}
 
 
 async def _profile_badges(ctx: ServiceContext, award: CertificateAward, me: str, now: int) -> Event:
@@ -729,6 +845,7 @@ async def _op_issue(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 async def _op_verify(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     if body.get("bundle") is None:
         await _open_inbox(ctx)
+        await refresh_certificates(ctx, _text(body, "reference") or "")
     verdict = await verify(
         ctx, _text(body, "reference") or "", bundle_text=_text(body, "bundle", required=False),
         expiring_days=_days(body, "expiring_days") or 30,
@@ -738,15 +855,21 @@ async def _op_verify(ctx: ServiceContext, body: dict[str, Any]) -> Any:
 
 async def _op_export(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     await _open_inbox(ctx)
+    await refresh_certificates(ctx, _text(body, "reference") or "")
     return {"bundle": await export_bundle(ctx, _text(body, "reference") or "")}
 
 
 async def _op_revoke(ctx: ServiceContext, body: dict[str, Any]) -> Any:
-    return (await revoke_certificate(ctx, _text(body, "reference") or "", _text(body, "reason", required=False) or "")).to_dict()
+    revocation = await revoke_certificate(
+        ctx, _text(body, "reference") or "", _text(body, "reason", required=False) or "",
+        learner=_pubkey(body, "learner", required=False),
+    )
+    return revocation.to_dict()
 
 
 async def _op_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     await _open_inbox(ctx)
+    await refresh_certificates(ctx)
     course = _text(body, "course", required=False)
     rows = await list_certificates(
         ctx, expiring_days=_days(body, "expiring"), holder=_pubkey(body, "holder", required=False),

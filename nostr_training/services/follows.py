@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import kinds
-from ..errors import MalformedEvent, NotFound
+from ..errors import MalformedEvent, NotFound, PrivacyRefused
 from ..event import coordinate, parse_coordinate
 from ..nips.nip19 import decode
 from .context import ServiceContext
@@ -49,8 +49,18 @@ def followed_courses(ctx: ServiceContext) -> list[str]:
 
 
 async def follow_course(ctx: ServiceContext, course: str) -> list[str]:
-    """Follow a course (its lessons and the host's answers reach the index); idempotent."""
-    return list(await _change(ctx, add=course_coordinate(course)))
+    """Follow a course (its lessons and the host's answers reach the index); idempotent.
+
+    A private course is refused: following puts its coordinate in REQs, which tells every relay
+    who follows it; its invitation already brings its lessons (the private calendar items)."""
+    coord = course_coordinate(course)
+    known = await ctx.store.course(coord, now=ctx.clock.now())
+    if known is not None and known.private:
+        raise PrivacyRefused(
+            f"course {coord} is private: you are invited to it; your daemon follows it already "
+            "(following it by name would tell your relays which course you take)"
+        )
+    return list(await _change(ctx, add=coord))
 
 
 async def unfollow_course(ctx: ServiceContext, course: str) -> list[str]:

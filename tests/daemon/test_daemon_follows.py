@@ -250,3 +250,42 @@ async def test_run_flushes_cursors_on_the_injected_clock(store, alice, clock):
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_the_plan_follows_the_markers_of_held_awards_and_leaves_private_courses_out(store, alice, bob, clock):
+    """A private award's revocation is a hash-only marker (``#x``): only its holder can ask for
+    it. A followed course the index holds as private is never named in a REQ."""
+    public = coordinate(kinds.COURSE, bob.public_key, "py")
+    hidden = coordinate(kinds.COURSE, bob.public_key, "4f1c9e")
+    follows = Follows(store, FakePool(), clock=clock, me=alice.public_key, relays=[R], courses=[public, hidden])
+    names = {s.name for s in await follows.plan()}
+    assert "revocation-markers" not in names
+
+    course = signed(bob, kinds.COURSE, tags=[("d", "4f1c9e"), ("title", "Jail support"), ("visibility", "private")],
+                    created_at=clock.now())
+    award = signed(bob, kinds.BADGE_AWARD, tags=[("a", f"30009:{bob.public_key}:cert"), ("p", alice.public_key)],
+                   created_at=clock.now())
+    await store.add_private(course)  # as the invitation's envelope and the record delivery index them
+    await store.add_private(award)
+    subs = {s.name: s for s in await follows.plan()}
+    (markers,) = subs["revocation-markers"].filters
+    assert markers.kinds == {kinds.CERTIFICATE_REVOCATION} and markers.authors == {bob.public_key}
+    assert markers.tags == {"x": frozenset({kinds.award_hash(award.id)})}
+    named = [f.to_dict() for s in subs.values() for f in s.filters]
+    assert hidden not in str(named) and "4f1c9e" not in str(named)
+    assert subs["lessons"].filters[0].tags["a"] == {public}
+
+
+async def test_a_new_award_to_me_replans(store, alice, bob, clock):
+    pool = FakePool()
+    follows = Follows(store, pool, clock=clock, me=alice.public_key, relays=[R])
+    await follows.apply()
+    assert not any(k.startswith("revocation-markers:") for k in pool.subscriptions)
+    awards = next(s for s in pool.subscriptions.values() if s.key.startswith("awards:"))
+    award = signed(bob, kinds.BADGE_AWARD, tags=[("a", f"30009:{bob.public_key}:cert"), ("p", alice.public_key)],
+                   created_at=clock.now())
+    await awards.on_event(R, award)
+    await follows.commit()
+    assert follows._replan.is_set()
+    await follows.apply()
+    assert any(k.startswith("revocation-markers:") for k in pool.subscriptions)

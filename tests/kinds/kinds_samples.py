@@ -230,7 +230,7 @@ def samples() -> dict[str, tuple[EventTemplate, bool]]:
         "certificate_revocation": (k.build_certificate_revocation(award, created_at=START + 9000, reason="issued in error"), True),
         "profile_badges": (k.build_profile_badge_acceptance(award, created_at=START + 5000), True),
         "revocation_marker": (
-            k.build_revocation_marker(award_event().id, created_at=START + 9000, reason="issued in error"),
+            k.build_revocation_marker(award_event().id, created_at=START + 9000),
             True,
         ),
         "door_check": (

@@ -85,7 +85,8 @@ def _rebuild(name: str, template: EventTemplate) -> EventTemplate:
     if name == "revocation_marker":
         v = k.parse_revocation(event)
         assert isinstance(v, k.RevocationMarker) and v.names(award_event().id)
-        return k.build_revocation_marker(award_event().id, created_at=at, reason=v.reason)
+        assert v.reason == ""
+        return k.build_revocation_marker(award_event().id, created_at=at)
     if name == "door_check":
         v = k.parse_door_check(event)
         return k.build_door_check(v.lesson, v.learner, v.action, at=v.at, created_at=at)

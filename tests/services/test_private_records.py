@@ -199,8 +199,9 @@ async def test_a_private_certificate_is_delivered_never_published_and_verifies_f
 
     published = await certs.publish_certificate(learning, issued.code)
     assert published["award"] == issued.award_id
-    for event_id in published.values():  # definition, award and 10008 queued for the relays
-        assert await learning.store.outbox_entries(event_id), event_id
+    assert published["courses"] == []  # a public course is on the relays already
+    for name in ("award", "definition", "profile_badges"):  # queued for the relays
+        assert await learning.store.outbox_entries(published[name]), name
 
 
 async def test_a_private_courses_certificate_is_private_and_its_course_copy_names_no_invitee(clock):
@@ -242,6 +243,8 @@ async def test_revoking_a_private_certificate_publishes_only_a_hash_marker(clock
     assert revoked.revoked and revoked.deletion_id is None
     [marker] = await issuing.store.query([Filter(kinds=frozenset({kinds.CERTIFICATE_REVOCATION}))])
     assert [t[0] for t in marker.tags] == ["x", "alt"] and marker.tag_value("x") == kinds.award_hash(issued.award_id)
+    assert marker.content == "" and "issued in error" not in marker.to_json()  # a reason says something of the holder
+    assert (await issuing.store.get_action(f"certificate-revocation|{issued.award_id}")).detail == "issued in error"
     assert ana.public_key not in marker.to_json() and issued.award_id not in marker.to_json()
     assert not await issuing.store.query([Filter(kinds=frozenset({kinds.DELETION}))])
     assert (await certs.verify(issuing, issued.code)).status is VerdictStatus.REVOKED
@@ -249,3 +252,40 @@ async def test_revoking_a_private_certificate_publishes_only_a_hash_marker(clock
     bundle = parse_certificate_bundle(await certs.export_bundle(learning, issued.code))
     assert verify_certificate(bundle, now=clock.now()).status is VerdictStatus.REVOKED
     assert (await certs.revoke_certificate(issuing, issued.code)).revoked is False  # once
+
+
+async def _private_course_certificate(clock):
+    world = school()
+    host, ana = world.issuer, world.learners[0]
+    issuing = await context(host, clock)
+    course = replace(world.course, private=True, invitees=(ana.public_key,))
+    rumor = await private.publish_private_item(issuing, kinds.build_course(course, created_at=clock.now()))
+    issued = await certs.issue_certificate(issuing, rumor.address, ana.public_key, reason="exam passed")
+    learning = await context(ana, clock)
+    await handed_over(issuing, learning)
+    await records.refresh_inbox(learning)
+    return world, issuing, learning, issued
+
+
+async def test_a_published_private_courses_certificate_verifies_from_what_the_holder_published_alone(clock):
+    world, issuing, learning, issued = await _private_course_certificate(clock)
+    published = await certs.publish_certificate(learning, issued.code)
+    [copy_id] = published["courses"]  # the signed course copy the certificate rests on goes out too
+    stranger = await context(None, clock)
+    for event_id in (published["award"], published["definition"], copy_id, published["profile_badges"]):
+        assert await learning.store.outbox_entries(event_id), event_id
+        await stranger.store.add(await learning.store.get(event_id))  # what the relays now serve
+    copy = await stranger.store.get(copy_id)
+    assert copy.kind == kinds.COURSE and copy.tag_value("p") is None
+    verdict = await certs.verify(stranger, issued.award_id)
+    assert verdict.status is VerdictStatus.VALID, verdict.reason
+    assert verdict.course == issued.course and verdict.holder == world.learners[0].public_key
+
+
+async def test_following_a_private_course_is_refused_for_it_would_name_the_course_in_reqs(clock):
+    from nostr_training.services.follows import follow_course
+
+    world, issuing, learning, issued = await _private_course_certificate(clock)
+    assert (await learning.store.course(issued.course)).private
+    with pytest.raises(PrivacyRefused, match="you are invited to it; your daemon follows it already"):
+        await follow_course(learning, issued.course)
