@@ -130,7 +130,7 @@ def _check(action: str, event_ref: str, learner: str, at: int | None, data_dir: 
 @key_file_option
 @json_option
 def event_checkin(event_ref: str, learner: str, at: int | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
-    """Check LEARNER in at the door: a host-signed 8316, queued even with no network.
+    """Check LEARNER in at the door: a host-signed 8316 handed to the learner privately, queued even offline.
 
     \b
     Example:
@@ -147,7 +147,7 @@ def event_checkin(event_ref: str, learner: str, at: int | None, data_dir: str | 
 @key_file_option
 @json_option
 def event_checkout(event_ref: str, learner: str, at: int | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
-    """Check LEARNER out at the door: a host-signed 8316, queued even with no network.
+    """Check LEARNER out at the door: a host-signed 8316 handed to the learner privately, queued even offline.
 
     \b
     Example:

@@ -29,10 +29,9 @@ from typing import Any
 
 from .. import kinds
 from ..errors import ConfigError, MalformedEvent, NostrTrainingError, NotFound
-from ..event import Event, coordinate, parse_coordinate
+from ..event import Event, coordinate
 from ..filters import Filter
 from ..kinds import Lesson, RoomKey
-from ..nips.nip19 import decode
 from ..nips.nip59 import unwrap
 from ..rules.attendance import Join, Leave
 from ..rules.rooms import Admission, SessionEvidence, admission, admission_required, session_hosts
@@ -41,6 +40,7 @@ from ..sfu.config import SfuConfig, load_sfu_config
 from ..sfu.livekit import LiveKitAdapter, WebhookLedger
 from ..store.base import ActionRecord
 from .context import ServiceContext
+from .rsvp import lesson_coordinate
 
 __all__ = [
     "JOIN_EARLY_SECONDS",
@@ -75,18 +75,6 @@ NO_SFU_MESSAGE = (
     "no SFU is configured ([sfu] in config.toml): the room works for scheduling, keys and "
     "presence-based attendance, but there is no media token to hand out"
 )
-
-
-def lesson_coordinate(text: str) -> str:
-    """A lesson as ``31923:<pubkey>:<d>``, from that form or from an ``naddr``."""
-    text = text.strip()
-    if text.startswith("naddr1"):
-        pointer = decode(text).data
-        text = coordinate(pointer.kind, pointer.pubkey, pointer.identifier)
-    kind, _, _ = parse_coordinate(text)
-    if kind != kinds.LESSON:
-        raise MalformedEvent(f"{text!r} is a kind {kind} coordinate, not a lesson (31923)", field="lesson")
-    return text
 
 
 async def load_lesson(ctx: ServiceContext, lesson: str) -> Lesson:
