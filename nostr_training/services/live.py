@@ -69,7 +69,7 @@ from ..store.base import ActionRecord
 from . import private_training
 from .context import ServiceContext
 from .private import deliver_rumor, publish_private_item
-from .publish import PublishReport, publish_events
+from .publish import PublishReport, after_current, publish_events
 
 DEFAULT_POLICY = LivePolicy()
 
@@ -270,26 +270,10 @@ async def load_evidence(ctx: ServiceContext, lesson: Lesson) -> SessionEvidence:
     )
 
 
-async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate, *,
-                         private: bool = False) -> EventTemplate:
-    """A revision of an addressable or replaceable event dated after the version in the index:
-    in the same second, the NIP-01 tie rule (lowest id) could keep the old one."""
-    d = next((t[1] for t in template.tags if len(t) > 1 and t[0] == "d"), "")
-    kind = template.kind
-    if not (30000 <= kind < 40000 or 10000 <= kind < 20000 or kind in (0, 3)):
-        return template
-    wanted = Filter(kinds=frozenset({kind}), authors=frozenset({me}),
-                    tags={"d": frozenset({d})} if 30000 <= kind < 40000 else {}, limit=1)
-    current = await ctx.store.query([wanted], include_private=private)
-    if current and current[0].created_at >= template.created_at:
-        return EventTemplate(kind, template.tags, template.content, current[0].created_at + 1)
-    return template
-
-
 async def _publish(ctx: ServiceContext, templates: Sequence[EventTemplate]) -> tuple[PublishReport, ...]:
     signer = ctx.require_signer()
     me = await signer.get_public_key()
-    templates = [await _after_current(ctx, me, t) for t in templates]
+    templates = [await after_current(ctx, me, t) for t in templates]
     events = [await signer.sign_event(t) for t in templates]
     reports = await publish_events(ctx, events, check_lessons=False, wait=ctx.config.publish_timeout)
     for report in reports:
@@ -328,7 +312,7 @@ async def publish_private_session(ctx: ServiceContext, lesson: Lesson, templates
     me, key_of = await _me(ctx), await view_key_item(ctx, lesson)
     ids = []
     for template in templates:
-        template = await _after_current(ctx, me, template, private=True)
+        template = await after_current(ctx, me, template, private=True)
         ids.append((await publish_private_item(ctx, template, key_of=key_of)).id)
     return ids
 

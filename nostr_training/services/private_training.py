@@ -31,6 +31,7 @@ from ..store.base import ActionRecord, OutboxState
 from . import private
 from .context import ServiceContext
 from .messages import PrivateDelivery
+from .publish import after_current
 
 __all__ = [
     "PRIVATE_NAME_ACTION",
@@ -119,23 +120,12 @@ def view_key_item(lesson: Lesson) -> str:
     return lesson.course or lesson.coordinate
 
 
-async def _after_current(ctx: ServiceContext, me: str, template: EventTemplate) -> EventTemplate:
-    """A revision dated after the version the user holds (private ones included): in the same
-    second the tie rule (lowest id) could keep the old one, here and at every key holder."""
-    d = next((t[1] for t in template.tags if len(t) > 1 and t[0] == "d"), "")
-    wanted = Filter(kinds=frozenset({template.kind}), authors=frozenset({me}), tags={"d": frozenset({d})}, limit=1)
-    current = await ctx.store.query([wanted], include_private=True)
-    if current and current[0].created_at >= template.created_at:
-        return EventTemplate(template.kind, template.tags, template.content, current[0].created_at + 1)
-    return template
-
-
 async def publish_private(ctx: ServiceContext, templates: Sequence[EventTemplate], *, key_of: str) -> list[Event]:
     """Each template kept privately and published as an envelope under ``key_of``'s view key."""
     me = await _me(ctx)
     out = []
     for template in templates:
-        out.append(await private.publish_private_item(ctx, await _after_current(ctx, me, template), key_of=key_of))
+        out.append(await private.publish_private_item(ctx, await after_current(ctx, me, template, private=True), key_of=key_of))
     return out
 
 

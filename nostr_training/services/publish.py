@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import NostrTrainingError
-from ..event import Event
+from ..event import Event, EventTemplate
+from ..filters import Filter
 from ..store.base import OutboxState, TargetKind
 from .context import ServiceContext
 from .validate import check_event, check_references
 
-__all__ = ["Delivery", "PublishReport", "publish_events"]
+__all__ = ["Delivery", "PublishReport", "after_current", "publish_events"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,19 @@ async def _deliver_now(ctx: ServiceContext, event_ids: list[str], wait: float) -
         handled = await ctx.outbox.deliver_due()
         if not handled or not await ctx.outbox.untried(event_ids):
             return
+
+
+async def after_current(ctx: ServiceContext, me: str, template: EventTemplate, *,
+                        private: bool = False) -> EventTemplate:
+    """A revision of an addressable or replaceable event dated after the version in the index:
+    in the same second, the NIP-01 tie rule (lowest id) could keep the old one."""
+    d = next((t[1] for t in template.tags if len(t) > 1 and t[0] == "d"), "")
+    kind = template.kind
+    if not (30000 <= kind < 40000 or 10000 <= kind < 20000 or kind in (0, 3)):
+        return template
+    wanted = Filter(kinds=frozenset({kind}), authors=frozenset({me}),
+                    tags={"d": frozenset({d})} if 30000 <= kind < 40000 else {}, limit=1)
+    current = await ctx.store.query([wanted], include_private=private)
+    if current and current[0].created_at >= template.created_at:
+        return EventTemplate(kind, template.tags, template.content, current[0].created_at + 1)
+    return template
