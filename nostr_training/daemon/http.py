@@ -150,7 +150,7 @@ class HttpServer:
     async def stop(self) -> None:
         """Cut every client off first, so shutting down never waits on one."""
         self.relay.close_all()
-        await self.relay.committer.stop()
+        await self.relay.stop()
         for ws in list(self._websockets):
             transport = ws._req.transport if ws._req is not None else None  # noqa: SLF001
             if transport is not None:

@@ -30,6 +30,7 @@ from ..filters import Filter
 from ..nips.nip42 import check_auth
 from ..store.base import AddOutcome, Store
 from ..store.serving import GIFT_WRAP_KINDS, gift_wrap_visible
+from .intake import EventIntake, Verdict, echoed_id, event_of
 
 __all__ = ["LocalRelay", "RelaySession", "RelayCounters", "LOOPBACK_NAMES", "loopback_urls"]
 
@@ -39,7 +40,6 @@ log = logging.getLogger("nostr_training.local_relay")
 #: website (DNS rebinding included), and a NIP-42 AUTH for anything else is for another relay.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-_HEX = frozenset("0123456789abcdef")
 
 SubmitMany = Callable[[list[Event]], Awaitable[list[Any]]]
 Send = Callable[[str], Awaitable[None]]
@@ -83,11 +83,6 @@ class _SlowClient(Exception):
     """The client stopped reading: its buffer stayed full for ``send_timeout``."""
 
 
-def _safe_id(value: Any) -> str:
-    """An event id to echo back in OK: only a real 64-hex id, else empty (NIP-01 allows it)."""
-    return value if isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value) else ""
-
-
 def _safe_subid(value: Any) -> str | None:
     if not isinstance(value, str) or not 1 <= len(value) <= 64:
         return None
@@ -116,6 +111,7 @@ class RelaySession:
         self._in_flight = 0  # EVENTs waiting for their commit
         self._drained = asyncio.Event()
         self._drained.set()
+        self._answering: set[asyncio.Task[None]] = set()
         self.closed = False
 
     @property
@@ -162,18 +158,21 @@ class RelaySession:
 
     async def pump(self) -> None:
         """Send queued frames until the session closes; a send stuck past ``send_timeout`` cuts
-        the client off."""
+        the client off (one deadline per frame, set once for a run of frames sent together)."""
         while not self.closed:
             if not self._queue:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            message = self._queue.popleft()
-            self._queued_bytes -= len(message)
-            self.relay.queued_bytes -= len(message)
-            self._room.set()
             try:
-                await asyncio.wait_for(self._send(message), self.relay.send_timeout)
+                async with asyncio.timeout(None) as deadline:
+                    while self._queue and not self.closed:
+                        deadline.reschedule(asyncio.get_running_loop().time() + self.relay.send_timeout)
+                        message = self._queue.popleft()
+                        self._queued_bytes -= len(message)
+                        self.relay.queued_bytes -= len(message)
+                        self._room.set()
+                        await self._send(message)
             except TimeoutError:
                 self.cut_off("send timed out")
             except Exception:
@@ -204,9 +203,20 @@ class RelaySession:
         self.push(_dumps(["NOTICE", text]))
 
     async def handle(self, message: str | bytes) -> None:
-        """Answer one frame: every frame gets a NIP-01 answer or a NOTICE, never an exception."""
+        """Answer one frame: every frame gets a NIP-01 answer or a NOTICE, never an exception.
+
+        An ``EVENT`` goes to the intake (parsed and verified in batches on the second core);
+        its OK follows the commit that holds it.
+        """
         if self.closed:
             return
+        if type(message) is str and message.startswith('["EVENT",'):
+            await self._admit()
+            self.relay.intake.check(message, lambda verdict: self._checked(message, verdict))
+            return
+        await self._answer(message)
+
+    async def _answer(self, message: str | bytes) -> None:
         try:
             await self._handle(message)
         except _SlowClient:
@@ -337,36 +347,66 @@ class RelaySession:
         self.push(_dumps(["COUNT", subid, {"count": n}]))
 
     def _ok(self, event_id: str, ok: bool, message: str) -> None:
-        self.push(_dumps(["OK", event_id, ok, message]))
+        if ok and not message:  # the common answer, without the encoder (the id is 64 hex)
+            self.push(f'["OK","{event_id}",true,""]')
+        else:
+            self.push(_dumps(["OK", event_id, ok, message]))
+
+    async def _admit(self) -> None:
+        """Back-pressure: past ``max_in_flight`` unanswered EVENTs, this client waits for its
+        commits to catch up before the next one is read."""
+        if self._in_flight >= self.relay.max_in_flight:
+            await self._drained.wait()
+        self._in_flight += 1
+        self._drained.clear()
+
+    def _answered(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight < self.relay.max_in_flight:
+            self._drained.set()
+
+    def _checked(self, message: str, verdict: Verdict) -> None:
+        """The intake's verdict on an EVENT: commit it, refuse it, or answer the frame as any other."""
+        if self.closed:
+            self._answered()
+            return
+        if verdict is None:  # not a plain EVENT: answered as any other frame
+            self._answered()
+            task = asyncio.create_task(self._answer(message))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+        elif verdict[0]:
+            self._commit(event_of(verdict[1]))
+        else:
+            self._answered()
+            self.relay.counters.events_refused += 1
+            raw_id, reason = verdict[1]
+            self._ok(raw_id, False, f"invalid: {reason}")
 
     async def _event(self, data: list[Any]) -> None:
         relay = self.relay
         raw = data[1] if len(data) == 2 else None
-        raw_id = _safe_id(raw.get("id")) if isinstance(raw, dict) else ""
+        raw_id = echoed_id(raw.get("id")) if isinstance(raw, dict) else ""
         try:
             event = verify_event(Event.from_dict(raw))
         except (MalformedEvent, InvalidEvent) as exc:
             relay.counters.events_refused += 1
             self._ok(raw_id, False, f"invalid: {exc}")
             return
+        await self._admit()
+        self._commit(event)
+
+    def _commit(self, event: Event) -> None:
         if event.kind == kinds.AUTH:
+            self._answered()
             self._ok(event.id, False, "invalid: AUTH events are sent with AUTH, not EVENT")
             return
-        if self._in_flight >= relay.max_in_flight:
-            await self._drained.wait()  # back-pressure: this client's commits catch up first
-        self._in_flight += 1
-        self._drained.clear()
-        relay.committer.submit(event).add_done_callback(lambda done: self._committed(event, done))
+        self.relay.committer.submit(event, lambda result: self._committed(event, result))
 
-    def _committed(self, event: Event, done: asyncio.Future[Any]) -> None:
+    def _committed(self, event: Event, result: Any) -> None:
         """Answer an EVENT once the group commit that holds it is done (OK only after commit)."""
         relay = self.relay
-        self._in_flight -= 1
-        if self._in_flight < relay.max_in_flight:
-            self._drained.set()
-        if done.cancelled():
-            return
-        result = done.exception() or done.result()
+        self._answered()
         if isinstance(result, MalformedEvent):
             relay.counters.events_refused += 1
             self._ok(event.id, False, f"invalid: {result}")
@@ -394,7 +434,7 @@ class RelaySession:
     def _auth(self, data: list[Any]) -> None:
         relay = self.relay
         raw = data[1] if len(data) == 2 else None
-        raw_id = _safe_id(raw.get("id")) if isinstance(raw, dict) else ""
+        raw_id = echoed_id(raw.get("id")) if isinstance(raw, dict) else ""
         try:
             event = Event.from_dict(raw)
             claimed = _auth_url(event.tag_value("relay") or "")
@@ -423,8 +463,9 @@ class GroupCommitter:
     """Commits the EVENTs of every connection together: whatever arrived while the previous
     commit ran goes into the next one (one transaction for up to ``max_batch`` events).
 
-    Each EVENT's future resolves when its commit is done: the ``OK`` a client gets always
-    follows the commit that holds its event.
+    Each EVENT's callback gets its result when its commit is done (a ``Submission``, or the
+    error that refused it): the ``OK`` a client gets always follows the commit that holds its
+    event. Events left when the committer stops get no callback: they were not committed.
     """
 
     def __init__(self, submit_many: SubmitMany, *, max_batch: int = 1000, linger: float = 0.002):
@@ -433,17 +474,13 @@ class GroupCommitter:
         self.linger = linger
         self.batches = 0
         self.events = 0
-        self._pending: list[tuple[Event, asyncio.Future[Any]]] = []
-        self._ready = asyncio.Event()
+        self._pending: list[tuple[Event, Callable[[Any], None]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, event: Event) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future))
-        self._ready.set()
+    def submit(self, event: Event, on_result: Callable[[Any], None]) -> None:
+        self._pending.append((event, on_result))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group commit")
-        return future
 
     async def _run(self) -> None:
         while self._pending:
@@ -451,25 +488,21 @@ class GroupCommitter:
             if len(self._pending) < self.max_batch // 10:
                 await asyncio.sleep(self.linger)  # a little longer under load: fewer, larger commits
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+            results: list[Any]
             try:
                 results = await self.submit_many([event for event, _ in batch])
             except Exception as exc:  # the store failed: every event of the batch gets error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.events += len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                results = [exc] * len(batch)
+            else:
+                self.batches += 1
+                self.events += len(batch)
+            for (_, on_result), result in zip(batch, results, strict=True):
+                on_result(result)
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for _, future in self._pending:
-            future.cancel()
         self._pending = []
 
 
@@ -494,6 +527,7 @@ class LocalRelay:
         max_in_flight: int = 1000,
     ):
         self.store = store
+        self.intake = EventIntake()
         self.committer = GroupCommitter(submit_many)
         self.clock = clock
         self.extra_info = info or {}
@@ -547,6 +581,11 @@ class LocalRelay:
     def close_session(self, session: RelaySession) -> None:
         session.close()
         self.sessions.discard(session)
+
+    async def stop(self) -> None:
+        """Stop checking and committing; EVENTs not yet committed get no OK."""
+        await self.intake.stop()
+        await self.committer.stop()
 
     def close_all(self) -> None:
         """Cut every client off at once (the daemon is stopping and waits for none of them).

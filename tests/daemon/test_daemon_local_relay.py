@@ -422,3 +422,29 @@ async def test_events_from_many_connections_commit_together(relay, clock):
     assert committer.events == 300 and committer.batches < 300
     for ws in sockets:
         await ws.close()
+
+
+async def test_a_burst_of_events_is_checked_off_the_loop_with_the_same_answers(relay, alice, clock):
+    """A burst goes to the intake's worker process; a forged event in it is refused with its
+    id, a frame that is not a plain EVENT gets the answer it gets alone, the rest commit."""
+    ws, _ = await open_client(relay)
+    events = [signed(alice, 1, content=f"burst {i}", created_at=clock.now()) for i in range(60)]
+    forged = dict(events[20].to_dict(), content="changed")
+    frames = [json.dumps(["EVENT", e.to_dict()]) for e in events]
+    frames[20] = json.dumps(["EVENT", forged])
+    frames[40] = json.dumps(["EVENT", events[40].to_dict(), "extra"])
+    for frame in frames:
+        await ws.send(frame)
+    answers = {}
+    while len(answers) < 60:
+        message = await recv(ws)
+        assert message[0] == "OK", message
+        answers[message[1]] = message[2:]
+    assert answers[events[20].id][0] is False and answers[events[20].id][1].startswith("invalid:")
+    assert answers[""] == [False, "invalid: an event must be a JSON object"]
+    valid = [e for i, e in enumerate(events) if i not in (20, 40)]
+    assert all(answers[e.id] == [True, ""] for e in valid)
+    assert all([await relay.store.get(e.id) for e in valid])
+    assert await relay.store.get(events[20].id) is None and await relay.store.get(events[40].id) is None
+    assert relay.local.intake.in_worker > 0, "the burst was checked in the worker process"
+    await ws.close()
