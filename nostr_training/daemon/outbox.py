@@ -66,6 +66,8 @@ FINAL_PREFIXES = ("invalid:", "blocked:", "restricted:", "pow:", "mute:")
 _GIFT_WRAPS = (kinds.GIFT_WRAP, kinds.GIFT_WRAP_EPHEMERAL)
 #: How long an answered look-up that found no relay list is believed (seconds).
 NEGATIVE_TTL = 3600
+#: Pubkeys whose relay lists (or their absence) the outbox remembers per list kind.
+_LIST_CACHE_SIZE = 50_000
 #: Extra seconds granted to a pool's own fetch timeout before the outbox gives up on it.
 _FETCH_GRACE = 1.0
 
@@ -215,6 +217,8 @@ class Outbox:
         self._attempted = asyncio.Event()  # set after each delivery pass
         #: Pubkeys a look-up answered without a list, until when: not asked again meanwhile.
         self._none_until: dict[tuple[int, str], int] = {}
+        #: kind -> (the store's kind_version when read, pubkey -> newest list or None).
+        self._list_cache: dict[int, tuple[int, dict[str, Event | None]]] = {}
         self._private: set[str] | None = None  # addresses of private items, read once, then noted
 
     # Privacy -------------------------------------------------------------------------------
@@ -247,14 +251,31 @@ class Outbox:
     # Targets -------------------------------------------------------------------------------
 
     async def _latest(self, kind: int, pubkeys: Iterable[str]) -> dict[str, Event]:
-        wanted = sorted(set(pubkeys))
-        if not wanted:
-            return {}
-        found = await self.store.query([Filter(kinds=frozenset({kind}), authors=frozenset(wanted))], now=self.clock.now())
-        out: dict[str, Event] = {}
-        for ev in found:  # newest first: keep the first per author
-            out.setdefault(ev.pubkey, ev)
-        return out
+        """The newest stored list of ``kind`` of each pubkey that has one.
+
+        Read through a cache kept while the store holds no newer event of the kind (its
+        ``kind_version``), so a group commit of many authors does not query for each batch the
+        lists it read for the last one; the absence of a list is cached too. A list that expires
+        is not cached: the store stops serving it at its time.
+        """
+        version = self.store.kind_version(kind)
+        cached = self._list_cache.get(kind)
+        if cached is None or cached[0] != version:
+            cached = self._list_cache[kind] = (version, {})
+        known = cached[1]
+        wanted = set(pubkeys)
+        missing = wanted - known.keys()
+        read: dict[str, Event | None] = dict.fromkeys(missing)
+        if missing:
+            found = await self.store.query([Filter(kinds=frozenset({kind}), authors=frozenset(missing))], now=self.clock.now())
+            for ev in found:  # newest first: keep the first per author
+                if read.get(ev.pubkey) is None:
+                    read[ev.pubkey] = ev
+            if self.store.kind_version(kind) == version:  # nothing of the kind committed meanwhile
+                if len(known) + len(read) > _LIST_CACHE_SIZE:
+                    known.clear()
+                known.update((p, ev) for p, ev in read.items() if ev is None or ev.tag_value("expiration") is None)
+        return {p: ev for p in wanted if (ev := read[p] if p in read else known[p]) is not None}
 
     def _reachable(self) -> bool:
         """Is any configured relay connected? A relay the pool does not know yet is given the
@@ -559,8 +580,14 @@ class Outbox:
                 )
 
     async def deliver_due(self) -> int:
-        """One pass over the deliveries due now; returns how many rows it handled."""
-        due = await self.store.outbox_due(self.clock.now(), self.batch)
+        """One pass over the deliveries due now; returns how many rows it handled.
+
+        Relay-list look-ups wait while no configured relay is connected (each would only be
+        recorded as unanswered and retried: CPU for nothing); the next pass after one connects
+        takes them.
+        """
+        lookups = self.pool is not None and bool(self._configured) and self._reachable()
+        due = await self.store.outbox_due(self.clock.now(), self.batch, lookups=lookups)
         if not due:
             return 0
         groups: dict[str, list[OutboxItem]] = {}

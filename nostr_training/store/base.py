@@ -229,6 +229,10 @@ class Store(Protocol):
         checked. ``container_id`` names the gift wrap that carried it, if any.
         """
 
+    def kind_version(self, kind: int) -> int:
+        """A number that changes whenever an event of ``kind`` (or a deletion) is committed: a
+        cache of what the store holds of that kind is current while it stays the same."""
+
     async def get(self, event_id: str) -> Event | None:
         """The stored event with this id in any state (superseded, deleted, expired, private)."""
 
@@ -325,8 +329,9 @@ class Store(Protocol):
         are written refused, with their message.
         """
 
-    async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
-        """Pending or retrying deliveries with ``next_attempt_at <= now``, oldest due first."""
+    async def outbox_due(self, now: int, limit: int = 100, *, lookups: bool = True) -> list[OutboxItem]:
+        """Pending or retrying deliveries with ``next_attempt_at <= now``, oldest due first;
+        without ``lookups``, no relay-list look-up placeholders (no relay could answer them)."""
 
     async def outbox_record(
         self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None

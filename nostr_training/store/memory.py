@@ -77,6 +77,7 @@ class MemoryStore(CourseQueries):
         self._cursors: dict[tuple[str, str], int] = {}
         self._actions: dict[str, ActionRecord] = {}
         self._contacts: dict[int, Contact] = {}
+        self._kind_versions: dict[int, int] = {}
         self._closed = False
 
     @classmethod
@@ -120,6 +121,7 @@ class MemoryStore(CourseQueries):
             return AddOutcome.DUPLICATE
         stored = _Stored(event, private, container_id, now, expiration_of(event))
         self._events[event.id] = stored
+        self._kind_versions[event.kind] = self._kind_versions.get(event.kind, 0) + 1
         if event.address is not None:
             self._versions.setdefault((event.address, private), []).append(event.id)
         if event.kind == DELETION and not private:
@@ -130,6 +132,9 @@ class MemoryStore(CourseQueries):
         if self._superseded(stored):
             return AddOutcome.SUPERSEDED
         return AddOutcome.STORED
+
+    def kind_version(self, kind: int) -> int:
+        return self._kind_versions.get(kind, 0) + self._kind_versions.get(DELETION, 0)
 
     async def add(self, event: Event, *, verified: bool = False, now: int | None = None) -> AddOutcome:
         self._check_open()
@@ -257,7 +262,7 @@ class MemoryStore(CourseQueries):
                     )
         return outcomes
 
-    async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
+    async def outbox_due(self, now: int, limit: int = 100, *, lookups: bool = True) -> list[OutboxItem]:
         self._check_open()
         due = sorted(
             (
@@ -266,6 +271,7 @@ class MemoryStore(CourseQueries):
                 if d.state in (OutboxState.PENDING, OutboxState.RETRYING)
                 and d.next_attempt_at is not None
                 and d.next_attempt_at <= now
+                and (lookups or d.target.kind is not TargetKind.LOOKUP)
             ),
             key=lambda d: (d.next_attempt_at, d.order),
         )

@@ -227,6 +227,8 @@ class SqliteStore(CourseQueries):
         self._verifier: ProcessPoolExecutor | None = None
         self._verifier_broken = False
         self._interned: dict[tuple[str, str], int] = {}
+        self._kind_versions: dict[int, int] = {}
+        self._kinds_written: set[int] = set()  # kinds stored by the open transaction
         self._closing = asyncio.Lock()
 
     @classmethod
@@ -295,14 +297,22 @@ class SqliteStore(CourseQueries):
             if w.in_transaction:
                 self._rollback()
             raise StoreError(f"store {self.path.name}: {exc}; the batch was not stored") from exc
+        if self._kinds_written:  # after the commit: a reader that sees the old number may cache only what it read before
+            for kind in self._kinds_written:
+                self._kind_versions[kind] = self._kind_versions.get(kind, 0) + 1
+            self._kinds_written.clear()
         return result
 
     def _rollback(self) -> None:
         self._interned.clear()
+        self._kinds_written.clear()
         self._writer.execute("ROLLBACK")
 
     async def _transaction(self, work: Callable[[], _T]) -> _T:
         return await self._on_writer(self._run_transaction, work)
+
+    def kind_version(self, kind: int) -> int:
+        return self._kind_versions.get(kind, 0) + self._kind_versions.get(DELETION, 0)
 
     async def add(self, event: Event, *, verified: bool = False, now: int | None = None) -> AddOutcome:
         if not verified:
@@ -459,6 +469,7 @@ class SqliteStore(CourseQueries):
                 arrival.container_id, arrival.received_at, _raw_json(event),
             ))
             kind, created_at = event.kind, event.created_at
+            self._kinds_written.add(kind)
             tag_rows.extend([(name, value, kind, created_at, seq) for name, value in arrival.tag_pairs])
             if kind == DELETION and not arrival.private:
                 for mark in deletion_marks(event):
@@ -691,13 +702,14 @@ class SqliteStore(CourseQueries):
             return [o for o in outcomes if o is not None]
         return await self._transaction(work)
 
-    async def outbox_due(self, now: int, limit: int = 100) -> list[OutboxItem]:
+    async def outbox_due(self, now: int, limit: int = 100, *, lookups: bool = True) -> list[OutboxItem]:
         rows = await self._fetch(
             self._reader,
             "SELECT coalesce(p.raw, e.raw), o.target_kind, o.target, o.attempts, o.next_attempt_at, o.last_message"
             f" FROM {_OUTBOX_JOIN}"
             " WHERE o.next_attempt_at <= ? AND o.state IN ('pending', 'retrying')"
-            " ORDER BY o.next_attempt_at, o.seq LIMIT ?",
+            + ("" if lookups else " AND o.target_kind != 'lookup'")
+            + " ORDER BY o.next_attempt_at, o.seq LIMIT ?",
             (now, limit),
         )
         return [

@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from polling import eventually
 from websockets.asyncio.client import connect
 
 from nostr_training.clock import ManualClock
@@ -98,7 +99,8 @@ async def test_a_full_disk_stops_indexing_visibly_and_loses_nothing(tmp_path, mo
                     break
                 await clock.advance(daemon.follows.flush_interval)
             assert (await daemon.status())["indexing"]["ok"]
-            assert pool.subscribe_calls > subscribed_before, "subscriptions sent again from the cursors"
+            # The commit that reports ok sends the subscriptions again right after: wait for it.
+            await eventually(lambda: pool.subscribe_calls > subscribed_before)
             stored = {e.id for e in await daemon.store.query([Filter()])}
             assert {e.id for e in sent} <= stored
         finally:

@@ -13,6 +13,7 @@ from nostr_training.keys import Keys
 from nostr_training.nips.nip19 import npub_encode
 from nostr_training.store.base import LOOKUP, OutboxState, OutboxTarget
 from nostr_training.store.memory import MemoryStore
+from nostr_training.store.sqlite import SqliteStore
 
 from daemon_fakes import FakePool, signed
 
@@ -240,8 +241,8 @@ async def test_gift_wrap_submitted_offline_reaches_the_inbox_relay_once_relays_a
     assert entry.last_message.startswith("error:") and npub_encode(bob.public_key) in entry.last_message
     assert await store.outbox_depth() == 1
     await clock.advance(5)
-    assert await outbox.deliver_due() == 1
-    assert (await store.outbox_entries(wrap.id))[0].attempts == 2  # looked again, still offline
+    assert await outbox.deliver_due() == 0, "no relay connected: the look-up waits instead of failing again"
+    assert (await store.outbox_entries(wrap.id))[0].attempts == 1
     assert pool.published == []
 
     pool.down.clear()
@@ -358,3 +359,30 @@ async def test_an_outbox_without_a_pool_queues_and_says_it_cannot_send(store, al
     with pytest.raises(RelayUnreachable, match="no relay pool"):
         await outbox.deliver_due()
     assert states(await store.outbox_entries(note.id))[A] is OutboxState.PENDING
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+async def test_cached_relay_lists_follow_what_the_store_holds(backend, tmp_path, alice, bob, clock):
+    """The outbox remembers the lists (and their absence) it read for a group commit, and reads
+    again once a list of that kind is stored by any path (here: indexed from a relay)."""
+    store = await MemoryStore.open() if backend == "memory" else await SqliteStore.open(tmp_path / "index.db")
+    try:
+        outbox = Outbox(store, None, clock=clock, default_relays=[A])
+        note = signed(alice, 1, tags=[("p", bob.public_key)], created_at=clock.now())
+        assert (await outbox.targets(note, fetch=False)).relays == (A,)
+        read = store.query
+        calls = []
+
+        async def counting(*args, **kw):
+            calls.append(args)
+            return await read(*args, **kw)
+
+        store.query = counting  # type: ignore[method-assign]
+        assert (await outbox.targets(note, fetch=False)).relays == (A,)
+        assert calls == [], "the second plan reads no list again"
+        await store.add(relay_list(bob, (C, "read")), now=clock.now())
+        assert (await outbox.targets(note, fetch=False)).relays == (A, C), "a list stored since is seen"
+        await store.add(relay_list(alice, (B, "write"), created_at=1_799_000_100), now=clock.now())
+        assert (await outbox.targets(note, fetch=False)).relays == (B, C)
+    finally:
+        await store.close()

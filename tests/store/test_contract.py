@@ -49,6 +49,27 @@ async def test_added_event_is_served_and_second_copy_is_a_duplicate(store: Store
     assert ids(await store.query(every())) == [note.id]
 
 
+async def test_kind_version_moves_when_that_kind_or_a_deletion_is_stored(store: Store, alice: Keys):
+    """What a cache of one kind checks: it changes with a stored event of that kind or any
+    deletion, not with other kinds, duplicates or refused events."""
+    relay_list = 10002
+    start = store.kind_version(relay_list)
+    await store.add(signed(alice, 1, content="a note"))
+    await store.add_many([signed(alice, RSVP, tags=[("d", "x")])])
+    assert store.kind_version(relay_list) == start
+    listed = signed(alice, relay_list, tags=[("r", "wss://a.example")])
+    await store.add(listed)
+    after_list = store.kind_version(relay_list)
+    assert after_list != start
+    await store.add(listed)
+    assert store.kind_version(relay_list) == after_list, "a duplicate changes nothing"
+    with pytest.raises(InvalidSignature):
+        await store.add(tampered(signed(alice, relay_list, at=T + 5), sig="00" * 64))
+    assert store.kind_version(relay_list) == after_list
+    await store.add(deletion(alice, ids=[listed.id], at=T + 10))
+    assert store.kind_version(relay_list) != after_list
+
+
 async def test_get_of_unknown_id_is_none(store: Store):
     assert await store.get("0" * 64) is None
 
