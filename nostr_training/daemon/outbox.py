@@ -245,7 +245,13 @@ class Outbox:
             and not private_kinds.is_marked_private(event) and not event.tag_values("a")
         ):
             return None
-        reason = private_kinds.publication_refusal(event, await self.private_addresses())
+        await self.private_addresses()
+        return self._refused_as_private(event)
+
+    def _refused_as_private(self, event: Event) -> PrivacyRefused | None:
+        """The privacy check once the private addresses are read (``private_addresses``)."""
+        assert self._private is not None
+        reason = private_kinds.publication_refusal(event, self._private)
         return PrivacyRefused(f"not published: {reason}") if reason else None
 
     # Targets -------------------------------------------------------------------------------
@@ -276,6 +282,10 @@ class Outbox:
                     known.clear()
                 known.update((p, ev) for p, ev in read.items() if ev is None or ev.tag_value("expiration") is None)
         return {p: ev for p in wanted if (ev := read[p] if p in read else known[p]) is not None}
+
+    def _can_look_up(self) -> bool:
+        """Could a relay-list look-up be asked now (a configured relay, connected)?"""
+        return self.pool is not None and bool(self._configured) and self._reachable()
 
     def _reachable(self) -> bool:
         """Is any configured relay connected? A relay the pool does not know yet is given the
@@ -452,9 +462,10 @@ class Outbox:
         now = self.clock.now()
         results: dict[str, Submission | NostrTrainingError] = {}
         fresh: dict[str, Event] = {}
+        await self.private_addresses()  # read once for the whole group
         for event in events:
             refusal = publish_refusal(event, now)
-            private = await self._privacy_refusal(event, False)
+            private = self._refused_as_private(event)
             if refusal is not None:
                 results[event.id] = MalformedEvent(refusal, event_id=event.id)
             elif private is not None:
@@ -472,8 +483,10 @@ class Outbox:
         for item, outcome in zip(items, outcomes, strict=True):
             planned = plans[item.event.id]
             results[item.event.id] = Submission(item.event, planned.relays, planned.refusals, outcome, planned.unresolved)
-        if items:
-            self._wake.set()
+        if any(item.targets for item in items) and (
+            any(t != LOOKUP for item in items for t in item.targets) or self._can_look_up()
+        ):
+            self._wake.set()  # not for look-ups no relay can answer yet: the poll takes them later
         return [results[e.id] for e in events]
 
     def wake(self) -> None:
@@ -586,8 +599,7 @@ class Outbox:
         recorded as unanswered and retried: CPU for nothing); the next pass after one connects
         takes them.
         """
-        lookups = self.pool is not None and bool(self._configured) and self._reachable()
-        due = await self.store.outbox_due(self.clock.now(), self.batch, lookups=lookups)
+        due = await self.store.outbox_due(self.clock.now(), self.batch, lookups=self._can_look_up())
         if not due:
             return 0
         groups: dict[str, list[OutboxItem]] = {}

@@ -486,7 +486,7 @@ class SqliteStore(CourseQueries):
                 rows,
             )
         if tag_rows:
-            vids = self._value_ids({(name, value) for name, value, *_ in tag_rows})
+            vids = self._value_ids({(row[0], row[1]) for row in tag_rows})
             w.executemany(
                 "INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)",
                 [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows],
@@ -516,8 +516,17 @@ class SqliteStore(CourseQueries):
         if missing:
             w = self._writer
             w.executemany("INSERT OR IGNORE INTO tag_values (name, value) VALUES (?, ?)", missing)
-            for pair in missing:
-                cache[pair] = w.execute("SELECT vid FROM tag_values WHERE name = ? AND value = ?", pair).fetchone()[0]
+            # One look-up for all, by position; a value JSON would not carry back exactly (a NUL)
+            # is not joined and is looked up alone.
+            found = dict(w.execute(
+                "SELECT j.key, v.vid FROM json_each(?) j JOIN tag_values v ON v.name = j.value->>0 AND v.value = j.value->>1",
+                (_dumps(missing),),
+            ))
+            for position, pair in enumerate(missing):
+                vid = found.get(position)
+                if vid is None:
+                    vid = w.execute("SELECT vid FROM tag_values WHERE name = ? AND value = ?", pair).fetchone()[0]
+                cache[pair] = vid
         return cache
 
     def _apply_deletions(self, marks: list[DeletionMark]) -> None:
