@@ -278,6 +278,8 @@ def publication_refusal(event: Event, private_addresses: Iterable[str] | frozens
     if is_marked_private(event):
         return f"kind {event.kind} is marked private: it travels only encrypted (docs/protocol.md, Private training)"
     addresses = private_addresses if isinstance(private_addresses, (set, frozenset)) else frozenset(private_addresses)
+    if not addresses:
+        return None
     if event.address is not None and event.address in addresses:
         return f"{event.address[:80]} is a private item: it travels only encrypted"
     for value in event.tag_values("a"):
