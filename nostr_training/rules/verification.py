@@ -360,7 +360,7 @@ def _status(
         known["days_left"] = (award.valid_until - now) // DAY
     title = course.title
     if status is CertificateStatus.MISSING:
-        return _invalid(Problem.NOT_YET_VALID, f"{title}: valid only from {award.valid_from}", **known)
+        return _invalid(Problem.NOT_YET_VALID, f"{title}: not valid yet (see valid from)", **known)
     if status is CertificateStatus.REVOKED and revocation is not None:
         reason = f"{title}: revoked by the issuer" + (f": {revocation.reason}" if revocation.reason else "")
         return Verdict(
@@ -371,10 +371,12 @@ def _status(
             **known,
         )
     if status is CertificateStatus.EXPIRED:
-        return Verdict(VerdictStatus.EXPIRED, f"{title}: expired at {award.valid_until}", **known)
+        return Verdict(VerdictStatus.EXPIRED, f"{title}: expired (see valid until)", **known)
     if status is CertificateStatus.EXPIRING:
         return Verdict(
             VerdictStatus.EXPIRING, f"{title}: valid, expires in {known['days_left']} days", **known
         )
-    until = f"until {award.valid_until}" if award.valid_until is not None else "with no expiry"
-    return Verdict(VerdictStatus.VALID, f"{title}: valid {until}", **known)
+    # Times stay out of the reason: the verdict carries them, and each reader shows them in
+    # its own zone (the CLI in the user's).
+    until = "" if award.valid_until is not None else ", with no expiry"
+    return Verdict(VerdictStatus.VALID, f"{title}: valid{until}", **known)
