@@ -77,6 +77,8 @@ async def test_the_holder_sees_the_revocation_of_a_private_certificate_and_the_m
     [row] = (await ada.cli_json("cert", "list"))["certificates"]
     assert (row["code"], row["status"], row["holder"]) == (code, "valid", ada.keys.public_key)
     assert (await ada.cli("cert", "verify", code)).code == 0
+    [listed] = (await host.cli_json("cert", "list", "--course", "jail-support"))["certificates"]
+    assert (listed["code"], listed["course"]) == (code, course), "the host lists by the course's local name"
 
     revoked = await host.cli_json("cert", "revoke", "jail-support", "--learner", ada.npub, "--reason", "failed practical")
     assert revoked["revoked"] and revoked["deletion_id"] is None

@@ -186,7 +186,7 @@ def cert_revoke(reference: str, reason: str, learner: str | None, data_dir: str 
 @cert.command("list")
 @click.option("--expiring", type=click.IntRange(0, 36500), default=None, help="Only those expiring within DAYS.")
 @click.option("--holder", default=None, help="Only this holder (npub or hex).")
-@click.option("--course", default=None, help="Only this course (naddr or coordinate).")
+@click.option("--course", default=None, help="Only this course (naddr, coordinate or your private course's local name).")
 @data_dir_option
 @json_option
 def cert_list(expiring: int | None, holder: str | None, course: str | None, data_dir: str | None, as_json: bool) -> None:

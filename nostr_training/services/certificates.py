@@ -871,6 +871,8 @@ async def _op_list(ctx: ServiceContext, body: dict[str, Any]) -> Any:
     await _open_inbox(ctx)
     await refresh_certificates(ctx)
     course = _text(body, "course", required=False)
+    if course and not (course.strip().startswith("naddr1") or ":" in course):
+        course = (await _course(ctx, course, ctx.clock.now())).coordinate  # a private course's local name
     rows = await list_certificates(
         ctx, expiring_days=_days(body, "expiring"), holder=_pubkey(body, "holder", required=False),
         issuer=_pubkey(body, "issuer", required=False), course=course_coordinate(course) if course else None,
