@@ -10,7 +10,7 @@ from nostr_training.errors import InvalidId, InvalidSignature, MalformedEvent, S
 from nostr_training.event import Event
 from nostr_training.filters import Filter
 from nostr_training.keys import Keys
-from nostr_training.store import AddOutcome, MemoryStore, OutboxState, SqliteStore, Store
+from nostr_training.store import LOOKUP, AddOutcome, MemoryStore, OutboxState, OutboxTarget, SqliteStore, Store
 
 from .factories import address_of, addressable, deletion, rumor, signed, tampered
 
@@ -427,6 +427,7 @@ async def test_certificates_of_a_learner_hide_revoked_ones(store: Store, alice: 
 # Outbox --------------------------------------------------------------------------------------
 
 A, B, C = "wss://a.example", "wss://b.example", "wss://c.example"
+A_ = OutboxTarget.relay(A)
 
 
 async def test_enqueue_commits_the_event_before_any_send(store: Store, alice: Keys):
@@ -439,6 +440,15 @@ async def test_enqueue_commits_the_event_before_any_send(store: Store, alice: Ke
         (note, A, 0, T, None), (note, B, 0, T, None)
     ]
     assert [e.state for e in await store.outbox_entries(note.id)] == [OutboxState.PENDING] * 2
+
+
+async def test_outbox_due_without_lookups_leaves_the_placeholders_out(store: Store, alice: Keys):
+    waiting = signed(alice, 1, content="waits for relay lists", at=T)
+    ready = signed(alice, 1, content="has its relays", at=T + 1)
+    await store.enqueue(waiting, [LOOKUP], now=T)
+    await store.enqueue(ready, [A], now=T + 1)
+    assert [(i.event.id, i.target) for i in await store.outbox_due(T + 5)] == [(waiting.id, LOOKUP), (ready.id, A_)]
+    assert [(i.event.id, i.target) for i in await store.outbox_due(T + 5, lookups=False)] == [(ready.id, A_)]
 
 
 async def test_outbox_lifecycle(store: Store, alice: Keys):
