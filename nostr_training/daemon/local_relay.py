@@ -164,10 +164,14 @@ class RelaySession:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            loop = asyncio.get_running_loop()
             try:
-                async with asyncio.timeout(None) as deadline:
+                async with asyncio.timeout(loop.time() + self.relay.send_timeout) as deadline:
+                    moved = loop.time()
                     while self._queue and not self.closed:
-                        deadline.reschedule(asyncio.get_running_loop().time() + self.relay.send_timeout)
+                        if loop.time() - moved > 0.05:  # a send waited: the next one gets its own time
+                            moved = loop.time()
+                            deadline.reschedule(moved + self.relay.send_timeout)
                         message = self._queue.popleft()
                         self._queued_bytes -= len(message)
                         self.relay.queued_bytes -= len(message)
