@@ -104,6 +104,20 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
 )
 
 
+#: A run of frames is written straight to the socket while less than this is buffered for it.
+_SEND_DIRECT_BELOW = 64 * 1024
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented RFC 6455 text frame, as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
+
+
 class HttpServer:
     """The aiohttp application, its runner and site, bound to loopback."""
 
@@ -216,7 +230,18 @@ class HttpServer:
             if transport is not None:
                 transport.abort()
 
-        session = self.relay.open_session(ws.send_str, abort)
+        async def send(run: list[str]) -> None:
+            """A run of text frames in one write to the socket, unless its buffer is already
+            full (then frame by frame, waiting for the client as aiohttp does)."""
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client is gone")
+            if len(run) == 1 or transport.get_write_buffer_size() > _SEND_DIRECT_BELOW:
+                for message in run:
+                    await ws.send_str(message)
+                return
+            transport.writelines([text_frame(message.encode("utf-8")) for message in run])
+
+        session = self.relay.open_session(send, abort)
         pump = asyncio.create_task(session.pump(), name="local relay writer")
         try:
             async for message in ws:

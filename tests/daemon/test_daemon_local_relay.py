@@ -448,3 +448,17 @@ async def test_a_burst_of_events_is_checked_off_the_loop_with_the_same_answers(r
     assert await relay.store.get(events[20].id) is None and await relay.store.get(events[40].id) is None
     assert relay.local.intake.in_worker > 0, "the burst was checked in the worker process"
     await ws.close()
+
+
+async def test_a_run_of_frames_of_every_length_reaches_the_client_intact(relay, alice, clock):
+    """Frames queued together go out in one write with the three RFC 6455 length forms."""
+    events = [
+        signed(alice, 1, content="x" * size, created_at=clock.now() - i)
+        for i, size in enumerate((10, 300, 70_000, 200_000, 5))
+    ]
+    await relay.store.add_many(events)
+    ws, _ = await open_client(relay, max_size=None)
+    await ws.send(json.dumps(["REQ", "all", {"kinds": [1]}]))
+    got = await until(ws, "EOSE", "all")
+    assert [m[2]["content"] for m in got[:-1]] == [e.content for e in events]
+    await ws.close()
