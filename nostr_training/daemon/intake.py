@@ -7,8 +7,8 @@ busy goes in the next batch, and the writer commits the previous batch meanwhile
 over both cores). The worker is reached over a pipe the event loop watches, with no thread in
 between: each hand-off through an executor's threads waits for the GIL, which under load cost
 more than the check itself. A small batch is checked on the loop, where a round trip would cost
-more than it saves (until the worker is started by a larger one); if the worker cannot start or
-dies, every batch is.
+more than it saves, as is every batch until the worker is ready; if it cannot start or dies,
+every batch is.
 
 A verdict is one of three: the event's fields (it verified), its id and why it is invalid, or
 ``None``: not a plain ``["EVENT", {...}]`` message, which the session answers itself.
@@ -69,17 +69,27 @@ def event_of(fields: tuple[Any, ...]) -> Event:
 
 
 def _serve(conn: Connection) -> None:
-    """The worker: answer each batch until the daemon closes the pipe (or dies)."""
+    """The worker: say it is ready, then answer each batch until the daemon closes the pipe (or
+    dies)."""
     try:
+        conn.send(_READY)
         while True:
             conn.send(check_messages(conn.recv()))
     except (EOFError, OSError, KeyboardInterrupt):
         pass
 
 
+_READY = "ready"
+
+
 class EventIntake:
     """Checks EVENT messages in batches; ``check`` calls back with each message's verdict, in
-    the order the messages came."""
+    the order the messages came.
+
+    The worker starts with the first batch too large for the loop, and the batches before it
+    says it is ready (its imports take a few hundred milliseconds) are checked on the loop:
+    the first burst does not wait for it.
+    """
 
     def __init__(self, *, max_batch: int = 1000, inline_below: int = 8):
         self.max_batch = max_batch
@@ -91,7 +101,13 @@ class EventIntake:
         self._sent: list[tuple[str, OnVerdict]] | None = None  # the batch the worker is checking
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._ready = False
         self._broken = False
+
+    @property
+    def ready(self) -> bool:
+        """Is the worker started and ready (batches go to it)?"""
+        return self._ready
 
     def check(self, message: str, on_verdict: OnVerdict) -> None:
         self._pending.append((message, on_verdict))
@@ -100,19 +116,21 @@ class EventIntake:
             asyncio.get_running_loop().call_soon(self._next)  # the frames of this moment join
 
     def _next(self) -> None:
-        """Check the next batch: on the loop when small, else in the worker."""
+        """Check the next batch: in the worker once it is ready, else on the loop (starting
+        the worker when the batch is not small)."""
         self._scheduled = False
         while self._pending and self._sent is None:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
             self.batches += 1
-            small = len(batch) < self.inline_below and self._conn is None
-            if small or self._broken or not self._send(batch):
+            if not self._ready and not self._broken and len(batch) >= self.inline_below:
+                self._start()
+            if not (self._ready and self._send(batch)):
                 self._deliver(batch, check_messages([message for message, _ in batch]))
 
     def _send(self, batch: list[tuple[str, OnVerdict]]) -> bool:
+        assert self._conn is not None
         try:
-            conn = self._worker()
-            conn.send([message for message, _ in batch])
+            self._conn.send([message for message, _ in batch])
         except (OSError, EOFError, ValueError) as exc:
             self._fail(exc)
             return False
@@ -120,20 +138,22 @@ class EventIntake:
         return True
 
     def _received(self) -> None:
-        """The worker's answer is readable (a reader callback of the event loop)."""
+        """The worker said something (a reader callback of the event loop)."""
         batch, self._sent = self._sent, None
         assert self._conn is not None
         try:
-            verdicts = self._conn.recv()
+            answer = self._conn.recv()
         except (OSError, EOFError) as exc:
             self._fail(exc)
-            verdicts = None
-        if batch is not None:
-            if verdicts is None:  # the worker died under this batch: check it here
-                verdicts = check_messages([message for message, _ in batch])
+            answer = None
+        if answer == _READY:
+            self._ready = True
+        elif batch is not None:
+            if answer is None:  # the worker died under this batch: check it here
+                answer = check_messages([message for message, _ in batch])
             else:
                 self.in_worker += len(batch)
-            self._deliver(batch, verdicts)
+            self._deliver(batch, answer)
         self._next()
 
     @staticmethod
@@ -141,23 +161,28 @@ class EventIntake:
         for (_, on_verdict), verdict in zip(batch, verdicts, strict=True):
             on_verdict(verdict)
 
-    def _worker(self) -> Connection:
-        """The worker's end of the pipe, starting the process on first use (spawned: the
-        daemon runs threads); it exits when the pipe closes, also when the daemon is killed."""
-        if self._conn is None:
+    def _start(self) -> None:
+        """Start the worker (spawned: the daemon runs threads); it exits when the pipe closes,
+        also when the daemon is killed."""
+        if self._conn is not None:
+            return
+        try:
             context = multiprocessing.get_context("spawn")
             ours, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(theirs,), name="nostr-training event check", daemon=True)
             process.start()
-            theirs.close()
-            self._conn, self._process = ours, process
-            asyncio.get_running_loop().add_reader(ours.fileno(), self._received)
-        return self._conn
+        except OSError as exc:
+            self._fail(exc)
+            return
+        theirs.close()
+        self._conn, self._process = ours, process
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._received)
 
     def _fail(self, exc: BaseException) -> None:
         if not self._broken:
             log.warning("the EVENT checker process stopped (%s); checking on the event loop from now on", exc)
         self._broken = True
+        self._ready = False
         self._close()
 
     def _close(self) -> None:

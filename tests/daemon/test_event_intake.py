@@ -71,15 +71,24 @@ def test_a_verdict_is_the_fields_the_reason_or_none(alice):
     assert got[3:] == [None, None, None]
 
 
+async def started(intake: EventIntake, author: Keys) -> None:
+    """A first burst starts the worker (checked on the loop meanwhile); wait until it is ready."""
+    batch, expected = messages(author, intake.inline_below)
+    assert_verdicts(await checked(intake, batch), expected)
+    assert intake.in_worker == 0, "checked on the loop while the worker starts"
+    await eventually(lambda: intake.ready)
+
+
 async def test_a_burst_is_checked_in_the_worker_in_order(alice):
     intake = EventIntake(inline_below=4)
     try:
+        await started(intake, alice)
         batch, expected = messages(alice, 300, forged_every=7)
         assert_verdicts(await checked(intake, batch), expected)
         assert intake.in_worker == 300
         small, small_expected = messages(alice, 2)
         assert_verdicts(await checked(intake, small), small_expected)
-        assert intake.in_worker == 302, "once started, the worker checks small batches too"
+        assert intake.in_worker == 302, "once ready, the worker checks small batches too"
     finally:
         process = intake._process
         await intake.stop()
@@ -97,6 +106,7 @@ async def test_small_batches_are_checked_on_the_loop_without_a_worker(alice):
 async def test_a_dead_worker_leaves_the_checking_to_the_loop(alice, caplog):
     intake = EventIntake(inline_below=1)
     try:
+        await started(intake, alice)
         batch, expected = messages(alice, 20)
         assert_verdicts(await checked(intake, batch), expected)
         assert intake.in_worker == 20
