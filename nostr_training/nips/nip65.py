@@ -7,6 +7,7 @@ events BY someone from their write relays; fetch events MENTIONING them from the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +27,13 @@ def normalize_relay_url(url: str) -> str:
     """
     if not isinstance(url, str) or not url.strip():
         raise MalformedEvent("a relay URL must be a non-empty string", field="relay")
+    return _normalized(url)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(url: str) -> str:
+    """Remembered (a few thousand spellings): the outbox normalises every target of every event
+    it plans."""
     text = url.strip()
     try:
         parts = urlsplit(text)
