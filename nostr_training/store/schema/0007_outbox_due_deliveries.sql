@@ -1,4 +1,4 @@
--- 0006: the deliveries due, without the relay-list look-ups. While no relay is connected the
+-- 0007: the deliveries due, without the relay-list look-ups. While no relay is connected the
 -- sender asks only for deliveries; with every queued event waiting on a look-up, that query
 -- walked all of them through outbox_due on every pass (one pass per second, and one per commit
 -- of the local endpoint). This index holds only the rows such a pass can use.
