@@ -115,7 +115,7 @@ _ACTION_COLUMNS = "key, action, done_at, subject, pubkey, event_id, detail"
 _IN_EVENTS = frozenset({AddOutcome.STORED, AddOutcome.SUPERSEDED, AddOutcome.DELETED})
 _OUTBOX_JOIN = (
     "outbox o LEFT JOIN outbox_events p ON p.event_id = o.event_id"
-    " LEFT JOIN events e ON p.event_id IS NULL AND e.id = unhex(o.event_id)"
+    " LEFT JOIN events e ON p.event_id IS NULL AND e.id_key = id_key(o.event_id) AND e.id = unhex(o.event_id)"
 )
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -139,6 +139,19 @@ def _id_bytes(event_id: str) -> bytes | None:
         return bytes.fromhex(event_id)
     except ValueError:
         return None
+
+
+def _id_key(id_bytes: bytes) -> int:
+    """The number the id index is keyed by: an id's first 8 bytes (a quarter of the 32-byte key
+    every arrival inserts at a random place). Ids that share it are told apart by the full id."""
+    return int.from_bytes(id_bytes[:8], "big", signed=True)
+
+
+def _sql_id_key(value: Any) -> int | None:
+    """``id_key(x)`` in SQL: the key of an id given as its bytes or as hex."""
+    if isinstance(value, str):
+        value = _id_bytes(value)
+    return _id_key(value) if isinstance(value, bytes) and len(value) == 32 else None
 
 
 def _is_indexed_name(name: str) -> bool:
@@ -194,6 +207,8 @@ _T = TypeVar("_T")
 
 #: Interned tag values the writer remembers (about 10 MiB at most).
 _INTERNED_CACHE = 50_000
+#: Interned authors the writer remembers (about 10 MiB at most).
+_AUTHORS_CACHE = 50_000
 #: Events per verification job sent to the verifier process.
 _VERIFY_CHUNK = 1000
 #: Unverified batches at least this large are verified in a worker process (the second core);
@@ -227,6 +242,7 @@ class SqliteStore(CourseQueries):
         self._verifier: ProcessPoolExecutor | None = None
         self._verifier_broken = False
         self._interned: dict[tuple[str, str], int] = {}
+        self._authors: dict[str, int] = {}
         self._closing = asyncio.Lock()
 
     @classmethod
@@ -251,6 +267,7 @@ class SqliteStore(CourseQueries):
                 await reader.execute(pragma)
             await reader.execute("PRAGMA query_only = ON")
             await reader.create_function("unhex", 1, _unhex, deterministic=True)
+            await reader.create_function("id_key", 1, _sql_id_key, deterministic=True)
         except BaseException:
             await reader.close()
             await loop.run_in_executor(writer_thread, writer.close)
@@ -299,6 +316,7 @@ class SqliteStore(CourseQueries):
 
     def _rollback(self) -> None:
         self._interned.clear()
+        self._authors.clear()
         self._writer.execute("ROLLBACK")
 
     async def _transaction(self, work: Callable[[], _T]) -> _T:
@@ -406,8 +424,10 @@ class SqliteStore(CourseQueries):
         """
         w = self._writer
         ids = [a.event.id for a in arrivals]
-        known = {
-            row[0].hex() for row in w.execute("SELECT id FROM events WHERE id IN (SELECT unhex(value) FROM json_each(?))", (_dumps(ids),))
+        blobs = [_unhex(event_id) for event_id in ids]
+        keys = [_sql_id_key(blob) for blob in blobs]  # None for a malformed id: refused at the insert
+        known = {  # may hold other ids that share a key: only the full id is compared below
+            row[0].hex() for row in w.execute("SELECT id FROM events WHERE id_key IN (SELECT value FROM json_each(?))", (_dumps(keys),))
         }
         addresses = sorted({a.address for a in arrivals if a.address is not None})
         marks: dict[str, list[DeletionMark]] = {}
@@ -427,13 +447,14 @@ class SqliteStore(CourseQueries):
             ):
                 current[(address, private)] = (None, event_id.hex(), created_at)
         seq = w.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        authors = self._author_ids({a.event.pubkey for a in arrivals})
 
         outcomes: list[AddOutcome] = []
         rows: list[tuple[Any, ...]] = []
         winners: dict[tuple[str, int], int] = {}  # (address, private) -> seq of its new current version
         tag_rows: list[tuple[str, str, int, int, int]] = []
         new_marks: list[DeletionMark] = []
-        for arrival in arrivals:
+        for position, arrival in enumerate(arrivals):
             event = arrival.event
             if event.id in known:
                 outcomes.append(AddOutcome.DUPLICATE)
@@ -454,7 +475,7 @@ class SqliteStore(CourseQueries):
                 else:
                     superseded = True
             rows.append((
-                seq, _unhex(event.id), event.pubkey, event.created_at, event.kind, arrival.address,
+                seq, blobs[position], keys[position], authors[event.pubkey], event.created_at, event.kind, arrival.address,
                 int(deleted), arrival.expiration, int(arrival.private),
                 arrival.container_id, arrival.received_at, _raw_json(event),
             ))
@@ -470,8 +491,8 @@ class SqliteStore(CourseQueries):
 
         if rows:
             w.executemany(
-                "INSERT INTO events (seq, id, pubkey, created_at, kind, address, deleted,"
-                " expiration, private, container_id, received_at, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO events (seq, id, id_key, author, created_at, kind, address, deleted,"
+                " expiration, private, container_id, received_at, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         if tag_rows:
@@ -509,6 +530,21 @@ class SqliteStore(CourseQueries):
                 cache[pair] = w.execute("SELECT vid FROM tag_values WHERE name = ? AND value = ?", pair).fetchone()[0]
         return cache
 
+    def _author_ids(self, pubkeys: set[str]) -> dict[str, int]:
+        """On the writer thread: the interned number of each author, added if new (a bounded
+        cache, cleared on rollback like the tag values')."""
+        cache = self._authors
+        missing = [pubkey for pubkey in pubkeys if pubkey not in cache]
+        if len(cache) + len(missing) > _AUTHORS_CACHE:
+            cache.clear()
+            missing = list(pubkeys)
+        if missing:
+            w = self._writer
+            w.executemany("INSERT OR IGNORE INTO authors (pubkey) VALUES (?)", [(pubkey,) for pubkey in missing])
+            for pubkey in missing:
+                cache[pubkey] = w.execute("SELECT aid FROM authors WHERE pubkey = ?", (pubkey,)).fetchone()[0]
+        return cache
+
     def _apply_deletions(self, marks: list[DeletionMark]) -> None:
         """Record new deletion targets and flag every stored event they cover."""
         w = self._writer
@@ -521,15 +557,16 @@ class SqliteStore(CourseQueries):
                 kind = mark.target.split(":", 1)[0]
                 if kind.isdigit():  # by the author index: an address starts with its kind
                     w.execute(
-                        "UPDATE events SET deleted = 1 WHERE pubkey = ? AND kind = ? AND created_at <= ? AND address = ?"
-                        " AND kind != 5",
+                        "UPDATE events SET deleted = 1 WHERE author = (SELECT aid FROM authors WHERE pubkey = ?)"
+                        " AND kind = ? AND created_at <= ? AND address = ? AND kind != 5",
                         (mark.deleter, int(kind), mark.created_at, mark.target),
                     )
                 continue
             target = _id_bytes(mark.target)
             if target is None:
                 continue
-            for seq, raw in w.execute("SELECT seq, raw FROM events WHERE id = ?", (target,)).fetchall():
+            found = w.execute("SELECT seq, raw FROM events WHERE id_key = ? AND id = ?", (_id_key(target), target))
+            for seq, raw in found.fetchall():
                 if e_deletion_applies(mark.deleter, event_from_raw(raw)):
                     w.execute("UPDATE events SET deleted = 1 WHERE seq = ?", (seq,))
 
@@ -539,16 +576,21 @@ class SqliteStore(CourseQueries):
         key = _id_bytes(event_id)
         if key is None:
             return None
-        rows = await self._fetch(self._reader, "SELECT raw FROM events WHERE id = ?", (key,))
+        rows = await self._fetch(self._reader, "SELECT raw FROM events WHERE id_key = ? AND id = ?", (_id_key(key), key))
         return event_from_raw(rows[0][0]) if rows else None
 
     async def first_seen(self, event_ids: Iterable[str]) -> dict[str, int]:
         wanted = sorted({key for key in map(_id_bytes, set(event_ids)) if key is not None})
         out: dict[str, int] = {}
         for at in range(0, len(wanted), 500):
-            marks, values = _placeholders(wanted[at:at + 500])
+            part = wanted[at:at + 500]
+            key_marks, keys = _placeholders({_id_key(key) for key in part})
+            marks, values = _placeholders(part)
             rows = await self._fetch(
-                self._reader, f"SELECT id, received_at FROM events WHERE id IN ({marks}) AND received_at IS NOT NULL", values
+                self._reader,
+                f"SELECT id, received_at FROM events WHERE id_key IN ({key_marks}) AND id IN ({marks})"
+                " AND received_at IS NOT NULL",
+                keys + values,
             )
             out.update((row[0].hex(), row[1]) for row in rows)
         return out
@@ -563,10 +605,11 @@ class SqliteStore(CourseQueries):
         recipients: frozenset[str] | None = None,
     ) -> list[Event]:
         found: dict[str, tuple[int, str, str]] = {}
+        authors = await self._author_numbers(filters)
         for f in filters:
             built = _filter_sql(
                 f, "e.created_at, e.id, e.raw", now, include_superseded, include_private, ordered=True,
-                recipients=recipients,
+                recipients=recipients, authors=authors,
             )
             if built is None:
                 continue
@@ -585,9 +628,12 @@ class SqliteStore(CourseQueries):
     ) -> int:
         parts: list[str] = []
         params: list[Any] = []
+        authors = await self._author_numbers(filters)
         for f in filters:
             unlimited = Filter(f.ids, f.authors, f.kinds, f.tags, f.since, f.until, None)
-            built = _filter_sql(unlimited, "e.seq", now, False, include_private, ordered=False, recipients=recipients)
+            built = _filter_sql(
+                unlimited, "e.seq", now, False, include_private, ordered=False, recipients=recipients, authors=authors
+            )
             if built is not None:
                 parts.append(built[0])
                 params.extend(built[1])
@@ -595,6 +641,17 @@ class SqliteStore(CourseQueries):
             return 0
         rows = await self._fetch(self._reader, f"SELECT count(*) FROM ({' UNION '.join(parts)})", params)
         return rows[0][0]
+
+    async def _author_numbers(self, filters: Sequence[Filter]) -> dict[str, int]:
+        """The interned numbers of the authors the filters name (those never seen have none):
+        given to the query as values, so the planner walks the author index by (author, kind)."""
+        wanted = sorted({pubkey for f in filters if f.authors for pubkey in f.authors})
+        numbers: dict[str, int] = {}
+        for at in range(0, len(wanted), 500):
+            marks, values = _placeholders(wanted[at:at + 500])
+            rows = await self._fetch(self._reader, f"SELECT pubkey, aid FROM authors WHERE pubkey IN ({marks})", values)
+            numbers.update(rows)
+        return numbers
 
     # Outbox ------------------------------------------------------------------------------
 
@@ -923,6 +980,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     # SQLite's own unhex() arrived in 3.41; migration 0005 and the ingest use it.
     writer.create_function("unhex", 1, _unhex, deterministic=True)
+    writer.create_function("id_key", 1, _sql_id_key, deterministic=True)
     try:
         for pragma in (*_PRAGMAS, _WRITER_CACHE, _WRITER_CHECKPOINT):
             writer.execute(pragma)
@@ -971,8 +1029,10 @@ def _filter_sql(
     *,
     ordered: bool,
     recipients: frozenset[str] | None = None,
+    authors: dict[str, int],
 ) -> tuple[str, list[Any]] | None:
-    """One NIP-01 filter as SQL over served events, or None when it cannot match anything.
+    """One NIP-01 filter as SQL over served events, or None when it cannot match anything;
+    ``authors`` holds the interned number of every stored author the filter names.
 
     With a tag condition and no ids, the single-letter tag index drives the search (CROSS JOIN
     fixes the join order); other tag conditions become exact primary-key probes of that index.
@@ -1005,12 +1065,16 @@ def _filter_sql(
         keys = {key for key in map(_id_bytes, f.ids) if key is not None}
         if not keys:
             return None
+        key_marks, key_values = _placeholders({_id_key(key) for key in keys})
         marks, values = _placeholders(keys)
-        where.append(f"e.id IN ({marks})")
-        params += values
+        where.append(f"e.id_key IN ({key_marks}) AND e.id IN ({marks})")
+        params += key_values + values
     if f.authors is not None:
-        marks, values = _placeholders(f.authors)
-        where.append(f"e.pubkey IN ({marks})")
+        numbers = {authors[pubkey] for pubkey in f.authors if pubkey in authors}
+        if not numbers:
+            return None
+        marks, values = _placeholders(numbers)
+        where.append(f"e.author IN ({marks})")
         params += values
     if f.kinds is not None and driver is None:
         marks, values = _placeholders(f.kinds)
