@@ -5,7 +5,8 @@ jobs run one at a time in the order submitted, a whole ``add_many`` in one ``BEG
 transaction, without a thread hop per statement. A large unverified batch is a pipeline over two
 cores: a worker process verifies it chunk by chunk while the writer stores the chunks already
 verified (measured: verifying in a thread fights the writer for the GIL and ran slower than
-verifying inline; a process keeps the writer at the store-only speed). A second (aiosqlite)
+verifying inline; a process keeps the writer at the store-only speed); the verifier also writes
+each event's stored JSON, as the writer is the busier end at 1M events. A second (aiosqlite)
 connection reads, so queries see only committed batches and do not wait behind a long ingest.
 WAL with ``synchronous=NORMAL``: a crash may lose the last commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
 in order and recorded in ``PRAGMA user_version``; a database newer than the code is refused.
@@ -92,7 +93,8 @@ _PRAGMAS = (
 #: changed by several batches between two checkpoints is copied back to the file once (at 200k
 #: events: 1,000 -> 10,000 pages gave +20 % ingest; 10,000 -> 50,000 cut disk writes per
 #: event from 7.5 to 6.1 KB). With schema 0005 at 1M events, neither 100,000 pages nor a 64 MiB
-#: writer cache changed the bytes written per event (6.57 KB in all three runs): not taken.
+#: writer cache changed the bytes written per event (6.57 KB in all three runs): not taken. What
+#: did cut them is narrower index keys (schema 0006: 6.4 -> 3.6 KB per event at 1M).
 _WRITER_CACHE = "PRAGMA cache_size = -32768"
 _WRITER_CHECKPOINT = "PRAGMA wal_autocheckpoint = 50000"
 _READER_CACHE = "PRAGMA cache_size = -16384"
@@ -167,8 +169,10 @@ class _Arrival:
     container_id: str | None
     received_at: int | None
     address: str | None
+    d: str | None  # the address's last part (its kind and author are the event's own)
     expiration: int | None
     tag_pairs: list[tuple[str, str]]
+    raw: str | None = None  # its stored JSON, when the verifier process already wrote it
 
 
 def _arrive(event: Event, private: bool, container_id: str | None, now: int | None) -> _Arrival | AddOutcome:
@@ -195,12 +199,13 @@ def _arrive(event: Event, private: bool, container_id: str | None, now: int | No
     if now is not None and expires is not None and expires <= now:
         return AddOutcome.EXPIRED
     if 30000 <= kind < 40000:
-        address = f"{kind}:{event.pubkey}:{d or ''}"
+        d = d or ""
     elif kind in (0, 3) or 10000 <= kind < 20000:
-        address = f"{kind}:{event.pubkey}:"
+        d = ""
     else:
-        address = None
-    return _Arrival(event, private, container_id, now, address, expires, pairs)
+        d = None
+    address = None if d is None else f"{kind}:{event.pubkey}:{d}"
+    return _Arrival(event, private, container_id, now, address, d, expires, pairs)
 
 
 _T = TypeVar("_T")
@@ -216,15 +221,19 @@ _VERIFY_CHUNK = 1000
 _VERIFY_IN_PROCESS_FROM = 256
 
 
-def _verify_chunk(fields: list[tuple[Any, ...]]) -> list[int]:
-    """In the verifier process: the positions of the events whose id or signature is wrong."""
-    bad = []
-    for position, (event_id, pubkey, created_at, kind, tags, content, sig) in enumerate(fields):
+def _verify_chunk(fields: list[tuple[Any, ...]]) -> list[str | None]:
+    """In the verifier process: the stored JSON of each event, None where its id or signature
+    is wrong. Writing the JSON here takes it off the writer thread, the pipeline's busier end."""
+    raws: list[str | None] = []
+    for event_id, pubkey, created_at, kind, tags, content, sig in fields:
+        event = Event(event_id, pubkey, created_at, kind, tags, content, sig)
         try:
-            verify_event(Event(event_id, pubkey, created_at, kind, tags, content, sig))
+            verify_event(event)
         except (InvalidEvent, MalformedEvent):
-            bad.append(position)
-    return bad
+            raws.append(None)
+        else:
+            raws.append(_raw_json(event))
+    return raws
 
 
 def _verifier_ready() -> None:
@@ -337,7 +346,7 @@ class SqliteStore(CourseQueries):
         process while the writer thread stores the chunks already verified (a pipeline over
         both cores: libsecp256k1 in a thread would fight the writer for the GIL)."""
         chunks = [events[i : i + _VERIFY_CHUNK] for i in range(0, len(events), _VERIFY_CHUNK)]
-        verdicts: list[Future[list[int]]] | None = None
+        verdicts: list[Future[list[str | None]]] | None = None
         if not verified and len(events) >= _VERIFY_IN_PROCESS_FROM and not self._verifier_broken:
             verifier = self._verifier_pool()
             verdicts = [
@@ -361,7 +370,7 @@ class SqliteStore(CourseQueries):
         chunks: list[Sequence[Event]],
         verified: bool,
         now: int | None,
-        verdicts: list[Future[list[int]]] | None,
+        verdicts: list[Future[list[str | None]]] | None,
     ) -> list[AddOutcome]:
         """On the writer thread, inside the transaction: each chunk once its verdict is in."""
         try:
@@ -376,31 +385,39 @@ class SqliteStore(CourseQueries):
         chunks: list[Sequence[Event]],
         verified: bool,
         now: int | None,
-        verdicts: list[Future[list[int]]] | None,
+        verdicts: list[Future[list[str | None]]] | None,
     ) -> list[AddOutcome]:
         outcomes: list[AddOutcome] = []
+        tag_rows: list[tuple[int, int, int, int]] = []  # the whole batch's, inserted at its end
         for number, chunk in enumerate(chunks):
-            bad: set[int] | None = None
+            raws: list[str | None] | None = None
             if verdicts is not None:
                 try:
-                    bad = set(verdicts[number].result())
+                    raws = verdicts[number].result()
                 except BrokenExecutor:  # the worker could not start or died: verify here
                     self._verifier_broken = True
             checked: list[_Arrival | AddOutcome] = []
             for position, event in enumerate(chunk):
-                if bad is not None and position in bad:
-                    checked.append(AddOutcome.INVALID)
-                    continue
-                if not verified and bad is None:
+                raw = None
+                if raws is not None:
+                    raw = raws[position]
+                    if raw is None:
+                        checked.append(AddOutcome.INVALID)
+                        continue
+                elif not verified:
                     try:
                         verify_event(event)
                     except (InvalidEvent, MalformedEvent):
                         checked.append(AddOutcome.INVALID)
                         continue
-                checked.append(_arrive(event, False, None, now))
+                arrival = _arrive(event, False, None, now)
+                if raw is not None and isinstance(arrival, _Arrival):
+                    arrival.raw = raw
+                checked.append(arrival)
             arrivals = [a for a in checked if isinstance(a, _Arrival)]
-            stored = iter(self._ingest(arrivals) if arrivals else ())
+            stored = iter(self._ingest(arrivals, tag_rows) if arrivals else ())
             outcomes.extend(a if isinstance(a, AddOutcome) else next(stored) for a in checked)
+        self._insert_tags(tag_rows)
         return outcomes
 
     async def add_private(self, event: Event, *, container_id: str | None = None, now: int | None = None) -> AddOutcome:
@@ -415,12 +432,14 @@ class SqliteStore(CourseQueries):
     async def _fetch(self, conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await conn.execute_fetchall(sql, params))
 
-    def _ingest(self, arrivals: list[_Arrival]) -> list[AddOutcome]:
+    def _ingest(self, arrivals: list[_Arrival], tag_sink: list[tuple[int, int, int, int]] | None = None) -> list[AddOutcome]:
         """On the writer thread, inside the open transaction: store a batch, keeping the flags
         true to their definitions.
 
         A few set-wise look-ups first (known ids, deletions, current versions), then the batch is
-        resolved in order in Python, then written with executemany.
+        resolved in order in Python, then written with executemany. Given a ``tag_sink``, the tag
+        index rows go there instead, for the caller to insert later in the same transaction
+        (nothing in an ingest reads them).
         """
         w = self._writer
         ids = [a.event.id for a in arrivals]
@@ -438,20 +457,23 @@ class SqliteStore(CourseQueries):
                 (_dumps(ids + addresses),),
             ):
                 marks.setdefault(target, []).append(DeletionMark(target, deleter, created_at, deletion_id))
+        authors = self._author_ids({a.event.pubkey for a in arrivals})
         current: dict[tuple[str, int], tuple[Event | None, str, int]] = {}
         if addresses:
-            for address, private, event_id, created_at in w.execute(
-                "SELECT c.address, c.private, e.id, e.created_at FROM current_versions c JOIN events e ON e.seq = c.seq"
-                " WHERE c.address IN (SELECT value FROM json_each(?))",
-                (_dumps(addresses),),
+            named = {(authors[a.event.pubkey], a.event.kind, a.d): a.address for a in arrivals if a.address is not None}
+            for author, kind, d, private, event_id, created_at in w.execute(
+                "SELECT c.author, c.kind, c.d, c.private, e.id, e.created_at FROM json_each(?) j"
+                " CROSS JOIN current_versions c ON c.author = json_extract(j.value, '$[0]')"
+                " AND c.kind = json_extract(j.value, '$[1]') AND c.d = json_extract(j.value, '$[2]')"
+                " CROSS JOIN events e ON e.seq = c.seq",
+                (_dumps(list(named)),),
             ):
-                current[(address, private)] = (None, event_id.hex(), created_at)
+                current[(named[(author, kind, d)], private)] = (None, event_id.hex(), created_at)
         seq = w.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-        authors = self._author_ids({a.event.pubkey for a in arrivals})
 
         outcomes: list[AddOutcome] = []
         rows: list[tuple[Any, ...]] = []
-        winners: dict[tuple[str, int], int] = {}  # (address, private) -> seq of its new current version
+        winners: dict[tuple[str, int], tuple[int, int, int, str]] = {}  # (address, private) -> its new current version
         tag_rows: list[tuple[str, str, int, int, int]] = []
         new_marks: list[DeletionMark] = []
         for position, arrival in enumerate(arrivals):
@@ -471,13 +493,13 @@ class SqliteStore(CourseQueries):
                 winner = current.get(key)
                 if winner is None or _beats(event, winner):
                     current[key] = (event, event.id, event.created_at)
-                    winners[key] = seq
+                    winners[key] = (authors[event.pubkey], event.kind, arrival.d, seq)
                 else:
                     superseded = True
             rows.append((
-                seq, blobs[position], keys[position], authors[event.pubkey], event.created_at, event.kind, arrival.address,
+                seq, blobs[position], keys[position], authors[event.pubkey], event.created_at, event.kind, arrival.d,
                 int(deleted), arrival.expiration, int(arrival.private),
-                arrival.container_id, arrival.received_at, _raw_json(event),
+                arrival.container_id, arrival.received_at, arrival.raw or _raw_json(event),
             ))
             kind, created_at = event.kind, event.created_at
             tag_rows.extend([(name, value, kind, created_at, seq) for name, value in arrival.tag_pairs])
@@ -491,25 +513,32 @@ class SqliteStore(CourseQueries):
 
         if rows:
             w.executemany(
-                "INSERT INTO events (seq, id, id_key, author, created_at, kind, address, deleted,"
+                "INSERT INTO events (seq, id, id_key, author, created_at, kind, d, deleted,"
                 " expiration, private, container_id, received_at, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         if tag_rows:
             vids = self._value_ids({(name, value) for name, value, *_ in tag_rows})
-            w.executemany(
-                "INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)",
-                [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows],
-            )
+            index_rows = [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows]
+            if tag_sink is None:
+                self._insert_tags(index_rows)
+            else:
+                tag_sink.extend(index_rows)
         if winners:
             w.executemany(
-                "INSERT INTO current_versions (address, private, seq) VALUES (?,?,?)"
-                " ON CONFLICT (address, private) DO UPDATE SET seq = excluded.seq",
-                [(address, private, seq) for (address, private), seq in winners.items()],
+                "INSERT INTO current_versions (author, kind, d, private, seq) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (author, kind, d, private) DO UPDATE SET seq = excluded.seq",
+                [(author, kind, d, private, seq) for (_, private), (author, kind, d, seq) in winners.items()],
             )
         if new_marks:
             self._apply_deletions(new_marks)
         return outcomes
+
+    def _insert_tags(self, index_rows: list[tuple[int, int, int, int]]) -> None:
+        """Insert tag index rows in key order: the B-tree is walked once from left to right
+        instead of at a random page per row (the index outgrows the writer's cache at 1M)."""
+        index_rows.sort()
+        self._writer.executemany("INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)", index_rows)
 
     def _value_ids(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """On the writer thread: the interned number of each (name, value), added if new.
@@ -554,12 +583,14 @@ class SqliteStore(CourseQueries):
         )
         for mark in marks:
             if ":" in mark.target:
-                kind = mark.target.split(":", 1)[0]
-                if kind.isdigit():  # by the author index: an address starts with its kind
+                # kind:pubkey:d, by the author index; only the deleter's own address is covered.
+                kind, _, rest = mark.target.partition(":")
+                pubkey, colon, d = rest[:64], rest[64:65], rest[65:]
+                if kind.isdigit() and str(int(kind)) == kind and colon == ":" and pubkey == mark.deleter:
                     w.execute(
                         "UPDATE events SET deleted = 1 WHERE author = (SELECT aid FROM authors WHERE pubkey = ?)"
-                        " AND kind = ? AND created_at <= ? AND address = ? AND kind != 5",
-                        (mark.deleter, int(kind), mark.created_at, mark.target),
+                        " AND kind = ? AND created_at <= ? AND d = ? AND kind != 5",
+                        (mark.deleter, int(kind), mark.created_at, d),
                     )
                 continue
             target = _id_bytes(mark.target)
@@ -942,7 +973,7 @@ class SqliteStore(CourseQueries):
             "SELECT count(*),"
             " coalesce(sum(kind IN (0, 3) OR kind BETWEEN 10000 AND 19999), 0),"
             " coalesce(sum(kind BETWEEN 30000 AND 39999), 0),"
-            " coalesce(sum(private), 0), count(address) - (SELECT count(*) FROM current_versions),"
+            " coalesce(sum(private), 0), count(d) - (SELECT count(*) FROM current_versions),"
             " coalesce(sum(deleted), 0) FROM events",
         )
         (pages,), = await self._fetch(r, "PRAGMA page_count")
@@ -1102,8 +1133,8 @@ def _filter_sql(
     where.append("e.deleted = 0")
     if not include_superseded:
         where.append(
-            "(e.address IS NULL OR e.seq = (SELECT c.seq FROM current_versions c"
-            " WHERE c.address = e.address AND c.private = e.private))"
+            "(e.d IS NULL OR e.seq = (SELECT c.seq FROM current_versions c"
+            " WHERE c.author = e.author AND c.kind = e.kind AND c.d = e.d AND c.private = e.private))"
         )
     if not include_private:
         where.append("e.private = 0")

@@ -1,6 +1,8 @@
-"""Migration 0006: a data dir at schema 5 (pubkeys as text in every event row, a unique index on
-the 32-byte id) is upgraded to interned authors and an id index keyed by the id's first 8 bytes,
-and answers by author and by id as before, for the rows it moved and for arrivals after it."""
+"""Migration 0006: a data dir at schema 5 (pubkeys and addresses as text in every event row, a
+unique index on the 32-byte id, current versions keyed by address) is upgraded to interned
+authors, an id index keyed by the id's first 8 bytes and current versions keyed by (author, kind,
+d), and answers by author, by id and by address as before, for the rows it moved and for arrivals
+after it."""
 
 from __future__ import annotations
 
@@ -90,6 +92,15 @@ async def test_a_schema_5_data_dir_is_upgraded_and_answers_by_author_and_id_as_t
         assert conn.execute("SELECT count(*) FROM events e JOIN authors a ON a.aid = e.author").fetchone()[0] == len(every_event)
         keys = conn.execute("SELECT id, id_key FROM events").fetchall()
         assert keys and all(_sql_id_key(event_id) == key for event_id, key in keys)
+        addresses = conn.execute(
+            "SELECT e.kind || ':' || a.pubkey || ':' || e.d FROM events e JOIN authors a ON a.aid = e.author"
+            " WHERE e.d IS NOT NULL"
+        ).fetchall()
+        assert sorted(row[0] for row in addresses) == sorted(e.address for e in every_event if e.address is not None)
+        current = conn.execute(
+            "SELECT c.kind || ':' || a.pubkey || ':' || c.d, c.private FROM current_versions c JOIN authors a ON a.aid = c.author"
+        ).fetchall()
+        assert sorted(current) == sorted({(e.address, int(e.sig is None)) for e in every_event if e.address is not None})
     finally:
         conn.close()
 
