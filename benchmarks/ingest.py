@@ -5,9 +5,9 @@
 Generates N signed events of the kinds the daemon indexes (lessons with ~12 tags, RSVPs,
 presence heartbeats, certificate awards, gift-wrapped DMs, notes, a few deletions), signing in
 parallel once and caching them as JSON lines; then measures the raw ``PublicKeyXOnly.verify``
-rate pinned to one CPU (the bound for one core), feeds the events through ``SqliteStore.add_many``
-(which verifies every event on its checker thread while its writer thread stores, so ingest may
-use both cores) in batches, and prints events/s, their ratio to raw verify (targets >= 0.60 at
+rate pinned to one CPU (the bound for one core; before and after the ingest, averaged), feeds the
+events through ``SqliteStore.add_many`` (which verifies every event in its verifier process while
+its writer thread stores, so ingest may use both cores) in batches, and prints events/s, their ratio to raw verify (targets >= 0.60 at
 200k, >= 0.45 at 1M, the last 10 % included) and the bytes the process wrote to disk per event
 (``/proc/self/io``, target <= 6 KB at 1M). The database is kept for ``benchmarks/query.py``.
 """

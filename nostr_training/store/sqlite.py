@@ -489,7 +489,7 @@ class SqliteStore(CourseQueries):
 
         outcomes: list[AddOutcome] = []
         rows: list[tuple[Any, ...]] = []
-        winners: dict[tuple[str, int], tuple[int, int, int, str]] = {}  # (address, private) -> its new current version
+        winners: dict[tuple[str, int], tuple[int, int, str, int]] = {}  # (address, private) -> (author, kind, d, seq)
         tag_rows: list[tuple[str, str, int, int, int]] = []
         new_marks: list[DeletionMark] = []
         for position, arrival in enumerate(arrivals):
