@@ -5,7 +5,8 @@ jobs run one at a time in the order submitted, a whole ``add_many`` in one ``BEG
 transaction, without a thread hop per statement. A large unverified batch is a pipeline over two
 cores: a worker process verifies it chunk by chunk while the writer stores the chunks already
 verified (measured: verifying in a thread fights the writer for the GIL and ran slower than
-verifying inline; a process keeps the writer at the store-only speed). A second (aiosqlite)
+verifying inline; a process keeps the writer at the store-only speed); the verifier also writes
+each event's stored JSON, as the writer is the busier end at 1M events. A second (aiosqlite)
 connection reads, so queries see only committed batches and do not wait behind a long ingest.
 WAL with ``synchronous=NORMAL``: a crash may lose the last commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
 in order and recorded in ``PRAGMA user_version``; a database newer than the code is refused.
@@ -92,7 +93,8 @@ _PRAGMAS = (
 #: changed by several batches between two checkpoints is copied back to the file once (at 200k
 #: events: 1,000 -> 10,000 pages gave +20 % ingest; 10,000 -> 50,000 cut disk writes per
 #: event from 7.5 to 6.1 KB). With schema 0005 at 1M events, neither 100,000 pages nor a 64 MiB
-#: writer cache changed the bytes written per event (6.57 KB in all three runs): not taken.
+#: writer cache changed the bytes written per event (6.57 KB in all three runs): not taken. What
+#: did cut them is narrower index keys (schema 0006: 6.4 -> 3.6 KB per event at 1M).
 _WRITER_CACHE = "PRAGMA cache_size = -32768"
 _WRITER_CHECKPOINT = "PRAGMA wal_autocheckpoint = 50000"
 _READER_CACHE = "PRAGMA cache_size = -16384"
@@ -115,7 +117,7 @@ _ACTION_COLUMNS = "key, action, done_at, subject, pubkey, event_id, detail"
 _IN_EVENTS = frozenset({AddOutcome.STORED, AddOutcome.SUPERSEDED, AddOutcome.DELETED})
 _OUTBOX_JOIN = (
     "outbox o LEFT JOIN outbox_events p ON p.event_id = o.event_id"
-    " LEFT JOIN events e ON p.event_id IS NULL AND e.id = unhex(o.event_id)"
+    " LEFT JOIN events e ON p.event_id IS NULL AND e.id_key = id_key(o.event_id) AND e.id = unhex(o.event_id)"
 )
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -141,6 +143,19 @@ def _id_bytes(event_id: str) -> bytes | None:
         return None
 
 
+def _id_key(id_bytes: bytes) -> int:
+    """The number the id index is keyed by: an id's first 8 bytes (a quarter of the 32-byte key
+    every arrival inserts at a random place). Ids that share it are told apart by the full id."""
+    return int.from_bytes(id_bytes[:8], "big", signed=True)
+
+
+def _sql_id_key(value: Any) -> int | None:
+    """``id_key(x)`` in SQL: the key of an id given as its bytes or as hex."""
+    if isinstance(value, str):
+        value = _id_bytes(value)
+    return _id_key(value) if isinstance(value, bytes) and len(value) == 32 else None
+
+
 def _is_indexed_name(name: str) -> bool:
     return len(name) == 1 and name.isalpha()
 
@@ -154,8 +169,10 @@ class _Arrival:
     container_id: str | None
     received_at: int | None
     address: str | None
+    d: str | None  # the address's last part (its kind and author are the event's own)
     expiration: int | None
     tag_pairs: list[tuple[str, str]]
+    raw: str | None = None  # its stored JSON, when the verifier process already wrote it
 
 
 def _arrive(event: Event, private: bool, container_id: str | None, now: int | None) -> _Arrival | AddOutcome:
@@ -182,20 +199,21 @@ def _arrive(event: Event, private: bool, container_id: str | None, now: int | No
     if now is not None and expires is not None and expires <= now:
         return AddOutcome.EXPIRED
     if 30000 <= kind < 40000:
-        address = f"{kind}:{event.pubkey}:{d or ''}"
+        d = d or ""
     elif kind in (0, 3) or 10000 <= kind < 20000:
-        address = f"{kind}:{event.pubkey}:"
+        d = ""
     else:
-        address = None
-    return _Arrival(event, private, container_id, now, address, expires, pairs)
+        d = None
+    address = None if d is None else f"{kind}:{event.pubkey}:{d}"
+    return _Arrival(event, private, container_id, now, address, d, expires, pairs)
 
 
 _T = TypeVar("_T")
 
 #: Interned tag values the writer remembers (about 10 MiB at most).
 _INTERNED_CACHE = 50_000
-#: Ids bound in one duplicate look-up (SQLite allows 32,766 parameters).
-_IDS_PER_QUERY = 1000
+#: Interned authors the writer remembers (about 10 MiB at most).
+_AUTHORS_CACHE = 50_000
 #: Events per verification job sent to the verifier process.
 _VERIFY_CHUNK = 1000
 #: Unverified batches at least this large are verified in a worker process (the second core);
@@ -203,15 +221,19 @@ _VERIFY_CHUNK = 1000
 _VERIFY_IN_PROCESS_FROM = 256
 
 
-def _verify_chunk(fields: list[tuple[Any, ...]]) -> list[int]:
-    """In the verifier process: the positions of the events whose id or signature is wrong."""
-    bad = []
-    for position, (event_id, pubkey, created_at, kind, tags, content, sig) in enumerate(fields):
+def _verify_chunk(fields: list[tuple[Any, ...]], write_json: bool) -> list[str | None]:
+    """In the verifier process: None for each event whose id or signature is wrong, else its
+    stored JSON when asked to write it (taking that off the writer thread), else ""."""
+    raws: list[str | None] = []
+    for event_id, pubkey, created_at, kind, tags, content, sig in fields:
+        event = Event(event_id, pubkey, created_at, kind, tags, content, sig)
         try:
-            verify_event(Event(event_id, pubkey, created_at, kind, tags, content, sig))
+            verify_event(event)
         except (InvalidEvent, MalformedEvent):
-            bad.append(position)
-    return bad
+            raws.append(None)
+        else:
+            raws.append(_raw_json(event) if write_json else "")
+    return raws
 
 
 def _verifier_ready() -> None:
@@ -228,9 +250,11 @@ class SqliteStore(CourseQueries):
         self._writer_thread = writer_thread
         self._verifier: ProcessPoolExecutor | None = None
         self._verifier_broken = False
+        self._json_quarters = 0  # of every 4 chunks, how many the verifier writes the JSON of
         self._interned: dict[tuple[str, str], int] = {}
         self._kind_versions: dict[int, int] = {}
         self._kinds_written: set[int] = set()  # kinds stored by the open transaction
+        self._authors: dict[str, int] = {}
         self._closing = asyncio.Lock()
 
     @classmethod
@@ -255,6 +279,7 @@ class SqliteStore(CourseQueries):
                 await reader.execute(pragma)
             await reader.execute("PRAGMA query_only = ON")
             await reader.create_function("unhex", 1, _unhex, deterministic=True)
+            await reader.create_function("id_key", 1, _sql_id_key, deterministic=True)
         except BaseException:
             await reader.close()
             await loop.run_in_executor(writer_thread, writer.close)
@@ -308,6 +333,7 @@ class SqliteStore(CourseQueries):
     def _rollback(self) -> None:
         self._interned.clear()
         self._kinds_written.clear()
+        self._authors.clear()
         self._writer.execute("ROLLBACK")
 
     async def _transaction(self, work: Callable[[], _T]) -> _T:
@@ -331,14 +357,16 @@ class SqliteStore(CourseQueries):
         process while the writer thread stores the chunks already verified (a pipeline over
         both cores: libsecp256k1 in a thread would fight the writer for the GIL)."""
         chunks = [events[i : i + _VERIFY_CHUNK] for i in range(0, len(events), _VERIFY_CHUNK)]
-        verdicts: list[Future[list[int]]] | None = None
+        verdicts: list[Future[list[str | None]]] | None = None
         if not verified and len(events) >= _VERIFY_IN_PROCESS_FROM and not self._verifier_broken:
             verifier = self._verifier_pool()
             verdicts = [
                 verifier.submit(
-                    _verify_chunk, [(e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig) for e in chunk]
+                    _verify_chunk,
+                    [(e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig) for e in chunk],
+                    number % 4 < self._json_quarters,
                 )
-                for chunk in chunks
+                for number, chunk in enumerate(chunks)
             ]
         return await self._on_writer(self._run_transaction, lambda: self._store_chunks(chunks, verified, now, verdicts))
 
@@ -355,7 +383,7 @@ class SqliteStore(CourseQueries):
         chunks: list[Sequence[Event]],
         verified: bool,
         now: int | None,
-        verdicts: list[Future[list[int]]] | None,
+        verdicts: list[Future[list[str | None]]] | None,
     ) -> list[AddOutcome]:
         """On the writer thread, inside the transaction: each chunk once its verdict is in."""
         try:
@@ -370,32 +398,53 @@ class SqliteStore(CourseQueries):
         chunks: list[Sequence[Event]],
         verified: bool,
         now: int | None,
-        verdicts: list[Future[list[int]]] | None,
+        verdicts: list[Future[list[str | None]]] | None,
     ) -> list[AddOutcome]:
         outcomes: list[AddOutcome] = []
+        tag_rows: list[tuple[int, int, int, int]] = []  # the whole batch's, inserted at its end
+        waits = 0  # chunks the writer found not yet verified (the first one aside)
         for number, chunk in enumerate(chunks):
-            bad: set[int] | None = None
+            raws: list[str | None] | None = None
             if verdicts is not None:
+                waits += number > 0 and not verdicts[number].done()
                 try:
-                    bad = set(verdicts[number].result())
+                    raws = verdicts[number].result()
                 except BrokenExecutor:  # the worker could not start or died: verify here
                     self._verifier_broken = True
             checked: list[_Arrival | AddOutcome] = []
             for position, event in enumerate(chunk):
-                if bad is not None and position in bad:
-                    checked.append(AddOutcome.INVALID)
-                    continue
-                if not verified and bad is None:
+                raw = None
+                if raws is not None:
+                    raw = raws[position]
+                    if raw is None:
+                        checked.append(AddOutcome.INVALID)
+                        continue
+                elif not verified:
                     try:
                         verify_event(event)
                     except (InvalidEvent, MalformedEvent):
                         checked.append(AddOutcome.INVALID)
                         continue
-                checked.append(_arrive(event, False, None, now))
+                arrival = _arrive(event, False, None, now)
+                if raw and isinstance(arrival, _Arrival):
+                    arrival.raw = raw
+                checked.append(arrival)
             arrivals = [a for a in checked if isinstance(a, _Arrival)]
-            stored = iter(self._ingest(arrivals) if arrivals else ())
+            stored = iter(self._ingest(arrivals, tag_rows) if arrivals else ())
             outcomes.extend(a if isinstance(a, AddOutcome) else next(stored) for a in checked)
+        self._insert_tags(tag_rows)
+        if verdicts is not None and not self._verifier_broken:
+            self._balance_json(waits, len(chunks))
         return outcomes
+
+    def _balance_json(self, waits: int, chunks: int) -> None:
+        """Move the writing of stored JSON between the two ends of the pipeline, a quarter at a
+        time, towards the one that waits: the verifier is the slower end while the index is
+        small, the writer once its indexes outgrow the page cache (measured at 200k and 1M)."""
+        if waits <= 1 and self._json_quarters < 4:
+            self._json_quarters += 1
+        elif waits > chunks // 4 and self._json_quarters > 0:
+            self._json_quarters -= 1
 
     async def add_private(self, event: Event, *, container_id: str | None = None, now: int | None = None) -> AddOutcome:
         check_private_id(event)
@@ -409,16 +458,22 @@ class SqliteStore(CourseQueries):
     async def _fetch(self, conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await conn.execute_fetchall(sql, params))
 
-    def _ingest(self, arrivals: list[_Arrival]) -> list[AddOutcome]:
+    def _ingest(self, arrivals: list[_Arrival], tag_sink: list[tuple[int, int, int, int]] | None = None) -> list[AddOutcome]:
         """On the writer thread, inside the open transaction: store a batch, keeping the flags
         true to their definitions.
 
         A few set-wise look-ups first (known ids, deletions, current versions), then the batch is
-        resolved in order in Python, then written with executemany.
+        resolved in order in Python, then written with executemany. Given a ``tag_sink``, the tag
+        index rows go there instead, for the caller to insert later in the same transaction
+        (nothing in an ingest reads them).
         """
         w = self._writer
         ids = [a.event.id for a in arrivals]
-        known = self._known_ids(ids)
+        blobs = [_unhex(event_id) for event_id in ids]
+        keys = [_sql_id_key(blob) for blob in blobs]  # None for a malformed id: refused at the insert
+        known = {  # may hold other ids that share a key: only the full id is compared below
+            row[0].hex() for row in w.execute("SELECT id FROM events WHERE id_key IN (SELECT value FROM json_each(?))", (_dumps(keys),))
+        }
         addresses = sorted({a.address for a in arrivals if a.address is not None})
         marks: dict[str, list[DeletionMark]] = {}
         if w.execute("SELECT EXISTS (SELECT 1 FROM deletions)").fetchone()[0]:
@@ -428,22 +483,26 @@ class SqliteStore(CourseQueries):
                 (_dumps(ids + addresses),),
             ):
                 marks.setdefault(target, []).append(DeletionMark(target, deleter, created_at, deletion_id))
+        authors = self._author_ids({a.event.pubkey for a in arrivals})
         current: dict[tuple[str, int], tuple[Event | None, str, int]] = {}
         if addresses:
-            for address, private, event_id, created_at in w.execute(
-                "SELECT c.address, c.private, e.id, e.created_at FROM current_versions c JOIN events e ON e.seq = c.seq"
-                " WHERE c.address IN (SELECT value FROM json_each(?))",
-                (_dumps(addresses),),
+            named = {(authors[a.event.pubkey], a.event.kind, a.d): a.address for a in arrivals if a.address is not None}
+            for author, kind, d, private, event_id, created_at in w.execute(
+                "SELECT c.author, c.kind, c.d, c.private, e.id, e.created_at FROM json_each(?) j"
+                " CROSS JOIN current_versions c ON c.author = json_extract(j.value, '$[0]')"
+                " AND c.kind = json_extract(j.value, '$[1]') AND c.d = json_extract(j.value, '$[2]')"
+                " CROSS JOIN events e ON e.seq = c.seq",
+                (_dumps(list(named)),),
             ):
-                current[(address, private)] = (None, event_id.hex(), created_at)
+                current[(named[(author, kind, d)], private)] = (None, event_id.hex(), created_at)
         seq = w.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
         outcomes: list[AddOutcome] = []
         rows: list[tuple[Any, ...]] = []
-        winners: dict[tuple[str, int], int] = {}  # (address, private) -> seq of its new current version
+        winners: dict[tuple[str, int], tuple[int, int, str, int]] = {}  # (address, private) -> (author, kind, d, seq)
         tag_rows: list[tuple[str, str, int, int, int]] = []
         new_marks: list[DeletionMark] = []
-        for arrival in arrivals:
+        for position, arrival in enumerate(arrivals):
             event = arrival.event
             if event.id in known:
                 outcomes.append(AddOutcome.DUPLICATE)
@@ -460,13 +519,13 @@ class SqliteStore(CourseQueries):
                 winner = current.get(key)
                 if winner is None or _beats(event, winner):
                     current[key] = (event, event.id, event.created_at)
-                    winners[key] = seq
+                    winners[key] = (authors[event.pubkey], event.kind, arrival.d, seq)
                 else:
                     superseded = True
             rows.append((
-                seq, _unhex(event.id), event.pubkey, event.created_at, event.kind, arrival.address,
+                seq, blobs[position], keys[position], authors[event.pubkey], event.created_at, event.kind, arrival.d,
                 int(deleted), arrival.expiration, int(arrival.private),
-                arrival.container_id, arrival.received_at, _raw_json(event),
+                arrival.container_id, arrival.received_at, arrival.raw or _raw_json(event),
             ))
             kind, created_at = event.kind, event.created_at
             self._kinds_written.add(kind)
@@ -481,37 +540,32 @@ class SqliteStore(CourseQueries):
 
         if rows:
             w.executemany(
-                "INSERT INTO events (seq, id, pubkey, created_at, kind, address, deleted,"
-                " expiration, private, container_id, received_at, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO events (seq, id, id_key, author, created_at, kind, d, deleted,"
+                " expiration, private, container_id, received_at, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         if tag_rows:
             vids = self._value_ids({(row[0], row[1]) for row in tag_rows})
-            w.executemany(
-                "INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)",
-                [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows],
-            )
+            index_rows = [(vids[(name, value)], kind, created_at, seq) for name, value, kind, created_at, seq in tag_rows]
+            if tag_sink is None:
+                self._insert_tags(index_rows)
+            else:
+                tag_sink.extend(index_rows)
         if winners:
             w.executemany(
-                "INSERT INTO current_versions (address, private, seq) VALUES (?,?,?)"
-                " ON CONFLICT (address, private) DO UPDATE SET seq = excluded.seq",
-                [(address, private, seq) for (address, private), seq in winners.items()],
+                "INSERT INTO current_versions (author, kind, d, private, seq) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (author, kind, d, private) DO UPDATE SET seq = excluded.seq",
+                [(author, kind, d, private, seq) for (_, private), (author, kind, d, seq) in winners.items()],
             )
         if new_marks:
             self._apply_deletions(new_marks)
         return outcomes
 
-    def _known_ids(self, ids: list[str]) -> set[str]:
-        """Which of these ids are stored, asked with the ids bound as blobs (a function of
-        ours called by SQLite for each would take the GIL back once per id)."""
-        found: set[str] = set()
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            part = [b for b in map(_id_bytes, ids[start:start + _IDS_PER_QUERY]) if b is not None]
-            if not part:
-                continue
-            sql = f"SELECT id FROM events WHERE id IN ({','.join('?' * len(part))})"
-            found.update(row[0].hex() for row in self._writer.execute(sql, part))
-        return found
+    def _insert_tags(self, index_rows: list[tuple[int, int, int, int]]) -> None:
+        """Insert tag index rows in key order: the B-tree is walked once from left to right
+        instead of at a random page per row (the index outgrows the writer's cache at 1M)."""
+        index_rows.sort()
+        self._writer.executemany("INSERT OR IGNORE INTO event_tags (vid, kind, created_at, seq) VALUES (?,?,?,?)", index_rows)
 
     def _value_ids(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """On the writer thread: the interned number of each (name, value), added if new.
@@ -541,6 +595,21 @@ class SqliteStore(CourseQueries):
                 cache[pair] = vid
         return cache
 
+    def _author_ids(self, pubkeys: set[str]) -> dict[str, int]:
+        """On the writer thread: the interned number of each author, added if new (a bounded
+        cache, cleared on rollback like the tag values')."""
+        cache = self._authors
+        missing = [pubkey for pubkey in pubkeys if pubkey not in cache]
+        if len(cache) + len(missing) > _AUTHORS_CACHE:
+            cache.clear()
+            missing = list(pubkeys)
+        if missing:
+            w = self._writer
+            w.executemany("INSERT OR IGNORE INTO authors (pubkey) VALUES (?)", [(pubkey,) for pubkey in missing])
+            for pubkey in missing:
+                cache[pubkey] = w.execute("SELECT aid FROM authors WHERE pubkey = ?", (pubkey,)).fetchone()[0]
+        return cache
+
     def _apply_deletions(self, marks: list[DeletionMark]) -> None:
         """Record new deletion targets and flag every stored event they cover."""
         w = self._writer
@@ -550,18 +619,21 @@ class SqliteStore(CourseQueries):
         )
         for mark in marks:
             if ":" in mark.target:
-                kind = mark.target.split(":", 1)[0]
-                if kind.isdigit():  # by the author index: an address starts with its kind
+                # kind:pubkey:d, by the author index; only the deleter's own address is covered.
+                kind, _, rest = mark.target.partition(":")
+                pubkey, colon, d = rest[:64], rest[64:65], rest[65:]
+                if kind.isdigit() and str(int(kind)) == kind and colon == ":" and pubkey == mark.deleter:
                     w.execute(
-                        "UPDATE events SET deleted = 1 WHERE pubkey = ? AND kind = ? AND created_at <= ? AND address = ?"
-                        " AND kind != 5",
-                        (mark.deleter, int(kind), mark.created_at, mark.target),
+                        "UPDATE events SET deleted = 1 WHERE author = (SELECT aid FROM authors WHERE pubkey = ?)"
+                        " AND kind = ? AND created_at <= ? AND d = ? AND kind != 5",
+                        (mark.deleter, int(kind), mark.created_at, d),
                     )
                 continue
             target = _id_bytes(mark.target)
             if target is None:
                 continue
-            for seq, raw in w.execute("SELECT seq, raw FROM events WHERE id = ?", (target,)).fetchall():
+            found = w.execute("SELECT seq, raw FROM events WHERE id_key = ? AND id = ?", (_id_key(target), target))
+            for seq, raw in found.fetchall():
                 if e_deletion_applies(mark.deleter, event_from_raw(raw)):
                     w.execute("UPDATE events SET deleted = 1 WHERE seq = ?", (seq,))
 
@@ -571,16 +643,21 @@ class SqliteStore(CourseQueries):
         key = _id_bytes(event_id)
         if key is None:
             return None
-        rows = await self._fetch(self._reader, "SELECT raw FROM events WHERE id = ?", (key,))
+        rows = await self._fetch(self._reader, "SELECT raw FROM events WHERE id_key = ? AND id = ?", (_id_key(key), key))
         return event_from_raw(rows[0][0]) if rows else None
 
     async def first_seen(self, event_ids: Iterable[str]) -> dict[str, int]:
         wanted = sorted({key for key in map(_id_bytes, set(event_ids)) if key is not None})
         out: dict[str, int] = {}
         for at in range(0, len(wanted), 500):
-            marks, values = _placeholders(wanted[at:at + 500])
+            part = wanted[at:at + 500]
+            key_marks, keys = _placeholders({_id_key(key) for key in part})
+            marks, values = _placeholders(part)
             rows = await self._fetch(
-                self._reader, f"SELECT id, received_at FROM events WHERE id IN ({marks}) AND received_at IS NOT NULL", values
+                self._reader,
+                f"SELECT id, received_at FROM events WHERE id_key IN ({key_marks}) AND id IN ({marks})"
+                " AND received_at IS NOT NULL",
+                keys + values,
             )
             out.update((row[0].hex(), row[1]) for row in rows)
         return out
@@ -595,10 +672,11 @@ class SqliteStore(CourseQueries):
         recipients: frozenset[str] | None = None,
     ) -> list[Event]:
         found: dict[str, tuple[int, str, str]] = {}
+        authors = await self._author_numbers(filters)
         for f in filters:
             built = _filter_sql(
                 f, "e.created_at, e.id, e.raw", now, include_superseded, include_private, ordered=True,
-                recipients=recipients,
+                recipients=recipients, authors=authors,
             )
             if built is None:
                 continue
@@ -617,9 +695,12 @@ class SqliteStore(CourseQueries):
     ) -> int:
         parts: list[str] = []
         params: list[Any] = []
+        authors = await self._author_numbers(filters)
         for f in filters:
             unlimited = Filter(f.ids, f.authors, f.kinds, f.tags, f.since, f.until, None)
-            built = _filter_sql(unlimited, "e.seq", now, False, include_private, ordered=False, recipients=recipients)
+            built = _filter_sql(
+                unlimited, "e.seq", now, False, include_private, ordered=False, recipients=recipients, authors=authors
+            )
             if built is not None:
                 parts.append(built[0])
                 params.extend(built[1])
@@ -627,6 +708,17 @@ class SqliteStore(CourseQueries):
             return 0
         rows = await self._fetch(self._reader, f"SELECT count(*) FROM ({' UNION '.join(parts)})", params)
         return rows[0][0]
+
+    async def _author_numbers(self, filters: Sequence[Filter]) -> dict[str, int]:
+        """The interned numbers of the authors the filters name (those never seen have none):
+        given to the query as values, so the planner walks the author index by (author, kind)."""
+        wanted = sorted({pubkey for f in filters if f.authors for pubkey in f.authors})
+        numbers: dict[str, int] = {}
+        for at in range(0, len(wanted), 500):
+            marks, values = _placeholders(wanted[at:at + 500])
+            rows = await self._fetch(self._reader, f"SELECT pubkey, aid FROM authors WHERE pubkey IN ({marks})", values)
+            numbers.update(rows)
+        return numbers
 
     # Outbox ------------------------------------------------------------------------------
 
@@ -918,7 +1010,7 @@ class SqliteStore(CourseQueries):
             "SELECT count(*),"
             " coalesce(sum(kind IN (0, 3) OR kind BETWEEN 10000 AND 19999), 0),"
             " coalesce(sum(kind BETWEEN 30000 AND 39999), 0),"
-            " coalesce(sum(private), 0), count(address) - (SELECT count(*) FROM current_versions),"
+            " coalesce(sum(private), 0), count(d) - (SELECT count(*) FROM current_versions),"
             " coalesce(sum(deleted), 0) FROM events",
         )
         (pages,), = await self._fetch(r, "PRAGMA page_count")
@@ -956,6 +1048,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     # SQLite's own unhex() arrived in 3.41; migration 0005 and the ingest use it.
     writer.create_function("unhex", 1, _unhex, deterministic=True)
+    writer.create_function("id_key", 1, _sql_id_key, deterministic=True)
     try:
         for pragma in (*_PRAGMAS, _WRITER_CACHE, _WRITER_CHECKPOINT):
             writer.execute(pragma)
@@ -1004,8 +1097,10 @@ def _filter_sql(
     *,
     ordered: bool,
     recipients: frozenset[str] | None = None,
+    authors: dict[str, int],
 ) -> tuple[str, list[Any]] | None:
-    """One NIP-01 filter as SQL over served events, or None when it cannot match anything.
+    """One NIP-01 filter as SQL over served events, or None when it cannot match anything;
+    ``authors`` holds the interned number of every stored author the filter names.
 
     With a tag condition and no ids, the single-letter tag index drives the search (CROSS JOIN
     fixes the join order); other tag conditions become exact primary-key probes of that index.
@@ -1038,12 +1133,16 @@ def _filter_sql(
         keys = {key for key in map(_id_bytes, f.ids) if key is not None}
         if not keys:
             return None
+        key_marks, key_values = _placeholders({_id_key(key) for key in keys})
         marks, values = _placeholders(keys)
-        where.append(f"e.id IN ({marks})")
-        params += values
+        where.append(f"e.id_key IN ({key_marks}) AND e.id IN ({marks})")
+        params += key_values + values
     if f.authors is not None:
-        marks, values = _placeholders(f.authors)
-        where.append(f"e.pubkey IN ({marks})")
+        numbers = {authors[pubkey] for pubkey in f.authors if pubkey in authors}
+        if not numbers:
+            return None
+        marks, values = _placeholders(numbers)
+        where.append(f"e.author IN ({marks})")
         params += values
     if f.kinds is not None and driver is None:
         marks, values = _placeholders(f.kinds)
@@ -1071,8 +1170,8 @@ def _filter_sql(
     where.append("e.deleted = 0")
     if not include_superseded:
         where.append(
-            "(e.address IS NULL OR e.seq = (SELECT c.seq FROM current_versions c"
-            " WHERE c.address = e.address AND c.private = e.private))"
+            "(e.d IS NULL OR e.seq = (SELECT c.seq FROM current_versions c"
+            " WHERE c.author = e.author AND c.kind = e.kind AND c.d = e.d AND c.private = e.private))"
         )
     if not include_private:
         where.append("e.private = 0")

@@ -66,3 +66,28 @@ async def test_writes_from_many_tasks_are_serialised(store: SqliteStore, alice: 
     assert all(r == [AddOutcome.STORED] * 40 for r in results[:-1])
     assert (await store.stats())["events"] == 320
     assert await store.get_cursor("wss://r", "k") == T
+
+
+@pytest.mark.parametrize("quarters", [0, 2, 4])
+async def test_the_stored_json_is_the_same_whichever_end_writes_it(store: SqliteStore, alice: Keys, quarters: int):
+    """The verifier writes the stored JSON of ``quarters`` of every 4 chunks, the writer the rest."""
+    store._json_quarters = quarters
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 4 + 10)
+    events[7] = signed(alice, 1, tags=[("t", "é \"quoted\""), ("p", "ab" * 32, "wss://r")], content="ünï\n\"x\"", at=T)
+    outcomes = await store.add_many(events)
+    assert [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID] == sorted(forged)
+    for i, event in enumerate(events):
+        assert await store.get(event.id) == (None if i in forged else event)
+
+
+def test_the_json_moves_a_quarter_at_a_time_towards_the_end_that_waits(tmp_path: Path):
+    store = SqliteStore.__new__(SqliteStore)
+    store._json_quarters = 0
+    for expected in (1, 2, 3, 4, 4):  # the writer never waited: it is the slower end
+        store._balance_json(0, 50)
+        assert store._json_quarters == expected
+    store._balance_json(5, 50)  # a few waits: stays
+    assert store._json_quarters == 4
+    for expected in (3, 2, 1, 0, 0):  # the writer waited for most chunks: the verifier is slower
+        store._balance_json(40, 50)
+        assert store._json_quarters == expected
