@@ -233,7 +233,7 @@ class HttpServer:
         async def send(run: list[str]) -> None:
             """A run of text frames in one write to the socket, unless its buffer is already
             full (then frame by frame, waiting for the client as aiohttp does)."""
-            if transport is None or transport.is_closing():
+            if transport is None or transport.is_closing() or ws.closed:
                 raise ConnectionResetError("the client is gone")
             if len(run) == 1 or transport.get_write_buffer_size() > _SEND_DIRECT_BELOW:
                 for message in run:

@@ -6,9 +6,10 @@ EVENTs/s). Here a worker process checks them a batch at a time: whatever arrived
 busy goes in the next batch, and the writer commits the previous batch meanwhile (a pipeline
 over both cores). The worker is reached over a pipe the event loop watches, with no thread in
 between: each hand-off through an executor's threads waits for the GIL, which under load cost
-more than the check itself. A small batch is checked on the loop, where a round trip would cost
-more than it saves, as is every batch until the worker is ready; if it cannot start or dies,
-every batch is.
+more than the check itself. The worker starts with the first batch of ``inline_below`` messages
+or more (a daemon that only ever gets a few EVENTs never starts it); until it is ready, and for
+good if it cannot start or dies (counted in the endpoint's ``checker_failures``), batches are
+checked on the loop, one batch per turn of the loop.
 
 A verdict is one of three: the event's fields (it verified), its id and why it is invalid, or
 ``None``: not a plain ``["EVENT", {...}]`` message, which the session answers itself.
@@ -91,9 +92,14 @@ class EventIntake:
     the first burst does not wait for it.
     """
 
-    def __init__(self, *, max_batch: int = 1000, inline_below: int = 8):
+    def __init__(
+        self, *, max_batch: int = 1000, max_batch_chars: int = 4 * 1024 * 1024, inline_below: int = 8,
+        on_failure: Callable[[], None] | None = None,
+    ):
         self.max_batch = max_batch
+        self.max_batch_chars = max_batch_chars
         self.inline_below = inline_below
+        self.on_failure = on_failure
         self.batches = 0
         self.in_worker = 0
         self._pending: list[tuple[str, OnVerdict]] = []
@@ -119,13 +125,28 @@ class EventIntake:
         """Check the next batch: in the worker once it is ready, else on the loop (starting
         the worker when the batch is not small)."""
         self._scheduled = False
-        while self._pending and self._sent is None:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-            self.batches += 1
-            if not self._ready and not self._broken and len(batch) >= self.inline_below:
-                self._start()
-            if not (self._ready and self._send(batch)):
-                self._deliver(batch, check_messages([message for message, _ in batch]))
+        if not self._pending or self._sent is not None:
+            return
+        batch = self._take()
+        self.batches += 1
+        if not self._ready and not self._broken and len(batch) >= self.inline_below:
+            self._start()
+        if not (self._ready and self._send(batch)):
+            self._deliver(batch, check_messages([message for message, _ in batch]))
+            if self._pending and not self._scheduled:  # the rest after the loop's other work
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._next)
+
+    def _take(self) -> list[tuple[str, OnVerdict]]:
+        """The next batch: up to ``max_batch`` messages and about ``max_batch_chars``."""
+        size = count = 0
+        for message, _ in self._pending:
+            if count and (count == self.max_batch or size + len(message) > self.max_batch_chars):
+                break
+            size += len(message)
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
 
     def _send(self, batch: list[tuple[str, OnVerdict]]) -> bool:
         assert self._conn is not None
@@ -140,26 +161,30 @@ class EventIntake:
     def _received(self) -> None:
         """The worker said something (a reader callback of the event loop)."""
         batch, self._sent = self._sent, None
-        assert self._conn is not None
         try:
-            answer = self._conn.recv()
-        except (OSError, EOFError) as exc:
-            self._fail(exc)
-            answer = None
-        if answer == _READY:
-            self._ready = True
-        elif batch is not None:
-            if answer is None:  # the worker died under this batch: check it here
-                answer = check_messages([message for message, _ in batch])
-            else:
-                self.in_worker += len(batch)
-            self._deliver(batch, answer)
-        self._next()
+            try:
+                answer = self._conn.recv() if self._conn is not None else None
+            except (OSError, EOFError) as exc:
+                self._fail(exc)
+                answer = None
+            if answer == _READY:
+                self._ready = True
+            elif batch is not None:
+                if answer is None:  # the worker died under this batch: check it here
+                    answer = check_messages([message for message, _ in batch])
+                else:
+                    self.in_worker += len(batch)
+                self._deliver(batch, answer)
+        finally:
+            self._next()
 
     @staticmethod
     def _deliver(batch: list[tuple[str, OnVerdict]], verdicts: list[Verdict]) -> None:
         for (_, on_verdict), verdict in zip(batch, verdicts, strict=True):
-            on_verdict(verdict)
+            try:
+                on_verdict(verdict)
+            except Exception:  # the callbacks catch their own errors; this keeps the others answered
+                log.exception("an EVENT verdict callback failed")
 
     def _start(self) -> None:
         """Start the worker (spawned: the daemon runs threads); it exits when the pipe closes,
@@ -171,7 +196,7 @@ class EventIntake:
             ours, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(theirs,), name="nostr-training event check", daemon=True)
             process.start()
-        except OSError as exc:
+        except Exception as exc:  # e.g. no processes allowed here: check on the loop instead
             self._fail(exc)
             return
         theirs.close()
@@ -181,6 +206,8 @@ class EventIntake:
     def _fail(self, exc: BaseException) -> None:
         if not self._broken:
             log.warning("the EVENT checker process stopped (%s); checking on the event loop from now on", exc)
+            if self.on_failure is not None:
+                self.on_failure()
         self._broken = True
         self._ready = False
         self._close()

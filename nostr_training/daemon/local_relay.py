@@ -44,7 +44,7 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 SubmitMany = Callable[[list[Event]], Awaitable[list[Any]]]
 #: Sends a run of text frames, in order.
 Send = Callable[[list[str]], Awaitable[None]]
-#: At most this many bytes of frames go to the transport in one write.
+#: At most about this many bytes (characters) of frames go to the transport in one write.
 _RUN_BYTES = 256 * 1024
 
 
@@ -79,6 +79,7 @@ class RelayCounters:
     events_refused: int = 0
     auths: int = 0
     slow_clients_dropped: int = 0
+    checker_failures: int = 0  # the EVENT checker process stopped: checking went back to the loop
     internal_errors: int = 0  # a bug of ours answered with a NOTICE: must stay 0
 
 
@@ -372,22 +373,25 @@ class RelaySession:
             self._drained.set()
 
     def _checked(self, message: str, verdict: Verdict) -> None:
-        """The intake's verdict on an EVENT: commit it, refuse it, or answer the frame as any other."""
-        if self.closed:
+        """The intake's verdict on an EVENT: commit it (also when the client left meanwhile:
+        only its OK is lost), refuse it, or answer the frame as any other."""
+        try:
+            if verdict is not None and verdict[0]:
+                self._commit(event_of(verdict[1]))
+                return
             self._answered()
-            return
-        if verdict is None:  # not a plain EVENT: answered as any other frame
-            self._answered()
-            task = asyncio.create_task(self._answer(message))
-            self._answering.add(task)
-            task.add_done_callback(self._answering.discard)
-        elif verdict[0]:
-            self._commit(event_of(verdict[1]))
-        else:
-            self._answered()
-            self.relay.counters.events_refused += 1
-            raw_id, reason = verdict[1]
-            self._ok(raw_id, False, f"invalid: {reason}")
+            if self.closed:
+                return
+            if verdict is None:  # not a plain EVENT: answered as any other frame
+                task = asyncio.create_task(self._answer(message))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+            else:
+                self.relay.counters.events_refused += 1
+                raw_id, reason = verdict[1]
+                self._ok(raw_id, False, f"invalid: {reason}")
+        except Exception as exc:  # a bug of ours: this EVENT only, never the rest of the batch
+            self._failed(exc)
 
     async def _event(self, data: list[Any]) -> None:
         relay = self.relay
@@ -409,7 +413,17 @@ class RelaySession:
             return
         self.relay.committer.submit(event, lambda result: self._committed(event, result))
 
+    def _failed(self, exc: Exception) -> None:
+        self.relay.counters.internal_errors += 1
+        log.error("answering a local client's EVENT failed: %s: %s", exc.__class__.__name__, exc)
+
     def _committed(self, event: Event, result: Any) -> None:
+        try:
+            self._answer_commit(event, result)
+        except Exception as exc:  # a bug of ours: this EVENT only, never the rest of the batch
+            self._failed(exc)
+
+    def _answer_commit(self, event: Event, result: Any) -> None:
         """Answer an EVENT once the group commit that holds it is done (OK only after commit)."""
         relay = self.relay
         self._answered()
@@ -503,7 +517,10 @@ class GroupCommitter:
                 self.batches += 1
                 self.events += len(batch)
             for (_, on_result), result in zip(batch, results, strict=True):
-                on_result(result)
+                try:
+                    on_result(result)
+                except Exception:  # the callbacks catch their own errors; this keeps the committer alive
+                    log.exception("a group commit callback failed")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -533,7 +550,8 @@ class LocalRelay:
         max_in_flight: int = 1000,
     ):
         self.store = store
-        self.intake = EventIntake()
+        self.counters = RelayCounters()
+        self.intake = EventIntake(on_failure=self._checker_failed)
         self.committer = GroupCommitter(submit_many)
         self.clock = clock
         self.extra_info = info or {}
@@ -550,9 +568,11 @@ class LocalRelay:
         self.max_in_flight = max_in_flight
         #: Page reads of stored-event replays run a few at a time (each session then holds one page).
         self.replays = asyncio.Semaphore(concurrent_replays)
-        self.counters = RelayCounters()
         self.sessions: set[RelaySession] = set()
         self.auth_urls: frozenset[str] = frozenset()
+
+    def _checker_failed(self) -> None:
+        self.counters.checker_failures += 1
 
     def bind(self, port: int) -> None:
         """Learn the port we serve on: NIP-42 AUTH is accepted only for this endpoint's URLs."""

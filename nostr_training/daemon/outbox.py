@@ -219,6 +219,9 @@ class Outbox:
         self._none_until: dict[tuple[int, str], int] = {}
         #: kind -> (the store's kind_version when read, pubkey -> newest list or None).
         self._list_cache: dict[int, tuple[int, dict[str, Event | None]]] = {}
+        #: The relay-list versions the waiting look-ups were last planned with.
+        self._lists_planned: tuple[int, int] | None = None
+        self._replanning = False  # passes take the waiting look-ups until none is left due
         self._private: set[str] | None = None  # addresses of private items, read once, then noted
 
     # Privacy -------------------------------------------------------------------------------
@@ -283,9 +286,12 @@ class Outbox:
                 known.update((p, ev) for p, ev in read.items() if ev is None or ev.tag_value("expiration") is None)
         return {p: ev for p in wanted if (ev := read[p] if p in read else known[p]) is not None}
 
-    def _can_look_up(self) -> bool:
+    def can_look_up(self) -> bool:
         """Could a relay-list look-up be asked now (a configured relay, connected)?"""
         return self.pool is not None and bool(self._configured) and self._reachable()
+
+    def _list_versions(self) -> tuple[int, int]:
+        return self.store.kind_version(kinds.RELAY_LIST), self.store.kind_version(kinds.DM_RELAYS)
 
     def _reachable(self) -> bool:
         """Is any configured relay connected? A relay the pool does not know yet is given the
@@ -484,7 +490,7 @@ class Outbox:
             planned = plans[item.event.id]
             results[item.event.id] = Submission(item.event, planned.relays, planned.refusals, outcome, planned.unresolved)
         if any(item.targets for item in items) and (
-            any(t != LOOKUP for item in items for t in item.targets) or self._can_look_up()
+            any(t != LOOKUP for item in items for t in item.targets) or self.can_look_up()
         ):
             self._wake.set()  # not for look-ups no relay can answer yet: the poll takes them later
         return [results[e.id] for e in events]
@@ -493,10 +499,14 @@ class Outbox:
         self._wake.set()
 
     async def untried(self, event_ids: Iterable[str]) -> bool:
-        """Does any delivery of these events still wait for its first try?"""
+        """Does any delivery of these events still wait for its first try? (A look-up waiting
+        for a relay to be connected is not going to be tried now.)"""
+        waiting_lookups = not (self.can_look_up() or self._replanning)
         for event_id in event_ids:
             for entry in await self.store.outbox_entries(event_id):
                 if entry.target.kind is TargetKind.RECIPIENT:
+                    continue
+                if entry.target.kind is TargetKind.LOOKUP and waiting_lookups:
                     continue
                 if entry.state is OutboxState.PENDING and (entry.target.kind is TargetKind.RELAY or entry.attempts == 0):
                     return True
@@ -596,10 +606,21 @@ class Outbox:
         """One pass over the deliveries due now; returns how many rows it handled.
 
         Relay-list look-ups wait while no configured relay is connected (each would only be
-        recorded as unanswered and retried: CPU for nothing); the next pass after one connects
-        takes them.
+        recorded as unanswered and retried: CPU for nothing), until one connects or a relay list
+        is stored by another path (then they are planned again from the index, without asking).
         """
-        due = await self.store.outbox_due(self.clock.now(), self.batch, lookups=self._can_look_up())
+        now = self.clock.now()
+        can_ask = self.can_look_up()
+        lists = self._list_versions()
+        if not can_ask and lists != self._lists_planned:
+            if self._lists_planned is not None:  # a list came by another path: plan them again
+                await self.store.outbox_lookups_due(now)
+            self._lists_planned = lists
+            self._replanning = True  # (the first pass takes those due, as any pass with a relay)
+        lookups = can_ask or self._replanning
+        due = await self.store.outbox_due(now, self.batch, lookups=lookups)
+        if self._replanning and len(due) < self.batch:
+            self._replanning = False  # every waiting look-up was planned with the lists known now
         if not due:
             return 0
         groups: dict[str, list[OutboxItem]] = {}

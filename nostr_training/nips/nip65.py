@@ -27,13 +27,13 @@ def normalize_relay_url(url: str) -> str:
     """
     if not isinstance(url, str) or not url.strip():
         raise MalformedEvent("a relay URL must be a non-empty string", field="relay")
-    return _normalized(url)
+    return _normalized(url) if len(url) <= 256 else _normalized.__wrapped__(url)
 
 
 @lru_cache(maxsize=4096)
 def _normalized(url: str) -> str:
-    """Remembered (a few thousand spellings): the outbox normalises every target of every event
-    it plans."""
+    """Remembered (a few thousand short spellings): the outbox normalises every target of every
+    event it plans."""
     text = url.strip()
     try:
         parts = urlsplit(text)

@@ -56,13 +56,16 @@ class PublishReport:
 async def _deliveries(ctx: ServiceContext, event_id: str) -> tuple[Delivery, ...]:
     out = []
     for entry in await ctx.outbox.store.outbox_entries(event_id):
+        message = entry.last_message or ""
         if entry.target.kind is TargetKind.LOOKUP:
             target = "(relay lists being looked up)"
+            if not message and not ctx.outbox.can_look_up():
+                message = "waiting: no relay is connected to look up relay lists"
         elif entry.target.kind is TargetKind.RECIPIENT:
             target = f"recipient:{entry.target.value}"
         else:
             target = entry.target.value
-        out.append(Delivery(target, entry.state.value, entry.last_message or ""))
+        out.append(Delivery(target, entry.state.value, message))
     return tuple(out)
 
 

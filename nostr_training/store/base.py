@@ -230,8 +230,10 @@ class Store(Protocol):
         """
 
     def kind_version(self, kind: int) -> int:
-        """A number that changes whenever an event of ``kind`` (or a deletion) is committed: a
-        cache of what the store holds of that kind is current while it stays the same."""
+        """A number that changes whenever this process commits an event of ``kind`` (or a
+        deletion): a cache of what the store holds of that kind is current while it stays the
+        same. (Another process writing the same file is not seen: with a daemon running, the
+        CLI writes through it.)"""
 
     async def get(self, event_id: str) -> Event | None:
         """The stored event with this id in any state (superseded, deleted, expired, private)."""
@@ -332,6 +334,10 @@ class Store(Protocol):
     async def outbox_due(self, now: int, limit: int = 100, *, lookups: bool = True) -> list[OutboxItem]:
         """Pending or retrying deliveries with ``next_attempt_at <= now``, oldest due first;
         without ``lookups``, no relay-list look-up placeholders (no relay could answer them)."""
+
+    async def outbox_lookups_due(self, now: int) -> None:
+        """Make every waiting relay-list look-up placeholder due at ``now`` (a relay list came
+        in: they are planned again)."""
 
     async def outbox_record(
         self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None

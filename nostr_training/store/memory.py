@@ -277,6 +277,15 @@ class MemoryStore(CourseQueries):
         )
         return [OutboxItem(d.event, d.target, d.attempts, d.next_attempt_at, d.last_message) for d in due[:limit]]
 
+    async def outbox_lookups_due(self, now: int) -> None:
+        self._check_open()
+        for delivery in self._outbox.values():
+            if (
+                delivery.target.kind is TargetKind.LOOKUP and delivery.state in (OutboxState.PENDING, OutboxState.RETRYING)
+                and delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+            ):
+                delivery.next_attempt_at = now
+
     async def outbox_record(
         self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None
     ) -> None:

@@ -830,6 +830,16 @@ class SqliteStore(CourseQueries):
             for raw, kind, value, attempts, due, last in rows
         ]
 
+    async def outbox_lookups_due(self, now: int) -> None:
+        def work() -> None:
+            self._writer.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE target_kind = 'lookup'"
+                " AND state IN ('pending', 'retrying') AND next_attempt_at > ?",
+                (now, now),
+            )
+
+        await self._transaction(work)
+
     async def outbox_record(
         self, event_id: str, target: OutboxTarget | str, *, ok: bool, message: str, now: int, retry_at: int | None
     ) -> None:

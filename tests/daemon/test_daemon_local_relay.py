@@ -468,3 +468,12 @@ async def test_a_run_of_frames_of_every_length_reaches_the_client_intact(relay, 
     got = await until(ws, "EOSE", "all")
     assert [m[2]["content"] for m in got[:-1]] == [e.content for e in events]
     await ws.close()
+
+
+async def test_an_event_sent_just_before_the_client_leaves_is_still_stored(relay, alice, clock):
+    """Fire and forget: the client closes before its OK; the event is committed all the same."""
+    ws, _ = await open_client(relay)
+    event = signed(alice, 1, content="fire and forget", created_at=clock.now())
+    await ws.send(json.dumps(["EVENT", event.to_dict()]))
+    await ws.close()
+    await eventually(lambda: relay.store.get(event.id))

@@ -241,8 +241,11 @@ async def test_gift_wrap_submitted_offline_reaches_the_inbox_relay_once_relays_a
     assert entry.last_message.startswith("error:") and npub_encode(bob.public_key) in entry.last_message
     assert await store.outbox_depth() == 1
     await clock.advance(5)
-    assert await outbox.deliver_due() == 0, "no relay connected: the look-up waits instead of failing again"
-    assert (await store.outbox_entries(wrap.id))[0].attempts == 1
+    assert await outbox.deliver_due() == 1  # the first pass takes what is due
+    assert (await store.outbox_entries(wrap.id))[0].attempts == 2  # looked again, still offline
+    await clock.advance(600)
+    assert await outbox.deliver_due() == 0, "no relay connected, no new list: the look-up waits"
+    assert (await store.outbox_entries(wrap.id))[0].attempts == 2
     assert pool.published == []
 
     pool.down.clear()
@@ -386,3 +389,29 @@ async def test_cached_relay_lists_follow_what_the_store_holds(backend, tmp_path,
         assert (await outbox.targets(note, fetch=False)).relays == (B, C)
     finally:
         await store.close()
+
+
+async def test_a_waiting_lookup_is_planned_again_when_a_list_comes_by_another_path(alice, clock):
+    """No relay configured (or none connected): the look-up waits, and a relay list stored
+    meanwhile (from the local endpoint, the CLI) sends the event to its relays."""
+    store = await MemoryStore.open()
+    outbox = Outbox(store, FakePool(), clock=clock, default_relays=[])
+    note = signed(alice, 1, content="hi", created_at=clock.now())
+    await outbox.submit_many([note])
+    await outbox.deliver_due()
+    await clock.advance(5)
+    assert await outbox.deliver_due() == 0, "nothing new: the look-up waits"
+    await store.add(relay_list(alice, (B, "write")), now=clock.now())
+    await clock.advance(1)
+    await outbox.deliver_due()
+    assert states(await store.outbox_entries(note.id)) == {B: OutboxState.DELIVERED}
+
+
+async def test_a_publisher_does_not_wait_for_a_lookup_no_relay_can_answer(bob, clock):
+    store = await MemoryStore.open()
+    outbox = Outbox(store, await offline_pool(A), clock=clock, default_relays=[A])
+    await outbox.deliver_due()  # the daemon's first pass
+    wrap = signed(Keys.generate(), kinds.GIFT_WRAP, tags=[("p", bob.public_key)], content="x", created_at=clock.now())
+    await outbox.submit_many([wrap])
+    assert states(await store.outbox_entries(wrap.id)) == {LOOKUP: OutboxState.PENDING}
+    assert not await outbox.untried([wrap.id]), "waiting for a relay, not for a first try"

@@ -10,6 +10,7 @@ import logging
 from polling import eventually
 
 from nostr_training.daemon.intake import EventIntake, check_messages, event_of
+from nostr_training.daemon.local_relay import GroupCommitter
 from nostr_training.keys import Keys
 
 from daemon_fakes import signed
@@ -121,3 +122,44 @@ async def test_a_dead_worker_leaves_the_checking_to_the_loop(alice, caplog):
         assert "checker process stopped" in caplog.text
     finally:
         await intake.stop()
+
+
+async def test_a_failing_callback_costs_only_its_own_event(alice, caplog):
+    """The intake and the group commit answer every other EVENT of the batch (a callback that
+    raises is a bug of ours, logged)."""
+    intake = EventIntake()
+    got: list[int] = []
+
+    def answer(i):
+        def on_verdict(verdict):
+            if i == 1:
+                raise RuntimeError("a bug in one session's callback")
+            got.append(i)
+        return on_verdict
+
+    batch, _ = messages(alice, 3)
+    for i, message in enumerate(batch):
+        intake.check(message, answer(i))
+    await eventually(lambda: len(got) == 2)
+    assert got == [0, 2] and "verdict callback failed" in caplog.text
+    await intake.stop()
+
+    async def submit_many(events):
+        return list(events)
+
+    committer = GroupCommitter(submit_many)
+    committed: list[int] = []
+
+    def on_result(i):
+        def record(result):
+            if i == 1:
+                raise RuntimeError("a bug in one session's callback")
+            committed.append(i)
+        return record
+
+    for i in range(3):
+        committer.submit(i, on_result(i))
+    await eventually(lambda: len(committed) == 2)
+    committer.submit(3, on_result(3))
+    await eventually(lambda: committed == [0, 2, 3])  # the committer lives on
+    await committer.stop()

@@ -451,6 +451,18 @@ async def test_outbox_due_without_lookups_leaves_the_placeholders_out(store: Sto
     assert [(i.event.id, i.target) for i in await store.outbox_due(T + 5, lookups=False)] == [(ready.id, A_)]
 
 
+async def test_waiting_lookups_are_made_due_again(store: Store, alice: Keys):
+    waiting = signed(alice, 1, content="waits for relay lists", at=T)
+    ready = signed(alice, 1, content="has its relays", at=T + 1)
+    await store.enqueue(waiting, [LOOKUP], now=T)
+    await store.enqueue(ready, [A], now=T)
+    await store.outbox_record(waiting.id, LOOKUP, ok=False, message="error: not looked up", now=T, retry_at=T + 600)
+    await store.outbox_record(ready.id, A, ok=False, message="error: down", now=T, retry_at=T + 600)
+    assert await store.outbox_due(T + 5) == []
+    await store.outbox_lookups_due(T + 5)
+    assert [(i.event.id, i.target) for i in await store.outbox_due(T + 5)] == [(waiting.id, LOOKUP)]
+
+
 async def test_outbox_lifecycle(store: Store, alice: Keys):
     note = signed(alice, 1, content="announce", at=T)
     await store.enqueue(note, [A, B, C], now=T)
