@@ -249,7 +249,8 @@ def main() -> None:
           f" {baseline_cpu:,.0f} and {after_cpu:,.0f} per CPU-second; load average {os.getloadavg()[0]:.2f}")
     baseline, baseline_cpu = (baseline + after) / 2, (baseline_cpu + after_cpu) / 2
     print(f"raw verify (PublicKeyXOnly.verify):  {baseline:12,.0f} events/s")
-    print(f"ingest (verify + add_many, batch {args.batch}): {rate:10,.0f} events/s   ratio {rate / baseline:.2f} (target >= 0.60)")
+    target = "0.45" if args.events >= 1_000_000 else "0.60"  # issue 10: 0.60 at 200k, 0.45 at 1M (last 10 % included)
+    print(f"ingest (verify + add_many, batch {args.batch}): {rate:10,.0f} events/s   ratio {rate / baseline:.2f} (target >= {target})")
     print(f"ingest, last 10 % of the stream:     {tail_rate:12,.0f} events/s   ratio {tail_rate / baseline:.2f}")
     print(f"JSON parsing (Event.from_json, not in the rate): {parse:.1f} s")
     n = sum(stats["outcomes"].values())
