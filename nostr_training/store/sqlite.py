@@ -574,40 +574,44 @@ class SqliteStore(CourseQueries):
         database; it is cleared whenever a transaction rolls back, as numbers given out inside
         it may be handed out again.
         """
-        cache = self._interned
-        missing = [pair for pair in pairs if pair not in cache]
-        if len(cache) + len(missing) > _INTERNED_CACHE:
-            cache.clear()
-            missing = list(pairs)
-        if missing:
-            w = self._writer
-            w.executemany("INSERT OR IGNORE INTO tag_values (name, value) VALUES (?, ?)", missing)
-            # One look-up for all, by position; a value JSON would not carry back exactly (a NUL)
-            # is not joined and is looked up alone.
-            found = dict(w.execute(
-                "SELECT j.key, v.vid FROM json_each(?) j JOIN tag_values v ON v.name = j.value->>0 AND v.value = j.value->>1",
-                (_dumps(missing),),
-            ))
-            for position, pair in enumerate(missing):
-                vid = found.get(position)
-                if vid is None:
-                    vid = w.execute("SELECT vid FROM tag_values WHERE name = ? AND value = ?", pair).fetchone()[0]
-                cache[pair] = vid
-        return cache
+        return self._intern(
+            self._interned, pairs, _INTERNED_CACHE, lambda pair: pair,
+            "INSERT OR IGNORE INTO tag_values (name, value) VALUES (?, ?)",
+            "SELECT j.key, v.vid FROM json_each(?) j JOIN tag_values v ON v.name = j.value->>0 AND v.value = j.value->>1",
+            "SELECT vid FROM tag_values WHERE name = ? AND value = ?",
+        )
 
     def _author_ids(self, pubkeys: set[str]) -> dict[str, int]:
         """On the writer thread: the interned number of each author, added if new (a bounded
         cache, cleared on rollback like the tag values')."""
-        cache = self._authors
-        missing = [pubkey for pubkey in pubkeys if pubkey not in cache]
-        if len(cache) + len(missing) > _AUTHORS_CACHE:
+        return self._intern(
+            self._authors, pubkeys, _AUTHORS_CACHE, lambda pubkey: (pubkey,),
+            "INSERT OR IGNORE INTO authors (pubkey) VALUES (?)",
+            "SELECT j.key, a.aid FROM json_each(?) j JOIN authors a ON a.pubkey = j.value->>0",
+            "SELECT aid FROM authors WHERE pubkey = ?",
+        )
+
+    def _intern(
+        self, cache: dict[Any, int], wanted: Iterable[Any], limit: int, as_row: Callable[[Any], tuple[str, ...]],
+        insert: str, look_up_all: str, look_up_one: str,
+    ) -> dict[Any, int]:
+        """The numbers of ``wanted`` from a bounded cache, the missing ones added and read back
+        in one look-up by position (a value JSON would not carry back exactly, a NUL, is not
+        joined and is looked up alone)."""
+        missing = [key for key in wanted if key not in cache]
+        if len(cache) + len(missing) > limit:
             cache.clear()
-            missing = list(pubkeys)
+            missing = list(wanted)
         if missing:
             w = self._writer
-            w.executemany("INSERT OR IGNORE INTO authors (pubkey) VALUES (?)", [(pubkey,) for pubkey in missing])
-            for pubkey in missing:
-                cache[pubkey] = w.execute("SELECT aid FROM authors WHERE pubkey = ?", (pubkey,)).fetchone()[0]
+            rows = [as_row(key) for key in missing]
+            w.executemany(insert, rows)
+            found = dict(w.execute(look_up_all, (_dumps(rows),)))
+            for position, (key, row) in enumerate(zip(missing, rows, strict=True)):
+                number = found.get(position)
+                if number is None:
+                    number = w.execute(look_up_one, row).fetchone()[0]
+                cache[key] = number
         return cache
 
     def _apply_deletions(self, marks: list[DeletionMark]) -> None:
