@@ -42,6 +42,7 @@ _HEX = frozenset("0123456789abcdef")
 #: The largest created_at we accept: what SQLite's INTEGER and rust-nostr's timestamp both hold.
 MAX_TIMESTAMP = 2**63 - 1
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_quote = json.encoder.encode_basestring  # what _dumps writes a str as
 
 
 class KindClass(enum.Enum):
@@ -99,6 +100,24 @@ def serialize(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[s
 
 def _has_surrogate(value: str) -> bool:
     return any("\ud800" <= c <= "\udfff" for c in value)
+
+
+def id_and_json(event: Event) -> tuple[str, str]:
+    """The id the event's fields hash to, and its JSON (as ``Event.to_json``), from one encoding
+    of its tags and content: the store checks the id of every event it indexes and writes its
+    JSON. Raises MalformedEvent for a lone surrogate, as ``serialize`` does."""
+    tags, content = _dumps(event.tags), _quote(event.content)
+    pubkey = _quote(event.pubkey)
+    try:
+        digest = hashlib.sha256(f"[0,{pubkey},{event.created_at},{event.kind},{tags},{content}]".encode()).hexdigest()
+    except UnicodeEncodeError as exc:
+        field = "content" if _has_surrogate(event.content) else "tags"
+        raise MalformedEvent("contains a lone surrogate, which UTF-8 cannot carry", field=field) from exc
+    sig = "" if event.sig is None else f',"sig":{_quote(event.sig)}'
+    return digest, (
+        f'{{"id":{_quote(event.id)},"pubkey":{pubkey},"created_at":{event.created_at},'
+        f'"kind":{event.kind},"tags":{tags},"content":{content}{sig}}}'
+    )
 
 
 def compute_id(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str) -> str:
@@ -214,7 +233,13 @@ class Event:
         return out
 
     def to_json(self) -> str:
-        return _dumps(self.to_dict())
+        """Compact, in NIP-01's field order (sig absent for a rumor); written from its parts, as
+        the store writes one per event it indexes."""
+        sig = "" if self.sig is None else f',"sig":{_quote(self.sig)}'
+        return (
+            f'{{"id":{_quote(self.id)},"pubkey":{_quote(self.pubkey)},"created_at":{self.created_at},'
+            f'"kind":{self.kind},"tags":{_dumps(self.tags)},"content":{_quote(self.content)}{sig}}}'
+        )
 
     # Tag access -----------------------------------------------------------------------------
 
@@ -298,6 +323,14 @@ def _xonly(pubkey: str) -> PublicKeyXOnly:
         return PublicKeyXOnly(bytes.fromhex(pubkey))
     except Exception as exc:
         raise InvalidSignature(f"pubkey {pubkey[:16]} is not a point on the curve") from exc
+
+
+def signature_holds(event_id: str, pubkey: str, sig: str | None) -> bool:
+    """Does ``sig`` sign the id as given (which says nothing of the id matching the fields)?"""
+    try:
+        return bool(_xonly(pubkey).verify(bytes.fromhex(sig), bytes.fromhex(event_id)))  # type: ignore[arg-type]
+    except Exception:  # a missing or malformed signature, id or key: it does not hold
+        return False
 
 
 def verify_event(event: Event) -> Event:

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nostr_training.errors import InvalidEvent, InvalidId, InvalidSignature, MalformedEvent
-from nostr_training.event import Event, EventTemplate, compute_id, sign_event, verify_event
+from nostr_training.event import Event, EventTemplate, compute_id, id_and_json, sign_event, verify_event
 from nostr_training.keys import Keys
 
 AUTHOR = Keys(hashlib.sha256(b"event property author").digest())
@@ -46,6 +46,18 @@ def test_id_is_sha256_of_the_compact_utf8_serialisation(template):
         ensure_ascii=False,
     )
     assert event.id == hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@settings(max_examples=80, deadline=None)
+@given(templates, st.booleans())
+def test_id_and_json_match_compute_id_and_to_json(template, rumor):
+    """The store's one-pass encoding gives the same id and JSON as the two separate ones."""
+    event = sign_event(template, AUTHOR.secret)
+    if rumor:
+        event = _rebuild(event, sig=None)
+    assert id_and_json(event) == (event.id, event.to_json())
+    tampered = _rebuild(event, content=event.content + "x")
+    assert id_and_json(tampered)[0] == compute_id(tampered.pubkey, tampered.created_at, tampered.kind, tampered.tags, tampered.content) != event.id
 
 
 def _flip_hex(value: str, position: int) -> str:
@@ -126,3 +138,6 @@ def test_lone_surrogates_are_refused(base, lone, at, in_tag):
     assert caught.value.field == ("tags" if in_tag else "content")
     with pytest.raises(MalformedEvent):
         compute_id(AUTHOR.public_key, 1, 1, template.tags, template.content)
+    with pytest.raises(MalformedEvent) as caught:
+        id_and_json(Event("00" * 32, AUTHOR.public_key, 1, 1, template.tags, template.content, "00" * 64))
+    assert caught.value.field == ("tags" if in_tag else "content")

@@ -3,10 +3,11 @@
 Every write is one job on a single writer thread that owns a plain ``sqlite3`` connection:
 jobs run one at a time in the order submitted, a whole ``add_many`` in one ``BEGIN IMMEDIATE``
 transaction, without a thread hop per statement. A large unverified batch is a pipeline over two
-cores: a worker process verifies it chunk by chunk while the writer stores the chunks already
-verified (measured: verifying in a thread fights the writer for the GIL and ran slower than
-verifying inline; a process keeps the writer at the store-only speed); the verifier also writes
-each event's stored JSON, as the writer is the busier end at 1M events. A second (aiosqlite)
+cores: a worker process (``verifier``) checks signatures chunk by chunk while the writer stores
+the chunks already checked (measured: verifying in a thread fights the writer for the GIL and
+ran slower than verifying inline; a process keeps the writer at the store-only speed). The ids
+are checked by whichever end is less busy, with the stored JSON written from the same encoding
+(the verifier at 1M events, where the writer is the busier end). A second (aiosqlite)
 connection reads, so queries see only committed batches and do not wait behind a long ingest.
 WAL with ``synchronous=NORMAL``: a crash may lose the last commits but never corrupts the file. Migrations are the numbered files in ``schema/``, applied
 in order and recorded in ``PRAGMA user_version``; a database newer than the code is refused.
@@ -20,11 +21,12 @@ writes one narrow row instead of rewriting the old one's).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import multiprocessing
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -34,7 +36,7 @@ import aiosqlite
 
 from ..crm import Contact, check_contact
 from ..errors import DatabaseTooNew, InvalidEvent, MalformedEvent, NotFound, StoreError
-from ..event import Event, verify_event
+from ..event import Event, id_and_json, signature_holds, verify_event
 from ..filters import Filter
 from ..kinds import DELETION
 from .base import (
@@ -57,6 +59,7 @@ from .serving import (
     deletion_marks,
     e_deletion_applies,
 )
+from .verifier import VerifierGone, VerifierProcess
 
 __all__ = ["SqliteStore", "SCHEMA_VERSION"]
 
@@ -119,18 +122,6 @@ _OUTBOX_JOIN = (
     "outbox o LEFT JOIN outbox_events p ON p.event_id = o.event_id"
     " LEFT JOIN events e ON p.event_id IS NULL AND e.id_key = id_key(o.event_id) AND e.id = unhex(o.event_id)"
 )
-
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
-
-
-def _raw_json(event: Event) -> str:
-    """The stored JSON of an event (field order as NIP-01 shows it; sig absent for a rumor)."""
-    sig = "" if event.sig is None else f',"sig":{_quote(event.sig)}'
-    return (
-        f'{{"id":{_quote(event.id)},"pubkey":{_quote(event.pubkey)},"created_at":{event.created_at},'
-        f'"kind":{event.kind},"tags":{_dumps(event.tags)},"content":{_quote(event.content)}{sig}}}'
-    )
-
 
 def _id_bytes(event_id: str) -> bytes | None:
     """An event id as the 32 bytes the index keeps, or None when it is not 64 lowercase hex
@@ -214,30 +205,30 @@ _T = TypeVar("_T")
 _INTERNED_CACHE = 50_000
 #: Interned authors the writer remembers (about 10 MiB at most).
 _AUTHORS_CACHE = 50_000
-#: Events per verification job sent to the verifier process.
+#: Events per verification job sent to the verifier process (see ``_chunk_sizes``).
 _VERIFY_CHUNK = 1000
+_FIRST_VERIFY_CHUNK = 100
+#: Tag index rows worth inserting while the writer waits for the verifier (fewer are kept
+#: for the batch's end, where sorted with the rest they touch fewer pages).
+_TAGS_WHILE_WAITING = 5000
 #: Unverified batches at least this large are verified in a worker process (the second core);
 #: smaller ones on the writer thread, where a process round trip would cost more than it saves.
 _VERIFY_IN_PROCESS_FROM = 256
 
 
-def _verify_chunk(fields: list[tuple[Any, ...]], write_json: bool) -> list[str | None]:
-    """In the verifier process: None for each event whose id or signature is wrong, else its
-    stored JSON when asked to write it (taking that off the writer thread), else ""."""
-    raws: list[str | None] = []
-    for event_id, pubkey, created_at, kind, tags, content, sig in fields:
-        event = Event(event_id, pubkey, created_at, kind, tags, content, sig)
-        try:
-            verify_event(event)
-        except (InvalidEvent, MalformedEvent):
-            raws.append(None)
-        else:
-            raws.append(_raw_json(event) if write_json else "")
-    return raws
-
-
-def _verifier_ready() -> None:
-    """A no-op job: makes the worker import this module before the first batch waits on it."""
+def _chunk_sizes(total: int) -> list[int]:
+    """How a batch is cut for the verifier: small at both ends, where one end of the pipeline
+    waits for the other (the writer for the first answer, the verifier's core for the writer to
+    store the last chunk), ``_VERIFY_CHUNK`` between."""
+    sizes = [min(total, _FIRST_VERIFY_CHUNK)]
+    left = total - sizes[0]
+    while left > 2 * _VERIFY_CHUNK:
+        sizes.append(_VERIFY_CHUNK)
+        left -= _VERIFY_CHUNK
+    while left > 2 * _FIRST_VERIFY_CHUNK:
+        sizes.append(left // 2)
+        left -= left // 2
+    return [*sizes, left] if left else sizes
 
 
 class SqliteStore(CourseQueries):
@@ -248,9 +239,8 @@ class SqliteStore(CourseQueries):
         self._writer = writer
         self._reader = reader
         self._writer_thread = writer_thread
-        self._verifier: ProcessPoolExecutor | None = None
-        self._verifier_broken = False
-        self._json_quarters = 0  # of every 4 chunks, how many the verifier writes the JSON of
+        self._verifier: VerifierProcess | None = None
+        self._json_quarters = 0  # of every 4 chunks, how many the verifier checks whole (ids and JSON too)
         self._interned: dict[tuple[str, str], int] = {}
         self._kind_versions: dict[int, int] = {}
         self._kinds_written: set[int] = set()  # kinds stored by the open transaction
@@ -291,10 +281,10 @@ class SqliteStore(CourseQueries):
         async with self._closing:
             await self._reader.close()
             await self._on_writer(self._writer.close)  # after every write already queued
-            self._writer_thread.shutdown(wait=True)
             if self._verifier is not None:
-                self._verifier.shutdown(wait=True)
+                await self._on_writer(self._verifier.close)
                 self._verifier = None
+            self._writer_thread.shutdown(wait=True)
 
     # Writing -----------------------------------------------------------------------------
 
@@ -356,94 +346,94 @@ class SqliteStore(CourseQueries):
         """One transaction; a large unverified batch is verified chunk by chunk in the verifier
         process while the writer thread stores the chunks already verified (a pipeline over
         both cores: libsecp256k1 in a thread would fight the writer for the GIL)."""
-        chunks = [events[i : i + _VERIFY_CHUNK] for i in range(0, len(events), _VERIFY_CHUNK)]
-        verdicts: list[Future[list[str | None]]] | None = None
-        if not verified and len(events) >= _VERIFY_IN_PROCESS_FROM and not self._verifier_broken:
-            verifier = self._verifier_pool()
-            verdicts = [
-                verifier.submit(
-                    _verify_chunk,
-                    [(e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig) for e in chunk],
-                    number % 4 < self._json_quarters,
-                )
-                for number, chunk in enumerate(chunks)
-            ]
-        return await self._on_writer(self._run_transaction, lambda: self._store_chunks(chunks, verified, now, verdicts))
+        return await self._on_writer(self._run_transaction, lambda: self._store_chunks(events, verified, now))
 
-    def _verifier_pool(self) -> ProcessPoolExecutor:
-        """One worker process, started on first use (spawned: forking a process that runs
-        threads is unsafe); if it cannot start, batches are verified on the writer thread."""
+    def _verifier_process(self) -> VerifierProcess | None:
+        """The verifier, started on first use; None once it could not start or stopped."""
         if self._verifier is None:
-            self._verifier = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self._verifier.submit(_verifier_ready)
-        return self._verifier
+            self._verifier = VerifierProcess()
+            self._verifier.start()
+        return None if self._verifier.broken else self._verifier
 
-    def _store_chunks(
-        self,
-        chunks: list[Sequence[Event]],
-        verified: bool,
-        now: int | None,
-        verdicts: list[Future[list[str | None]]] | None,
-    ) -> list[AddOutcome]:
-        """On the writer thread, inside the transaction: each chunk once its verdict is in."""
-        try:
-            return self._store_verified_chunks(chunks, verified, now, verdicts)
-        except BaseException:
-            for verdict in verdicts or ():
-                verdict.cancel()  # the batch is rolled back: no use verifying the rest
-            raise
-
-    def _store_verified_chunks(
-        self,
-        chunks: list[Sequence[Event]],
-        verified: bool,
-        now: int | None,
-        verdicts: list[Future[list[str | None]]] | None,
-    ) -> list[AddOutcome]:
+    def _store_chunks(self, events: Sequence[Event], verified: bool, now: int | None) -> list[AddOutcome]:
+        """On the writer thread, inside the transaction: chunk after chunk, each verified by the
+        verifier process once it is ready, else here (while it starts, or if it stops)."""
+        verifier = None if verified or len(events) < _VERIFY_IN_PROCESS_FROM else self._verifier_process()
+        chunks: list[Sequence[Event]] = [events]
+        if verifier is not None:
+            ends = list(itertools.accumulate(_chunk_sizes(len(events))))
+            chunks = [events[a:b] for a, b in zip([0, *ends], ends, strict=False)]
+        jobs: dict[int, int] = {}  # chunk number -> the verifier's job number
         outcomes: list[AddOutcome] = []
         tag_rows: list[tuple[int, int, int, int]] = []  # the whole batch's, inserted at its end
-        waits = 0  # chunks the writer found not yet verified (the first one aside)
-        for number, chunk in enumerate(chunks):
-            raws: list[str | None] | None = None
-            if verdicts is not None:
-                waits += number > 0 and not verdicts[number].done()
-                try:
-                    raws = verdicts[number].result()
-                except BrokenExecutor:  # the worker could not start or died: verify here
-                    self._verifier_broken = True
-            checked: list[_Arrival | AddOutcome] = []
-            for position, event in enumerate(chunk):
-                raw = None
-                if raws is not None:
-                    raw = raws[position]
-                    if raw is None:
-                        checked.append(AddOutcome.INVALID)
-                        continue
-                elif not verified:
+        started = time.monotonic()
+        waited = 0.0  # seconds the writer waited for answers (the first one aside)
+        try:
+            for number, chunk in enumerate(chunks):
+                raws: list[str | None] | None = None
+                if verifier is not None and not jobs and verifier.ready:
+                    jobs = {n: verifier.submit(chunks[n], whole=n % 4 < self._json_quarters) for n in range(number, len(chunks))}
+                if verifier is not None and number in jobs:
+                    wait_from = None
+                    if number > min(jobs) and not verifier.answered:
+                        if len(tag_rows) >= _TAGS_WHILE_WAITING:  # the writer is ahead: use the wait
+                            self._insert_tags(tag_rows)
+                            tag_rows.clear()
+                        wait_from = time.monotonic()
                     try:
-                        verify_event(event)
-                    except (InvalidEvent, MalformedEvent):
-                        checked.append(AddOutcome.INVALID)
-                        continue
-                arrival = _arrive(event, False, None, now)
-                if raw and isinstance(arrival, _Arrival):
-                    arrival.raw = raw
-                checked.append(arrival)
-            arrivals = [a for a in checked if isinstance(a, _Arrival)]
-            stored = iter(self._ingest(arrivals, tag_rows) if arrivals else ())
-            outcomes.extend(a if isinstance(a, AddOutcome) else next(stored) for a in checked)
+                        raws = verifier.answer(jobs[number])
+                    except VerifierGone:
+                        verifier = None  # this chunk and the rest are verified here
+                    if wait_from is not None:
+                        waited += time.monotonic() - wait_from
+                outcomes.extend(self._store_chunk(chunk, raws, verified, now, tag_rows))
+        except BaseException:
+            if verifier is not None and jobs:
+                verifier.abandon()  # the batch is rolled back: no use verifying the rest
+            raise
+        if verifier is not None and len(jobs) > 1:
+            lagged = time.monotonic() - verifier.finished_at  # the writer still storing, the verifier done
+            self._balance_json(waited, lagged, time.monotonic() - started)
         self._insert_tags(tag_rows)
-        if verdicts is not None and not self._verifier_broken:
-            self._balance_json(waits, len(chunks))
         return outcomes
 
-    def _balance_json(self, waits: int, chunks: int) -> None:
-        """Move the writing of stored JSON between the two ends of the pipeline, a quarter at a
-        time, towards the one that waits: the verifier is the slower end while the index is
-        small, the writer once its indexes outgrow the page cache (measured at 200k and 1M)."""
-        if waits <= 1 and self._json_quarters < 4:
+    def _store_chunk(
+        self, chunk: Sequence[Event], raws: list[str | None] | None, verified: bool, now: int | None,
+        tag_rows: list[tuple[int, int, int, int]],
+    ) -> list[AddOutcome]:
+        """One chunk, given the verifier's answers (see ``VerifierProcess.submit``; None: verify
+        here unless ``verified``)."""
+        checked: list[_Arrival | AddOutcome] = []
+        for position, event in enumerate(chunk):
+            raw = None if raws is None else raws[position]
+            if raws is not None and raw is None:
+                checked.append(AddOutcome.INVALID)
+                continue
+            if raw == "" or (raws is None and not verified):  # the id (inline: and signature) checked here
+                try:
+                    digest, raw = id_and_json(event)
+                except MalformedEvent:
+                    digest = ""
+                if digest != event.id or (raws is None and not signature_holds(event.id, event.pubkey, event.sig)):
+                    checked.append(AddOutcome.INVALID)
+                    continue
+            arrival = _arrive(event, False, None, now)
+            if raw and isinstance(arrival, _Arrival):
+                arrival.raw = raw
+            checked.append(arrival)
+        arrivals = [a for a in checked if isinstance(a, _Arrival)]
+        stored = iter(self._ingest(arrivals, tag_rows) if arrivals else ())
+        return [a if isinstance(a, AddOutcome) else next(stored) for a in checked]
+
+    def _balance_json(self, waited: float, lagged: float, spent: float) -> None:
+        """Move the checking of ids and the writing of stored JSON between the two ends of the
+        pipeline, a quarter of the chunks at a time, away from the slower one: the writer waited
+        for answers (the verifier is slower, as while the index is small), or went on storing
+        after the verifier was done (the writer is slower, as once its indexes outgrow the page
+        cache at 1M). A difference under 2 % of the batch's time is left as it is."""
+        if lagged - waited > 0.02 * spent and self._json_quarters < 4:
             self._json_quarters += 1
-        elif waits > chunks // 4 and self._json_quarters > 0:
+        elif waited - lagged > 0.02 * spent and self._json_quarters > 0:
             self._json_quarters -= 1
 
     async def add_private(self, event: Event, *, container_id: str | None = None, now: int | None = None) -> AddOutcome:
@@ -525,7 +515,7 @@ class SqliteStore(CourseQueries):
             rows.append((
                 seq, blobs[position], keys[position], authors[event.pubkey], event.created_at, event.kind, arrival.d,
                 int(deleted), arrival.expiration, int(arrival.private),
-                arrival.container_id, arrival.received_at, arrival.raw or _raw_json(event),
+                arrival.container_id, arrival.received_at, arrival.raw or event.to_json(),
             ))
             kind, created_at = event.kind, event.created_at
             self._kinds_written.add(kind)
@@ -755,7 +745,7 @@ class SqliteStore(CourseQueries):
             if outcome not in _IN_EVENTS:
                 w.execute(
                     "INSERT OR IGNORE INTO outbox_events (event_id, kind, raw) VALUES (?,?,?)",
-                    (event.id, event.kind, _raw_json(event)),
+                    (event.id, event.kind, event.to_json()),
                 )
             w.executemany(
                 "INSERT OR IGNORE INTO outbox (event_id, target_kind, target, state, enqueued_at, next_attempt_at,"
@@ -800,7 +790,7 @@ class SqliteStore(CourseQueries):
             w = self._writer
             w.executemany(
                 "INSERT OR IGNORE INTO outbox_events (event_id, kind, raw) VALUES (?,?,?)",
-                [(i.event.id, i.event.kind, _raw_json(i.event)) for i, at in zip(queued, queued_at, strict=True)
+                [(i.event.id, i.event.kind, i.event.to_json()) for i, at in zip(queued, queued_at, strict=True)
                  if final[at] not in _IN_EVENTS],
             )
             w.executemany(

@@ -9,7 +9,7 @@ import pytest
 
 from nostr_training.errors import DatabaseTooNew
 from nostr_training.store import LOOKUP, OutboxState, OutboxTarget, SqliteStore
-from nostr_training.store.sqlite import SCHEMA_VERSION, _raw_json
+from nostr_training.store.sqlite import SCHEMA_VERSION
 
 from .factories import signed
 
@@ -31,9 +31,9 @@ def make_v1(path, note, wrap, recipient: str) -> None:
     for seq, event in enumerate((note, wrap), start=1):
         conn.execute(
             "INSERT INTO events (seq, id, pubkey, created_at, kind, raw) VALUES (?,?,?,?,?,?)",
-            (seq, event.id, event.pubkey, event.created_at, event.kind, _raw_json(event)),
+            (seq, event.id, event.pubkey, event.created_at, event.kind, event.to_json()),
         )
-        conn.execute("INSERT INTO outbox_events VALUES (?,?,?)", (event.id, event.kind, _raw_json(event)))
+        conn.execute("INSERT INTO outbox_events VALUES (?,?,?)", (event.id, event.kind, event.to_json()))
     rows = [
         (note.id, RELAY, "delivered", 1, "", T, None, T),
         (note.id, "targets:unresolved", "retrying", 2, "error: no relay answered", T, T + 60, T),

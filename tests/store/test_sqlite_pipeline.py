@@ -4,13 +4,19 @@ thread storing chunk after chunk in one transaction (issue 10)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
+from polling import eventually
 
+from nostr_training.errors import StoreError
 from nostr_training.keys import Keys
 from nostr_training.store import AddOutcome, SqliteStore
 from nostr_training.store import sqlite as sqlite_store
+from nostr_training.store.verifier import VerifierProcess
 
 from .factories import signed, tampered
 
@@ -32,20 +38,85 @@ def batch_with_forgeries(alice: Keys, size: int) -> tuple[list, set[int]]:
     return events, forged
 
 
+async def ready_verifier(store: SqliteStore, alice: Keys) -> VerifierProcess:
+    """Start the store's verifier with a first batch and wait until it says it is ready."""
+    await store.add_many([signed(alice, 1, content=f"warm {i}", at=T - i) for i in range(sqlite_store._VERIFY_IN_PROCESS_FROM)])
+    verifier = store._verifier
+    assert verifier is not None
+    await eventually(lambda: verifier.ready, tries=600)
+    return verifier
+
+
+def invalid_positions(outcomes: list[AddOutcome]) -> list[int]:
+    return [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID]
+
+
 async def test_a_large_batch_is_verified_in_the_worker_process(store: SqliteStore, alice: Keys):
+    verifier = await ready_verifier(store, alice)
+    before = verifier.verified
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK + 300)
     outcomes = await store.add_many(events)
-    assert store._verifier is not None and not store._verifier_broken
-    assert [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID] == sorted(forged)
-    assert (await store.stats())["events"] == len(events) - len(forged)
+    assert verifier.verified - before == len(events) and not verifier.broken
+    assert invalid_positions(outcomes) == sorted(forged)
+    assert (await store.stats())["events"] == len(events) - len(forged) + sqlite_store._VERIFY_IN_PROCESS_FROM
+
+
+async def test_the_first_batch_does_not_wait_for_the_worker_to_start(store: SqliteStore, alice: Keys):
+    """While the worker imports, the writer verifies the chunks itself; the answers are the same."""
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 2)
+    outcomes = await store.add_many(events)
+    assert invalid_positions(outcomes) == sorted(forged)
+    assert store._verifier is not None and store._verifier.verified < len(events)
 
 
 async def test_without_the_worker_the_writer_thread_verifies(store: SqliteStore, alice: Keys):
-    store._verifier_broken = True  # as after a worker that could not start
+    store._verifier = VerifierProcess()
+    store._verifier.broken = True  # as after a worker that could not start
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_IN_PROCESS_FROM + 10)
     outcomes = await store.add_many(events)
-    assert store._verifier is None
-    assert [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID] == sorted(forged)
+    assert invalid_positions(outcomes) == sorted(forged)
+    assert store._verifier.verified == 0
+
+
+async def test_a_worker_killed_mid_way_leaves_the_batch_to_the_writer(store: SqliteStore, alice: Keys, caplog):
+    verifier = await ready_verifier(store, alice)
+    assert verifier._process is not None
+    os.kill(verifier._process.pid, signal.SIGKILL)
+    verifier._process.join(10)
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 3)
+    outcomes = await store.add_many(events)
+    assert invalid_positions(outcomes) == sorted(forged)
+    assert verifier.broken and "verifying on the writer thread" in caplog.text
+    assert (await store.stats())["events"] == len(events) - len(forged) + sqlite_store._VERIFY_IN_PROCESS_FROM
+
+
+async def test_answers_of_a_rolled_back_batch_are_not_taken_for_the_next(
+    store: SqliteStore, alice: Keys, monkeypatch: pytest.MonkeyPatch
+):
+    """A batch that fails after its chunks went to the worker leaves answers due; the next batch
+    (forgeries elsewhere) gets its own."""
+    await ready_verifier(store, alice)
+    first, _ = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 4)
+    calls = 0
+    real = SqliteStore._store_chunk
+
+    def failing_on_the_second_chunk(self, *args):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args)
+
+    monkeypatch.setattr(SqliteStore, "_store_chunk", failing_on_the_second_chunk)
+    with pytest.raises(StoreError):
+        await store.add_many(first)
+    monkeypatch.undo()
+    second = [signed(alice, 1, content=f"second {i}", at=T + i) for i in range(sqlite_store._VERIFY_CHUNK * 2)]
+    forged = {0, 1500}
+    for i in forged:
+        second[i] = tampered(second[i], sig="ef" * 64)
+    assert invalid_positions(await store.add_many(second)) == sorted(forged)
+    assert (await store.stats())["events"] == len(second) - len(forged) + sqlite_store._VERIFY_IN_PROCESS_FROM
 
 
 async def test_a_batch_whose_caller_is_cancelled_still_commits_whole(store: SqliteStore, alice: Keys):
@@ -69,25 +140,31 @@ async def test_writes_from_many_tasks_are_serialised(store: SqliteStore, alice: 
 
 
 @pytest.mark.parametrize("quarters", [0, 2, 4])
-async def test_the_stored_json_is_the_same_whichever_end_writes_it(store: SqliteStore, alice: Keys, quarters: int):
-    """The verifier writes the stored JSON of ``quarters`` of every 4 chunks, the writer the rest."""
+async def test_ids_and_stored_json_are_the_same_whichever_end_checks_them(store: SqliteStore, alice: Keys, quarters: int):
+    """The verifier checks ``quarters`` of every 4 chunks whole (ids too, and writes the stored
+    JSON); of the others it checks the signatures, and the writer the ids."""
+    await ready_verifier(store, alice)
     store._json_quarters = quarters
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 4 + 10)
     events[7] = signed(alice, 1, tags=[("t", "é \"quoted\""), ("p", "ab" * 32, "wss://r")], content="ünï\n\"x\"", at=T)
+    # Signed as they are, with fields changed after: only the id check catches these.
+    events[11] = tampered(events[11], content="changed after signing")
+    events[1500] = tampered(events[1500], content="lone \ud800 surrogate")
+    forged |= {11, 1500}
     outcomes = await store.add_many(events)
-    assert [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID] == sorted(forged)
+    assert invalid_positions(outcomes) == sorted(forged)
     for i, event in enumerate(events):
         assert await store.get(event.id) == (None if i in forged else event)
 
 
-def test_the_json_moves_a_quarter_at_a_time_towards_the_end_that_waits(tmp_path: Path):
+def test_the_json_moves_a_quarter_at_a_time_away_from_the_slower_end(tmp_path: Path):
     store = SqliteStore.__new__(SqliteStore)
     store._json_quarters = 0
-    for expected in (1, 2, 3, 4, 4):  # the writer never waited: it is the slower end
-        store._balance_json(0, 50)
+    for expected in (1, 2, 3, 4, 4):  # the writer stored on for 0.3 s after the verifier was done
+        store._balance_json(waited=0.05, lagged=0.3, spent=2.0)
         assert store._json_quarters == expected
-    store._balance_json(5, 50)  # a few waits: stays
+    store._balance_json(waited=0.1, lagged=0.12, spent=2.0)  # within 2 % of the batch: stays
     assert store._json_quarters == 4
-    for expected in (3, 2, 1, 0, 0):  # the writer waited for most chunks: the verifier is slower
-        store._balance_json(40, 50)
+    for expected in (3, 2, 1, 0, 0):  # the writer waited 0.5 s for answers: the verifier is slower
+        store._balance_json(waited=0.5, lagged=0.01, spent=2.0)
         assert store._json_quarters == expected
