@@ -208,6 +208,8 @@ _AUTHORS_CACHE = 50_000
 #: Events per verification job sent to the verifier process (see ``_chunk_sizes``).
 _VERIFY_CHUNK = 1000
 _FIRST_VERIFY_CHUNK = 100
+#: The share of chunks the verifier checks whole moves in steps of 1/_SHARES (see _balance_json).
+_SHARES = 8
 #: Tag index rows worth inserting while the writer waits for the verifier (fewer are kept
 #: for the batch's end, where sorted with the rest they touch fewer pages).
 _TAGS_WHILE_WAITING = 5000
@@ -240,7 +242,7 @@ class SqliteStore(CourseQueries):
         self._reader = reader
         self._writer_thread = writer_thread
         self._verifier: VerifierProcess | None = None
-        self._json_quarters = 0  # of every 4 chunks, how many the verifier checks whole (ids and JSON too)
+        self._whole_share = _SHARES // 2  # of every _SHARES chunks, how many the verifier checks whole (ids and JSON too)
         self._interned: dict[tuple[str, str], int] = {}
         self._kind_versions: dict[int, int] = {}
         self._kinds_written: set[int] = set()  # kinds stored by the open transaction
@@ -372,7 +374,7 @@ class SqliteStore(CourseQueries):
             for number, chunk in enumerate(chunks):
                 raws: list[str | None] | None = None
                 if verifier is not None and not jobs and verifier.ready:
-                    jobs = {n: verifier.submit(chunks[n], whole=n % 4 < self._json_quarters) for n in range(number, len(chunks))}
+                    jobs = {n: verifier.submit(chunks[n], whole=n % _SHARES < self._whole_share) for n in range(number, len(chunks))}
                 if verifier is not None and number in jobs:
                     wait_from = None
                     if number > min(jobs) and not verifier.answered:
@@ -427,14 +429,14 @@ class SqliteStore(CourseQueries):
 
     def _balance_json(self, waited: float, lagged: float, spent: float) -> None:
         """Move the checking of ids and the writing of stored JSON between the two ends of the
-        pipeline, a quarter of the chunks at a time, away from the slower one: the writer waited
+        pipeline, an eighth of the chunks at a time, away from the slower one: the writer waited
         for answers (the verifier is slower, as while the index is small), or went on storing
         after the verifier was done (the writer is slower, as once its indexes outgrow the page
         cache at 1M). A difference under 2 % of the batch's time is left as it is."""
-        if lagged - waited > 0.02 * spent and self._json_quarters < 4:
-            self._json_quarters += 1
-        elif waited - lagged > 0.02 * spent and self._json_quarters > 0:
-            self._json_quarters -= 1
+        if lagged - waited > 0.02 * spent and self._whole_share < _SHARES:
+            self._whole_share += 1
+        elif waited - lagged > 0.02 * spent and self._whole_share > 0:
+            self._whole_share -= 1
 
     async def add_private(self, event: Event, *, container_id: str | None = None, now: int | None = None) -> AddOutcome:
         check_private_id(event)

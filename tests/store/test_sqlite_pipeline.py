@@ -139,12 +139,12 @@ async def test_writes_from_many_tasks_are_serialised(store: SqliteStore, alice: 
     assert await store.get_cursor("wss://r", "k") == T
 
 
-@pytest.mark.parametrize("quarters", [0, 2, 4])
-async def test_ids_and_stored_json_are_the_same_whichever_end_checks_them(store: SqliteStore, alice: Keys, quarters: int):
-    """The verifier checks ``quarters`` of every 4 chunks whole (ids too, and writes the stored
-    JSON); of the others it checks the signatures, and the writer the ids."""
+@pytest.mark.parametrize("share", [0, sqlite_store._SHARES // 2, sqlite_store._SHARES])
+async def test_ids_and_stored_json_are_the_same_whichever_end_checks_them(store: SqliteStore, alice: Keys, share: int):
+    """The verifier checks ``share`` of every ``_SHARES`` chunks whole (ids too, and writes the
+    stored JSON); of the others it checks the signatures, and the writer the ids."""
     await ready_verifier(store, alice)
-    store._json_quarters = quarters
+    store._whole_share = share
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 4 + 10)
     events[7] = signed(alice, 1, tags=[("t", "é \"quoted\""), ("p", "ab" * 32, "wss://r")], content="ünï\n\"x\"", at=T)
     # Signed as they are, with fields changed after: only the id check catches these.
@@ -157,14 +157,17 @@ async def test_ids_and_stored_json_are_the_same_whichever_end_checks_them(store:
         assert await store.get(event.id) == (None if i in forged else event)
 
 
-def test_the_json_moves_a_quarter_at_a_time_away_from_the_slower_end(tmp_path: Path):
+def test_the_whole_checks_move_a_step_at_a_time_away_from_the_slower_end(tmp_path: Path):
     store = SqliteStore.__new__(SqliteStore)
-    store._json_quarters = 0
-    for expected in (1, 2, 3, 4, 4):  # the writer stored on for 0.3 s after the verifier was done
+    shares = sqlite_store._SHARES
+    store._whole_share = shares - 2
+    for expected in (shares - 1, shares, shares):  # the writer stored on for 0.3 s after the verifier was done
         store._balance_json(waited=0.05, lagged=0.3, spent=2.0)
-        assert store._json_quarters == expected
+        assert store._whole_share == expected
     store._balance_json(waited=0.1, lagged=0.12, spent=2.0)  # within 2 % of the batch: stays
-    assert store._json_quarters == 4
-    for expected in (3, 2, 1, 0, 0):  # the writer waited 0.5 s for answers: the verifier is slower
+    assert store._whole_share == shares
+    for _ in range(shares):  # the writer waited 0.5 s for answers: the verifier is slower
         store._balance_json(waited=0.5, lagged=0.01, spent=2.0)
-        assert store._json_quarters == expected
+    assert store._whole_share == 0
+    store._balance_json(waited=0.5, lagged=0.01, spent=2.0)
+    assert store._whole_share == 0
