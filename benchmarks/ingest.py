@@ -156,9 +156,9 @@ class RawVerify:
                 self.triples.append((key, bytes.fromhex(d["sig"]), bytes.fromhex(d["id"])))
         self.samples: list[tuple[float, float]] = []  # (events/s, events per CPU-second)
 
-    def measure(self, tries: int = 3, events: int | None = None) -> tuple[float, float]:
+    def measure(self, tries: int = 3) -> tuple[float, float]:
         """Best of ``tries`` by the wall clock and per CPU second; this thread is pinned meanwhile."""
-        triples = self.triples[:events]
+        triples = self.triples
         cpus = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {self.cpu})
         best = best_cpu = 0.0
@@ -265,7 +265,7 @@ def main() -> None:
     print(f"raw verify pinned to CPU {args.cpu}, ingest on CPUs {ingest_cpus};"
           f" sqlite {__import__('sqlite3').sqlite_version}, python {sys.version.split()[0]}")
     rate, tail_rate, parse, stats = asyncio.run(
-        ingest(cache, db, args.batch, args.events, between=lambda: raw.measure(tries=2, events=10_000))
+        ingest(cache, db, args.batch, args.events, between=raw.measure)
     )
     raw.measure()
     os.sched_setaffinity(0, cpus)

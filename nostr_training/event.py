@@ -25,7 +25,9 @@ __all__ = [
     "kind_class",
     "serialize",
     "compute_id",
+    "id_and_json",
     "sign_event",
+    "signature_holds",
     "verify_event",
     "is_valid",
     "supersedes",
@@ -105,19 +107,32 @@ def _has_surrogate(value: str) -> bool:
 def id_and_json(event: Event) -> tuple[str, str]:
     """The id the event's fields hash to, and its JSON (as ``Event.to_json``), from one encoding
     of its tags and content: the store checks the id of every event it indexes and writes its
-    JSON. Raises MalformedEvent for a lone surrogate, as ``serialize`` does."""
-    tags, content = _dumps(event.tags), _quote(event.content)
-    pubkey = _quote(event.pubkey)
+    JSON. Raises MalformedEvent for what ``serialize`` would refuse (a lone surrogate) and for
+    fields of the wrong type, which an Event built by hand rather than parsed may carry."""
+    named = event.id if type(event.id) is str else None
+    if type(event.created_at) is not int or type(event.kind) is not int:
+        raise MalformedEvent("created_at and kind must be integers", event_id=named)
     try:
+        tags, content, pubkey = _dumps(event.tags), _quote(event.content), _quote(event.pubkey)
         digest = hashlib.sha256(f"[0,{pubkey},{event.created_at},{event.kind},{tags},{content}]".encode()).hexdigest()
+        sig = "" if event.sig is None else f',"sig":{_quote(event.sig)}'
+        return digest, (
+            f'{{"id":{_quote(event.id)},"pubkey":{pubkey},"created_at":{event.created_at},'
+            f'"kind":{event.kind},"tags":{tags},"content":{content}{sig}}}'
+        )
     except UnicodeEncodeError as exc:
         field = "content" if _has_surrogate(event.content) else "tags"
         raise MalformedEvent("contains a lone surrogate, which UTF-8 cannot carry", field=field) from exc
-    sig = "" if event.sig is None else f',"sig":{_quote(event.sig)}'
-    return digest, (
-        f'{{"id":{_quote(event.id)},"pubkey":{pubkey},"created_at":{event.created_at},'
-        f'"kind":{event.kind},"tags":{tags},"content":{content}{sig}}}'
-    )
+    except (TypeError, ValueError) as exc:
+        raise MalformedEvent(f"a field is not JSON text ({exc})", event_id=named) from exc
+
+
+def signature_holds(event_id: str, pubkey: str, sig: str | None) -> bool:
+    """Does ``sig`` sign the id as given (which says nothing of the id matching the fields)?"""
+    try:
+        return bool(_xonly(pubkey).verify(bytes.fromhex(sig), bytes.fromhex(event_id)))  # type: ignore[arg-type]
+    except Exception:  # a missing or malformed signature, id or key: it does not hold
+        return False
 
 
 def compute_id(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str) -> str:
@@ -323,14 +338,6 @@ def _xonly(pubkey: str) -> PublicKeyXOnly:
         return PublicKeyXOnly(bytes.fromhex(pubkey))
     except Exception as exc:
         raise InvalidSignature(f"pubkey {pubkey[:16]} is not a point on the curve") from exc
-
-
-def signature_holds(event_id: str, pubkey: str, sig: str | None) -> bool:
-    """Does ``sig`` sign the id as given (which says nothing of the id matching the fields)?"""
-    try:
-        return bool(_xonly(pubkey).verify(bytes.fromhex(sig), bytes.fromhex(event_id)))  # type: ignore[arg-type]
-    except Exception:  # a missing or malformed signature, id or key: it does not hold
-        return False
 
 
 def verify_event(event: Event) -> Event:

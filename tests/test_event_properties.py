@@ -50,14 +50,25 @@ def test_id_is_sha256_of_the_compact_utf8_serialisation(template):
 
 @settings(max_examples=80, deadline=None)
 @given(templates, st.booleans())
-def test_id_and_json_match_compute_id_and_to_json(template, rumor):
-    """The store's one-pass encoding gives the same id and JSON as the two separate ones."""
+def test_id_and_json_match_compute_id_and_the_json_encoder(template, rumor):
+    """The store's one-pass encoding gives the id of NIP-01's serialisation and the JSON the
+    standard encoder writes."""
     event = sign_event(template, AUTHOR.secret)
     if rumor:
         event = _rebuild(event, sig=None)
-    assert id_and_json(event) == (event.id, event.to_json())
+    encoded = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    assert id_and_json(event) == (event.id, encoded)
     tampered = _rebuild(event, content=event.content + "x")
     assert id_and_json(tampered)[0] == compute_id(tampered.pubkey, tampered.created_at, tampered.kind, tampered.tags, tampered.content) != event.id
+
+
+@pytest.mark.parametrize("change", [{"kind": True}, {"created_at": 1.0}, {"content": 5}, {"id": None}])
+def test_id_and_json_refuse_fields_of_the_wrong_type(change):
+    """An Event built by hand may carry them; JSON would spell them differently from the hash
+    the signer took, so they are refused rather than guessed at."""
+    event = sign_event(EventTemplate(1, (("t", "x"),), "hi", 1), AUTHOR.secret)
+    with pytest.raises(MalformedEvent):
+        id_and_json(_rebuild(event, **change))
 
 
 def _flip_hex(value: str, position: int) -> str:

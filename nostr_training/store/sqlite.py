@@ -163,7 +163,7 @@ class _Arrival:
     d: str | None  # the address's last part (its kind and author are the event's own)
     expiration: int | None
     tag_pairs: list[tuple[str, str]]
-    raw: str | None = None  # its stored JSON, when the verifier process already wrote it
+    raw: str | None = None  # its stored JSON, when already written with the id check
 
 
 def _arrive(event: Event, private: bool, container_id: str | None, now: int | None) -> _Arrival | AddOutcome:
@@ -213,6 +213,8 @@ _SHARES = 8
 #: Tag index rows worth inserting while the writer waits for the verifier (fewer are kept
 #: for the batch's end, where sorted with the rest they touch fewer pages).
 _TAGS_WHILE_WAITING = 5000
+#: How many times a store starts its verifier process (the first time, then after it stopped).
+_VERIFIER_STARTS = 3
 #: Unverified batches at least this large are verified in a worker process (the second core);
 #: smaller ones on the writer thread, where a process round trip would cost more than it saves.
 _VERIFY_IN_PROCESS_FROM = 256
@@ -242,6 +244,7 @@ class SqliteStore(CourseQueries):
         self._reader = reader
         self._writer_thread = writer_thread
         self._verifier: VerifierProcess | None = None
+        self._verifier_starts = 0
         self._whole_share = _SHARES // 2  # of every _SHARES chunks, how many the verifier checks whole (ids and JSON too)
         self._interned: dict[tuple[str, str], int] = {}
         self._kind_versions: dict[int, int] = {}
@@ -351,11 +354,15 @@ class SqliteStore(CourseQueries):
         return await self._on_writer(self._run_transaction, lambda: self._store_chunks(events, verified, now))
 
     def _verifier_process(self) -> VerifierProcess | None:
-        """The verifier, started on first use; None once it could not start or stopped."""
-        if self._verifier is None:
+        """The verifier, started on first use and started again after it stopped (a worker
+        killed for memory, say), up to ``_VERIFIER_STARTS`` times; None once that is spent."""
+        if self._verifier is None or (self._verifier.stopped and self._verifier_starts < _VERIFIER_STARTS):
+            if self._verifier is not None:
+                self._verifier.close()
             self._verifier = VerifierProcess()
+            self._verifier_starts += 1
             self._verifier.start()
-        return None if self._verifier.broken else self._verifier
+        return None if self._verifier.stopped else self._verifier
 
     def _store_chunks(self, events: Sequence[Event], verified: bool, now: int | None) -> list[AddOutcome]:
         """On the writer thread, inside the transaction: chunk after chunk, each verified by the
@@ -367,7 +374,7 @@ class SqliteStore(CourseQueries):
             chunks = [events[a:b] for a, b in zip([0, *ends], ends, strict=False)]
         jobs: dict[int, int] = {}  # chunk number -> the verifier's job number
         outcomes: list[AddOutcome] = []
-        tag_rows: list[tuple[int, int, int, int]] = []  # the whole batch's, inserted at its end
+        tag_rows: list[tuple[int, int, int, int]] = []  # inserted while the writer waits, the rest at the end
         started = time.monotonic()
         waited = 0.0  # seconds the writer waited for answers (the first one aside)
         try:
@@ -395,7 +402,7 @@ class SqliteStore(CourseQueries):
             raise
         if verifier is not None and len(jobs) > 1:
             lagged = time.monotonic() - verifier.finished_at  # the writer still storing, the verifier done
-            self._balance_json(waited, lagged, time.monotonic() - started)
+            self._balance_whole_checks(waited, lagged, time.monotonic() - started)
         self._insert_tags(tag_rows)
         return outcomes
 
@@ -427,7 +434,7 @@ class SqliteStore(CourseQueries):
         stored = iter(self._ingest(arrivals, tag_rows) if arrivals else ())
         return [a if isinstance(a, AddOutcome) else next(stored) for a in checked]
 
-    def _balance_json(self, waited: float, lagged: float, spent: float) -> None:
+    def _balance_whole_checks(self, waited: float, lagged: float, spent: float) -> None:
         """Move the checking of ids and the writing of stored JSON between the two ends of the
         pipeline, an eighth of the chunks at a time, away from the slower one: the writer waited
         for answers (the verifier is slower, as while the index is small), or went on storing

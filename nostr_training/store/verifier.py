@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import pickle
 import queue
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -36,14 +37,14 @@ log = logging.getLogger("nostr_training.store")
 #: copy (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default, without privileges).
 _PIPE_BYTES = 1 << 20
 _READY = "ready"
-Fields = tuple[str, str, int, int, Any, str, str | None]
+_Fields = tuple[str, str, int, int, Any, str, str | None]
 
 
 class VerifierGone(StoreError):
     """The worker could not start or stopped; the caller verifies on its own thread."""
 
 
-def verify_chunk(fields: Sequence[Fields]) -> list[str | None]:
+def verify_chunk(fields: Sequence[_Fields]) -> list[str | None]:
     """Each event's stored JSON when its id and signature are right, else None."""
     answers: list[str | None] = []
     for event_id, pubkey, created_at, kind, tags, content, sig in fields:
@@ -64,7 +65,9 @@ def check_signatures(triples: Sequence[tuple[str, str, str | None]]) -> list[str
 
 
 def _serve(jobs: Connection, answers: Connection) -> None:
-    """The worker: say it is ready, then answer each job until the store closes the pipe."""
+    """The worker: say it is ready, then answer each job until the store closes the pipe. Ctrl-C
+    in a terminal reaches the whole process group: the daemon stops and closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         answers.send(_READY)
         while True:
@@ -76,6 +79,8 @@ def _serve(jobs: Connection, answers: Connection) -> None:
 
 
 def _widen(conn: Connection) -> None:
+    """Ask for a pipe a whole chunk fits in; with the default 64 KiB the two ends take turns
+    copying it, slower but still correct."""
     with contextlib.suppress(OSError, AttributeError):
         fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
@@ -160,13 +165,13 @@ class VerifierProcess:
 
     def answer(self, job: int) -> list[str | None]:
         """The answer to ``job`` (those of abandoned jobs before it are skipped); raises
-        VerifierGone if the worker dies first."""
+        VerifierGone if the worker or the feeder stops first."""
         assert self._answers is not None
         try:
             while True:
                 while not self._answers.poll(0.5):
-                    if self.broken or self._process is None or not self._process.is_alive():
-                        raise EOFError("the verifier process exited")
+                    if self.broken or not self._alive():
+                        raise EOFError("the verifier process or its feeder thread stopped")
                 number, verdicts, finished_at = pickle.loads(self._answers.recv_bytes())
                 if number == job:
                     self.verified += len(verdicts)
@@ -174,42 +179,63 @@ class VerifierProcess:
                     return verdicts
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._fail(exc)
-            raise VerifierGone(f"the store's verifier process stopped ({exc})") from exc
+            raise VerifierGone(f"the store's verifier process stopped ({exc!r})") from exc
+
+    @property
+    def stopped(self) -> bool:
+        """Could it not start, or has its worker or feeder stopped (checked without waiting)?"""
+        if not self.broken and self._process is not None and not self._alive():
+            self._fail(EOFError(f"the worker exited with code {self._process.exitcode}"))
+        return self.broken
+
+    def _alive(self) -> bool:
+        return (
+            self._process is not None and self._process.is_alive()
+            and self._feeder is not None and self._feeder.is_alive()
+        )
 
     def _feed(self) -> None:
-        """The feeder thread: pickle each job and write it, waiting while the pipe is full."""
+        """The feeder thread: pickle each job and write it, waiting while the pipe is full. It
+        owns the job pipe and closes it when it ends, which tells the worker to exit."""
         jobs = self._jobs
         assert jobs is not None
-        while (item := self._queue.get()) is not None:
-            job, whole, chunk = item
-            if job < self._abandoned_below:
-                continue
-            if whole:
-                fields: list[Any] = [(e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig) for e in chunk]
-            else:
-                fields = [(e.id, e.pubkey, e.sig) for e in chunk]
-            try:
+        try:
+            while (item := self._queue.get()) is not None:
+                job, whole, chunk = item
+                if job < self._abandoned_below or self.broken:
+                    continue
+                if whole:
+                    fields: list[Any] = [(e.id, e.pubkey, e.created_at, e.kind, e.tags, e.content, e.sig) for e in chunk]
+                else:
+                    fields = [(e.id, e.pubkey, e.sig) for e in chunk]
                 jobs.send_bytes(pickle.dumps((job, whole, fields), pickle.HIGHEST_PROTOCOL))
-            except (OSError, ValueError) as exc:
-                self._fail(exc)
-                return
+        except BaseException as exc:  # whatever it is, the writer must not wait for answers that never come
+            self._fail(exc)
+        finally:
+            jobs.close()
 
     def _fail(self, exc: BaseException) -> None:
+        """From now on the store verifies on its writer thread; said once, in the log."""
         if not self.broken:
-            log.warning("the store's verifier process stopped (%s); verifying on the writer thread from now on", exc)
+            log.warning("the store's verifier process stopped (%r); verifying on the writer thread", exc)
         self.broken = True
         self._ready = False
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the feeder and the worker (it exits when its pipe closes)."""
+        """Stop the feeder and the worker. The answer pipe is closed first: a worker blocked
+        sending answers nobody will read (those of an abandoned batch) gets an error and exits,
+        and so does the feeder blocked sending it jobs."""
+        self.broken = True  # set quietly: what fails from here on is the closing
+        if self._answers is not None:
+            self._answers.close()
+            self._answers = None
         if self._feeder is not None:
             self._queue.put(None)
             self._feeder.join(timeout)
             self._feeder = None
-        for conn in (self._jobs, self._answers):
-            if conn is not None:
-                conn.close()
-        self._jobs = self._answers = None
+        elif self._jobs is not None:
+            self._jobs.close()
+        self._jobs = None
         if self._process is not None:
             process, self._process = self._process, None
             process.join(timeout)

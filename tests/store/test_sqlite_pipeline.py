@@ -71,23 +71,52 @@ async def test_the_first_batch_does_not_wait_for_the_worker_to_start(store: Sqli
 
 async def test_without_the_worker_the_writer_thread_verifies(store: SqliteStore, alice: Keys):
     store._verifier = VerifierProcess()
-    store._verifier.broken = True  # as after a worker that could not start
+    store._verifier.broken = True  # as after a worker that could not start, as often as allowed
+    store._verifier_starts = sqlite_store._VERIFIER_STARTS
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_IN_PROCESS_FROM + 10)
     outcomes = await store.add_many(events)
     assert invalid_positions(outcomes) == sorted(forged)
     assert store._verifier.verified == 0
 
 
-async def test_a_worker_killed_mid_way_leaves_the_batch_to_the_writer(store: SqliteStore, alice: Keys, caplog):
+async def test_a_worker_killed_mid_way_leaves_the_batch_to_the_writer(
+    store: SqliteStore, alice: Keys, caplog, monkeypatch: pytest.MonkeyPatch
+):
     verifier = await ready_verifier(store, alice)
-    assert verifier._process is not None
-    os.kill(verifier._process.pid, signal.SIGKILL)
-    verifier._process.join(10)
-    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 3)
+    real = SqliteStore._store_chunk
+    calls = 0
+
+    def killing_the_worker_after_the_first_chunk(self, *args):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            assert verifier._process is not None
+            os.kill(verifier._process.pid, signal.SIGKILL)
+            verifier._process.join(10)
+        return real(self, *args)
+
+    monkeypatch.setattr(SqliteStore, "_store_chunk", killing_the_worker_after_the_first_chunk)
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 6)
     outcomes = await store.add_many(events)
     assert invalid_positions(outcomes) == sorted(forged)
-    assert verifier.broken and "verifying on the writer thread" in caplog.text
+    assert verifier.broken and verifier.verified < len(events) and "verifying on the writer thread" in caplog.text
     assert (await store.stats())["events"] == len(events) - len(forged) + sqlite_store._VERIFY_IN_PROCESS_FROM
+
+
+async def test_a_stopped_worker_is_started_again_with_the_next_batch(store: SqliteStore, alice: Keys, caplog):
+    killed = await ready_verifier(store, alice)
+    assert killed._process is not None
+    os.kill(killed._process.pid, signal.SIGKILL)
+    killed._process.join(10)
+    await store.add_many([signed(alice, 1, content=f"after {i}", at=T + i) for i in range(sqlite_store._VERIFY_IN_PROCESS_FROM)])
+    assert killed.broken and store._verifier is not killed and store._verifier_starts == 2
+    assert "the worker exited with code -9" in caplog.text
+    fresh = store._verifier
+    assert fresh is not None
+    await eventually(lambda: fresh.ready, tries=600)
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 2)
+    assert invalid_positions(await store.add_many(events)) == sorted(forged)
+    assert fresh.verified == len(events) and not fresh.broken
 
 
 async def test_answers_of_a_rolled_back_batch_are_not_taken_for_the_next(
@@ -162,12 +191,25 @@ def test_the_whole_checks_move_a_step_at_a_time_away_from_the_slower_end(tmp_pat
     shares = sqlite_store._SHARES
     store._whole_share = shares - 2
     for expected in (shares - 1, shares, shares):  # the writer stored on for 0.3 s after the verifier was done
-        store._balance_json(waited=0.05, lagged=0.3, spent=2.0)
+        store._balance_whole_checks(waited=0.05, lagged=0.3, spent=2.0)
         assert store._whole_share == expected
-    store._balance_json(waited=0.1, lagged=0.12, spent=2.0)  # within 2 % of the batch: stays
+    store._balance_whole_checks(waited=0.1, lagged=0.12, spent=2.0)  # within 2 % of the batch: stays
     assert store._whole_share == shares
     for _ in range(shares):  # the writer waited 0.5 s for answers: the verifier is slower
-        store._balance_json(waited=0.5, lagged=0.01, spent=2.0)
+        store._balance_whole_checks(waited=0.5, lagged=0.01, spent=2.0)
     assert store._whole_share == 0
-    store._balance_json(waited=0.5, lagged=0.01, spent=2.0)
+    store._balance_whole_checks(waited=0.5, lagged=0.01, spent=2.0)
     assert store._whole_share == 0
+
+
+@pytest.mark.parametrize("total", [1, 99, 100, 256, 1_000, 2_301, 50_000, 123_457])
+def test_a_batch_is_cut_small_at_both_ends(total: int):
+    """The writer waits for the first chunk and the verifier's core idles while the writer stores
+    the last: both are small; the ones between are full."""
+    sizes = sqlite_store._chunk_sizes(total)
+    assert sum(sizes) == total and all(sizes)
+    assert sizes[0] <= sqlite_store._FIRST_VERIFY_CHUNK
+    assert max(sizes) <= sqlite_store._VERIFY_CHUNK
+    if total > 2 * sqlite_store._VERIFY_CHUNK:
+        assert sizes[-1] <= 2 * sqlite_store._FIRST_VERIFY_CHUNK
+        assert sizes.count(sqlite_store._VERIFY_CHUNK) >= total // sqlite_store._VERIFY_CHUNK - 2
