@@ -93,7 +93,8 @@ class VerifierProcess:
     importing (a few hundred milliseconds), and the caller verifies inline meanwhile.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer_within: float = 30.0) -> None:
+        self.answer_within = answer_within  # seconds; a chunk takes tens of milliseconds
         self.broken = False
         self.verified = 0  # events the worker has answered for
         self.finished_at = 0.0  # when the worker finished the last job answered (time.monotonic)
@@ -165,13 +166,18 @@ class VerifierProcess:
 
     def answer(self, job: int) -> list[str | None]:
         """The answer to ``job`` (those of abandoned jobs before it are skipped); raises
-        VerifierGone if the worker or the feeder stops first."""
+        VerifierGone if the worker or the feeder stops first, or if the worker says nothing for
+        ``answer_within`` seconds (stopped by a signal, say: it is killed)."""
         assert self._answers is not None
         try:
             while True:
-                while not self._answers.poll(0.5):
+                waiting_since = time.monotonic()
+                while not self._answers.poll(min(0.5, self.answer_within)):
                     if self.broken or not self._alive():
                         raise EOFError("the verifier process or its feeder thread stopped")
+                    if time.monotonic() - waiting_since > self.answer_within and self._process is not None:
+                        self._process.kill()
+                        raise TimeoutError(f"the worker did not answer in {self.answer_within:g} s and was killed")
                 number, verdicts, finished_at = pickle.loads(self._answers.recv_bytes())
                 if number == job:
                     self.verified += len(verdicts)

@@ -103,6 +103,18 @@ async def test_a_worker_killed_mid_way_leaves_the_batch_to_the_writer(
     assert (await store.stats())["events"] == len(events) - len(forged) + sqlite_store._VERIFY_IN_PROCESS_FROM
 
 
+async def test_a_worker_that_stops_answering_is_killed_and_the_batch_finished_here(store: SqliteStore, alice: Keys, caplog):
+    verifier = await ready_verifier(store, alice)
+    assert verifier._process is not None
+    verifier.answer_within = 0.3
+    os.kill(verifier._process.pid, signal.SIGSTOP)  # alive, but it will never answer
+    events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 2)
+    assert invalid_positions(await store.add_many(events)) == sorted(forged)
+    assert verifier.broken and "did not answer in 0.3 s and was killed" in caplog.text
+    verifier._process.join(10)
+    assert verifier._process.exitcode == -signal.SIGKILL
+
+
 async def test_a_stopped_worker_is_started_again_with_the_next_batch(store: SqliteStore, alice: Keys, caplog):
     killed = await ready_verifier(store, alice)
     assert killed._process is not None
