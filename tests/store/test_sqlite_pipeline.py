@@ -7,12 +7,14 @@ import asyncio
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from polling import eventually
 
 from nostr_training.errors import StoreError
+from nostr_training.event import Event
 from nostr_training.keys import Keys
 from nostr_training.store import AddOutcome, SqliteStore
 from nostr_training.store import sqlite as sqlite_store
@@ -113,6 +115,49 @@ async def test_a_worker_that_stops_answering_is_killed_and_the_batch_finished_he
     assert verifier.broken and "did not answer in 0.3 s and was killed" in caplog.text
     verifier._process.join(10)
     assert verifier._process.exitcode == -signal.SIGKILL
+
+
+async def test_a_feeder_that_fails_leaves_the_batch_to_the_writer(store: SqliteStore, alice: Keys, caplog):
+    """A field pickle cannot carry (here a str subclass defined in a function) stops the feeder
+    thread; the writer must not wait for answers that never come."""
+
+    class LocalText(str):
+        pass
+
+    verifier = await ready_verifier(store, alice)
+    store._whole_share = sqlite_store._SHARES  # every chunk sent whole, content included
+    events = [signed(alice, 1, content=f"local {i}", at=T + i) for i in range(sqlite_store._VERIFY_CHUNK * 3)]
+    odd = events[1500]
+    events[1500] = Event(odd.id, odd.pubkey, odd.created_at, odd.kind, odd.tags, LocalText(odd.content), odd.sig)
+    outcomes = await asyncio.wait_for(store.add_many(events), 60)
+    assert set(outcomes) == {AddOutcome.STORED}
+    assert verifier.broken and "Can't pickle" in caplog.text
+
+
+async def test_closing_after_a_rolled_back_batch_is_prompt(tmp_path: Path, alice: Keys, monkeypatch: pytest.MonkeyPatch):
+    """The worker may be blocked sending answers nobody will read (the rolled-back batch's)."""
+    store = await SqliteStore.open(tmp_path / "index.db")
+    verifier = await ready_verifier(store, alice)
+    store._whole_share = sqlite_store._SHARES  # large answers: the answer pipe fills
+    real = SqliteStore._store_chunk
+    calls = 0
+
+    def failing_on_the_third_chunk(self, *args):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            time.sleep(1.0)  # the worker runs ahead and fills the answer pipe
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args)
+
+    monkeypatch.setattr(SqliteStore, "_store_chunk", failing_on_the_third_chunk)
+    events = [signed(alice, 1, tags=[("t", "x" * 200)], content="y" * 300 + str(i), at=T + i) for i in range(20_000)]
+    with pytest.raises(StoreError):
+        await store.add_many(events)
+    started = time.monotonic()
+    await store.close()
+    assert time.monotonic() - started < 2
+    assert verifier._process is None and verifier._feeder is None
 
 
 async def test_a_stopped_worker_is_started_again_with_the_next_batch(store: SqliteStore, alice: Keys, caplog):
