@@ -208,7 +208,7 @@ _AUTHORS_CACHE = 50_000
 #: Events per verification job sent to the verifier process (see ``_chunk_sizes``).
 _VERIFY_CHUNK = 1000
 _FIRST_VERIFY_CHUNK = 100
-#: The share of chunks the verifier checks whole moves in steps of 1/_SHARES (see _balance_json).
+#: The share of chunks the verifier checks whole moves in steps of 1/_SHARES (see _balance_whole_checks).
 _SHARES = 8
 #: Tag index rows worth inserting while the writer waits for the verifier (fewer are kept
 #: for the batch's end, where sorted with the rest they touch fewer pages).

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,25 @@ async def ready_verifier(store: SqliteStore, alice: Keys) -> VerifierProcess:
     return verifier
 
 
+def before_chunk(monkeypatch: pytest.MonkeyPatch, number: int, action: Callable[[], None]) -> None:
+    """Run ``action`` on the writer thread just before it stores the ``number``-th chunk (from 1)."""
+    real = SqliteStore._store_chunk
+    calls = 0
+
+    def store_chunk(self, *args):
+        nonlocal calls
+        calls += 1
+        if calls == number:
+            action()
+        return real(self, *args)
+
+    monkeypatch.setattr(SqliteStore, "_store_chunk", store_chunk)
+
+
+def disk_error() -> None:
+    raise sqlite3.OperationalError("disk I/O error")
+
+
 def invalid_positions(outcomes: list[AddOutcome]) -> list[int]:
     return [i for i, o in enumerate(outcomes) if o is AddOutcome.INVALID]
 
@@ -85,19 +105,13 @@ async def test_a_worker_killed_mid_way_leaves_the_batch_to_the_writer(
     store: SqliteStore, alice: Keys, caplog, monkeypatch: pytest.MonkeyPatch
 ):
     verifier = await ready_verifier(store, alice)
-    real = SqliteStore._store_chunk
-    calls = 0
 
-    def killing_the_worker_after_the_first_chunk(self, *args):
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            assert verifier._process is not None
-            os.kill(verifier._process.pid, signal.SIGKILL)
-            verifier._process.join(10)
-        return real(self, *args)
+    def kill_the_worker() -> None:
+        assert verifier._process is not None
+        os.kill(verifier._process.pid, signal.SIGKILL)
+        verifier._process.join(10)
 
-    monkeypatch.setattr(SqliteStore, "_store_chunk", killing_the_worker_after_the_first_chunk)
+    before_chunk(monkeypatch, 2, kill_the_worker)
     events, forged = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 6)
     outcomes = await store.add_many(events)
     assert invalid_positions(outcomes) == sorted(forged)
@@ -139,18 +153,12 @@ async def test_closing_after_a_rolled_back_batch_is_prompt(tmp_path: Path, alice
     store = await SqliteStore.open(tmp_path / "index.db")
     verifier = await ready_verifier(store, alice)
     store._whole_share = sqlite_store._SHARES  # large answers: the answer pipe fills
-    real = SqliteStore._store_chunk
-    calls = 0
 
-    def failing_on_the_third_chunk(self, *args):
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            time.sleep(1.0)  # the worker runs ahead and fills the answer pipe
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(self, *args)
+    def wait_then_fail() -> None:
+        time.sleep(1.0)  # the worker runs ahead and fills the answer pipe
+        disk_error()
 
-    monkeypatch.setattr(SqliteStore, "_store_chunk", failing_on_the_third_chunk)
+    before_chunk(monkeypatch, 3, wait_then_fail)
     events = [signed(alice, 1, tags=[("t", "x" * 200)], content="y" * 300 + str(i), at=T + i) for i in range(20_000)]
     with pytest.raises(StoreError):
         await store.add_many(events)
@@ -183,17 +191,7 @@ async def test_answers_of_a_rolled_back_batch_are_not_taken_for_the_next(
     (forgeries elsewhere) gets its own."""
     await ready_verifier(store, alice)
     first, _ = batch_with_forgeries(alice, sqlite_store._VERIFY_CHUNK * 4)
-    calls = 0
-    real = SqliteStore._store_chunk
-
-    def failing_on_the_second_chunk(self, *args):
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(self, *args)
-
-    monkeypatch.setattr(SqliteStore, "_store_chunk", failing_on_the_second_chunk)
+    before_chunk(monkeypatch, 2, disk_error)
     with pytest.raises(StoreError):
         await store.add_many(first)
     monkeypatch.undo()
